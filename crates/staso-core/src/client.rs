@@ -1,0 +1,312 @@
+//! The global client: `init`, `get_client`, `flush`, `shutdown`, and the per-thread cache that
+//! lets the hot path find the client without touching a lock shared by all threads.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use crate::annotation::PendingAnnotations;
+use crate::config::{CapturePolicy, Config};
+use crate::emit::{EmitContext, default_session_id};
+use crate::export::Exporter;
+use crate::report::DeliveryReport;
+
+/// Default bound of the implicit shutdown (dropping `init`'s value, re-init).
+pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why `init` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InitError {
+    /// The configuration was rejected.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The delivery worker could not be started.
+    #[error("could not start the staso delivery worker: {0}")]
+    Transport(String),
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) config: Config,
+    pub(crate) emit: Arc<EmitContext>,
+    pub(crate) policy: CapturePolicy,
+    /// `None` when the client is disabled.
+    pub(crate) exporter: Option<Arc<dyn Exporter>>,
+    pub(crate) previous_report: Option<DeliveryReport>,
+    pub(crate) final_report: Mutex<Option<DeliveryReport>>,
+    pub(crate) annotations: PendingAnnotations,
+}
+
+impl ClientInner {
+    fn shutdown(&self, timeout: Duration) -> DeliveryReport {
+        let mut slot = self.final_report.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = slot.as_ref() {
+            return r.clone();
+        }
+        let Some(exporter) = &self.exporter else {
+            return DeliveryReport::disabled();
+        };
+        let report = exporter.shutdown(timeout);
+        if !report.timed_out {
+            *slot = Some(report.clone());
+        }
+        report
+    }
+}
+
+static GLOBAL: RwLock<Option<Arc<ClientInner>>> = RwLock::new(None);
+/// Bumped on every change of `GLOBAL`; per-thread caches compare against it.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+/// True while an enabled client is installed: the one load a disabled span pays.
+static RECORDING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static CACHE: RefCell<(u64, Option<Arc<ClientInner>>)> = const { RefCell::new((0, None)) };
+}
+
+fn read_global() -> Option<Arc<ClientInner>> {
+    GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Whether spans are being recorded at all (an enabled client is installed).
+#[inline(always)]
+pub fn is_recording() -> bool {
+    RECORDING.load(Ordering::Relaxed)
+}
+
+/// Runs `f` with the current enabled client, through the per-thread cache.
+#[inline]
+pub(crate) fn with_recording_client<R>(f: impl FnOnce(&ClientInner) -> R) -> Option<R> {
+    if !is_recording() {
+        return None;
+    }
+    let generation = GENERATION.load(Ordering::Acquire);
+    CACHE
+        .try_with(|cache| {
+            let mut cache = cache.try_borrow_mut().ok()?;
+            if cache.0 != generation {
+                *cache = (generation, read_global());
+            }
+            let client = cache.1.clone()?;
+            drop(cache);
+            client.exporter.as_ref()?;
+            Some(f(&client))
+        })
+        .ok()
+        .flatten()
+}
+
+/// Installs a new global client, retiring the previous one.
+fn install(inner: Arc<ClientInner>) -> Option<Arc<ClientInner>> {
+    let enabled = inner.exporter.is_some();
+    let previous = {
+        let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+        let prev = g.replace(inner);
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        RECORDING.store(enabled, Ordering::Release);
+        prev
+    };
+    previous
+}
+
+fn uninstall_if(current: &Arc<ClientInner>) -> bool {
+    let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    if g.as_ref().is_some_and(|c| Arc::ptr_eq(c, current)) {
+        *g = None;
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        RECORDING.store(false, Ordering::Release);
+        true
+    } else {
+        false
+    }
+}
+
+/// A handle to a staso client.
+///
+/// The value returned by [`init`] owns the client: dropping it flushes and shuts the client down
+/// (within 5 s), so a `main` that returns without calling [`shutdown`] loses nothing. Handles from
+/// [`get_client`] and clones do not own it.
+#[must_use = "dropping the client returned by `init` shuts it down; bind it: `let _staso = staso::init(..)?;`"]
+pub struct Client {
+    inner: Arc<ClientInner>,
+    owner: bool,
+}
+
+impl Clone for Client {
+    /// A non-owning handle to the same client.
+    fn clone(&self) -> Self {
+        Client {
+            inner: self.inner.clone(),
+            owner: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .field("enabled", &self.is_enabled())
+            .field("owner", &self.owner)
+            .finish()
+    }
+}
+
+impl Client {
+    /// The configuration the client was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Whether the client records and sends spans.
+    pub fn is_enabled(&self) -> bool {
+        self.inner.exporter.is_some()
+    }
+
+    /// The session id of spans outside any conversation (PROTOCOL.md §1.4).
+    pub fn default_session_id(&self) -> &str {
+        &self.inner.emit.default_session
+    }
+
+    /// Waits up to `timeout` until every span accepted before the call is settled.
+    pub fn flush(&self, timeout: Duration) -> DeliveryReport {
+        match &self.inner.exporter {
+            Some(e) => e.flush(timeout),
+            None => DeliveryReport::disabled(),
+        }
+    }
+
+    /// Stops accepting spans, drains within `timeout`, and returns the final report. Idempotent:
+    /// later calls return the same final report.
+    pub fn shutdown(&self, timeout: Duration) -> DeliveryReport {
+        uninstall_if(&self.inner);
+        self.inner.shutdown(timeout)
+    }
+
+    /// The shutdown report of the client this one replaced, if `init` retired one.
+    pub fn previous_shutdown_report(&self) -> Option<&DeliveryReport> {
+        self.inner.previous_report.as_ref()
+    }
+
+    /// Annotations recorded through `Span::annotate` and not yet delivered (see its docs).
+    pub fn pending_annotations(&self) -> Vec<crate::annotation::Annotation> {
+        self.inner.annotations.snapshot()
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        if self.owner {
+            uninstall_if(&self.inner);
+            let report = self.inner.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
+            if !report.ok()
+                && report.last_failure != Some(crate::report::DeliveryFailureKind::Disabled)
+            {
+                log::warn!("staso: delivery incomplete at shutdown: {report:?}");
+            }
+        }
+    }
+}
+
+/// Builds the client for `config` with the given exporter (`None` → disabled) and installs it as
+/// the global client, retiring (shutting down) the previous one.
+pub(crate) fn install_client(
+    mut config: Config,
+    make_exporter: impl FnOnce(&Config, Arc<EmitContext>) -> Result<Arc<dyn Exporter>, InitError>,
+) -> Result<Client, InitError> {
+    crate::time::warm_up();
+    if config.enabled() {
+        config.detect_vcs();
+    }
+    let session = default_session_id(|k| std::env::var(k).ok());
+    let emit = Arc::new(EmitContext::from_config(&config, session));
+    let exporter = if config.enabled() {
+        Some(make_exporter(&config, emit.clone())?)
+    } else {
+        None
+    };
+    if let Some(e) = &exporter {
+        e.attach(emit.clone());
+    }
+    if config.debug() {
+        log::debug!("staso: client initialised: {config:?}");
+    }
+    let mut inner = ClientInner {
+        policy: config.capture_policy(),
+        config,
+        emit,
+        exporter,
+        previous_report: None,
+        final_report: Mutex::new(None),
+        annotations: PendingAnnotations::default(),
+    };
+    // Retire the previous client first so its report can be stored on the new one; spans created
+    // in between are recorded by nobody, which only happens during a re-init.
+    let previous = {
+        let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+        let prev = g.take();
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        RECORDING.store(false, Ordering::Release);
+        prev
+    };
+    if let Some(prev) = previous {
+        inner.previous_report = Some(prev.shutdown(DEFAULT_SHUTDOWN_TIMEOUT));
+    }
+    let inner = Arc::new(inner);
+    if let Some(other) = install(inner.clone()) {
+        // Another thread initialised concurrently; retire its client too.
+        other.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
+    }
+    Ok(Client { inner, owner: true })
+}
+
+/// Installs a client that sends spans to `exporter` instead of the Staso service (tests, custom
+/// backends). Everything else is as [`init`](crate::init) does.
+pub fn init_with_exporter(
+    config: Config,
+    exporter: Arc<dyn Exporter>,
+) -> Result<Client, InitError> {
+    install_client(config, move |_, _| Ok(exporter))
+}
+
+/// A non-owning handle to the global client, if one is installed.
+pub fn get_client() -> Option<Client> {
+    read_global().map(|inner| Client {
+        inner,
+        owner: false,
+    })
+}
+
+/// Flushes the global client; without one, returns the disabled report.
+pub fn flush(timeout: Duration) -> DeliveryReport {
+    match read_global() {
+        Some(c) => Client {
+            inner: c,
+            owner: false,
+        }
+        .flush(timeout),
+        None => DeliveryReport::disabled(),
+    }
+}
+
+/// Uninstalls the global client first, then shuts it down within `timeout`; without one, returns
+/// the disabled report.
+pub fn shutdown(timeout: Duration) -> DeliveryReport {
+    let taken = {
+        let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+        let c = g.take();
+        GENERATION.fetch_add(1, Ordering::AcqRel);
+        RECORDING.store(false, Ordering::Release);
+        c
+    };
+    match taken {
+        Some(c) => c.shutdown(timeout),
+        None => DeliveryReport::disabled(),
+    }
+}
+
+/// The current client's capture policy (the default policy without a client).
+pub fn current_policy() -> CapturePolicy {
+    read_global().map(|c| c.policy).unwrap_or_default()
+}

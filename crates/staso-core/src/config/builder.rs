@@ -1,0 +1,260 @@
+//! `ConfigBuilder`: explicit value, else `STASO_*` env var, else default (PROTOCOL.md §1.1), then the
+//! capture policy (§1.3) and, when enabled, validation (§1.2).
+
+use std::fmt;
+use std::time::Duration;
+
+use super::capture::CaptureOverrides;
+use super::validate::{RuntimeSettings, validate};
+use super::{CapturePolicy, Config, ConfigError, generate_agent_id};
+
+/// Used when neither the builder nor `STASO_BASE_URL` gives one.
+pub(crate) const DEFAULT_BASE_URL: &str = "https://api.staso.ai";
+const DEFAULT_BATCH_SIZE: usize = 100;
+/// Decision 1 of PROTOCOL.md: the documented 5 s, not the 0.5 s the official `init` passes.
+const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
+const DEFAULT_MAX_QUEUE_SIZE: usize = 10_000;
+const DEFAULT_ENVIRONMENT: &str = "default";
+const DEFAULT_WORKSPACE_SLUG: &str = "default";
+
+/// Collects explicit settings for a [`Config`]; anything not set falls back to its `STASO_*` env var,
+/// then to the default.
+///
+/// ```
+/// use staso_core::config::Config;
+/// let config = Config::builder()
+///     .api_key("sk-live-123")
+///     .agent_name("planner")
+///     .capture_git(false)
+///     .build_with_env(|_| None)
+///     .unwrap();
+/// assert_eq!(config.base_url(), "https://api.staso.ai");
+/// ```
+#[derive(Clone, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ConfigBuilder {
+    api_key: Option<String>,
+    agent_name: Option<String>,
+    agent_version: Option<String>,
+    base_url: Option<String>,
+    environment: Option<String>,
+    workspace_slug: Option<String>,
+    batch_size: Option<usize>,
+    flush_interval: Option<Duration>,
+    max_queue_size: Option<usize>,
+    enabled: Option<bool>,
+    debug: Option<bool>,
+    capture_git: Option<bool>,
+    capture: CaptureOverrides,
+}
+
+/// Setters that store `Some(value)`; the doc text says what the knob is and where it falls back to.
+macro_rules! setters {
+    ($($(#[$doc:meta])* $name:ident: String;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, v: impl Into<String>) -> Self {
+            self.$name = Some(v.into());
+            self
+        }
+    )*};
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, v: $ty) -> Self {
+            self.$name = Some(v);
+            self
+        }
+    )*};
+}
+
+/// Setters for the capture categories, which live in [`CaptureOverrides`].
+macro_rules! capture_setters {
+    ($($(#[$doc:meta])* $name:ident => $index:expr;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, v: bool) -> Self {
+            self.capture.categories[$index] = Some(v);
+            self
+        }
+    )*};
+}
+
+impl ConfigBuilder {
+    setters! {
+        /// The project api key. Empty means unset (falls back to `STASO_API_KEY`); required.
+        api_key: String;
+        /// The agent name, also the source of the agent id. Empty means unset (falls back to
+        /// `STASO_AGENT_NAME`); required.
+        agent_name: String;
+        /// A free-form deployment label. Wins even when empty; else `STASO_AGENT_VERSION`, else `""`.
+        agent_version: String;
+        /// The service URL, optionally with a path prefix. Empty means unset; else `STASO_BASE_URL`,
+        /// else `https://api.staso.ai`.
+        base_url: String;
+        /// The environment label. Empty means unset; else `STASO_ENVIRONMENT`, else `"default"`.
+        environment: String;
+        /// The workspace slug. Empty means unset; else `STASO_WORKSPACE_SLUG`, else `"default"`.
+        workspace_slug: String;
+    }
+
+    setters! {
+        /// Spans per ingest request, 1..=500 (default 100).
+        batch_size: usize;
+        /// How often the worker sends a partial batch; must be non-zero (default 5 s).
+        flush_interval: Duration;
+        /// Spans held before new ones are dropped; must be non-zero (default 10 000).
+        max_queue_size: usize;
+        /// When false nothing is validated or sent (default true).
+        enabled: bool;
+        /// Verbose SDK logging. Else `STASO_DEBUG` lowercased equal to `1` or `true`.
+        debug: bool;
+        /// Detect the commit the process runs from, once, in `init` (default true).
+        capture_git: bool;
+    }
+
+    /// Legacy switch for the `request` and `system_prompt` categories when neither their own setter nor
+    /// their env var is set. Else `STASO_CAPTURE_MESSAGES`.
+    pub fn capture_messages(mut self, v: bool) -> Self {
+        self.capture.messages = Some(v);
+        self
+    }
+
+    capture_setters! {
+        /// Capture user/request content. Else `STASO_CAPTURE_REQUEST`, else the legacy switch, else true.
+        capture_request => 0;
+        /// Capture system prompts. Else `STASO_CAPTURE_SYSTEM_PROMPT`, else the legacy switch, else true.
+        capture_system_prompt => 1;
+        /// Capture tool schemas. Else `STASO_CAPTURE_TOOL_SCHEMA`, else true.
+        capture_tool_schema => 2;
+        /// Capture tool-call arguments. Else `STASO_CAPTURE_TOOL_ARGUMENTS`, else true.
+        capture_tool_arguments => 3;
+        /// Capture outputs. Else `STASO_CAPTURE_OUTPUT`, else true.
+        capture_output => 4;
+    }
+
+    /// Resolves against the process environment. VCS detection is separate:
+    /// [`Config::detect_vcs`].
+    ///
+    /// # Errors
+    /// See [`build_with_env`](Self::build_with_env).
+    pub fn build(self) -> Result<Config, ConfigError> {
+        self.build_with_env(|name| std::env::var(name).ok())
+    }
+
+    /// Resolves against `env` instead of the process environment (`env` returns a variable's value, or
+    /// `None` when it is unset).
+    ///
+    /// # Errors
+    /// Only when enabled: a missing api key or agent name, a malformed `STASO_CAPTURE_*` value,
+    /// and the §1.2 checks (placeholder key, base URL, numeric limits). A disabled configuration
+    /// always builds (the official SDK still requires the key and name; we do not).
+    pub fn build_with_env<F: Fn(&str) -> Option<String>>(
+        self,
+        env: F,
+    ) -> Result<Config, ConfigError> {
+        self.resolve(&env)
+    }
+
+    fn resolve(self, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        // Python's `value or fallback`: an empty string is not truthy.
+        fn truthy(v: Option<String>) -> Option<String> {
+            v.filter(|s| !s.is_empty())
+        }
+        // Deviation from the official SDK (which raises even when disabled): a disabled client
+        // never fails to build, so `enabled(false)` works in tests and local runs with no key.
+        let enabled = self.enabled.unwrap_or(true);
+        let lenient = |r: Result<String, ConfigError>| match r {
+            Err(_) if !enabled => Ok(String::new()),
+            other => other,
+        };
+        let api_key = lenient(
+            truthy(self.api_key)
+                .or_else(|| truthy(env("STASO_API_KEY")))
+                .ok_or(ConfigError::MissingApiKey),
+        )?;
+        let agent_name = lenient(
+            truthy(self.agent_name)
+                .or_else(|| truthy(env("STASO_AGENT_NAME")))
+                .ok_or(ConfigError::MissingAgentName),
+        )?;
+        let agent_version = self
+            .agent_version
+            .or_else(|| env("STASO_AGENT_VERSION"))
+            .unwrap_or_default();
+        let capture_policy = match CapturePolicy::resolve(self.capture, env) {
+            Err(e) if !enabled => {
+                log::warn!("staso: {e}; ignored because the client is disabled");
+                CapturePolicy::ALL
+            }
+            other => other?,
+        };
+
+        // Unlike api_key, an env var set to "" is kept here (and fails validation for base_url).
+        let base_url = truthy(self.base_url)
+            .or_else(|| env("STASO_BASE_URL"))
+            .unwrap_or_else(|| DEFAULT_BASE_URL.into());
+        let environment = truthy(self.environment)
+            .or_else(|| env("STASO_ENVIRONMENT"))
+            .unwrap_or_else(|| DEFAULT_ENVIRONMENT.into());
+        let workspace_slug = truthy(self.workspace_slug)
+            .or_else(|| env("STASO_WORKSPACE_SLUG"))
+            .unwrap_or_else(|| DEFAULT_WORKSPACE_SLUG.into());
+        let debug = self.debug.unwrap_or_else(|| {
+            // Lowercased but not trimmed, as in the official SDK.
+            env("STASO_DEBUG").is_some_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true"))
+        });
+        let batch_size = self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
+        let flush_interval = self.flush_interval.unwrap_or(DEFAULT_FLUSH_INTERVAL);
+        let max_queue_size = self.max_queue_size.unwrap_or(DEFAULT_MAX_QUEUE_SIZE);
+        if enabled {
+            validate(&RuntimeSettings {
+                api_key: &api_key,
+                base_url: &base_url,
+                batch_size,
+                flush_interval,
+                max_queue_size,
+            })?;
+        } else {
+            log::debug!("staso: disabled; configuration is not validated and nothing will be sent");
+        }
+
+        Ok(Config {
+            agent_id: generate_agent_id(&agent_name),
+            api_key,
+            agent_name,
+            agent_version,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            batch_size,
+            flush_interval,
+            max_queue_size,
+            enabled,
+            debug,
+            environment,
+            workspace_slug,
+            capture_policy,
+            capture_git: self.capture_git.unwrap_or(true),
+            vcs: None,
+        })
+    }
+}
+
+impl fmt::Debug for ConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfigBuilder")
+            .field(
+                "api_key",
+                &self.api_key.as_ref().map(|_| format_args!("***")),
+            )
+            .field("agent_name", &self.agent_name)
+            .field("agent_version", &self.agent_version)
+            .field("base_url", &self.base_url)
+            .field("environment", &self.environment)
+            .field("workspace_slug", &self.workspace_slug)
+            .field("batch_size", &self.batch_size)
+            .field("flush_interval", &self.flush_interval)
+            .field("max_queue_size", &self.max_queue_size)
+            .field("enabled", &self.enabled)
+            .field("debug", &self.debug)
+            .field("capture_git", &self.capture_git)
+            .field("capture", &self.capture)
+            .finish()
+    }
+}

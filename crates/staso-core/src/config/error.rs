@@ -1,0 +1,69 @@
+//! `ConfigError`: why a configuration could not be built (PROTOCOL.md §1.1–§1.3).
+
+/// Why [`ConfigBuilder::build`](super::ConfigBuilder::build) failed.
+///
+/// Every message names the field (or env var) and the problem. None of them ever contains the api key,
+/// and the `base_url` messages do not repeat the URL because it may carry credentials.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No api key was given and `STASO_API_KEY` is unset or empty.
+    #[error("api_key is required: pass it to the builder or set the STASO_API_KEY env var")]
+    MissingApiKey,
+    /// No agent name was given and `STASO_AGENT_NAME` is unset or empty.
+    #[error("agent_name is required: pass it to the builder or set the STASO_AGENT_NAME env var")]
+    MissingAgentName,
+    /// The api key is blank or a well-known placeholder such as `change-me`.
+    #[error("api_key is missing or uses a placeholder value")]
+    PlaceholderApiKey,
+    /// The base URL is not an absolute `http`/`https` URL with a host.
+    #[error("base_url must be an absolute HTTP(S) URL")]
+    BaseUrlNotAbsolute,
+    /// The base URL has userinfo, a query or a fragment.
+    #[error("base_url must not contain credentials, a query, or a fragment")]
+    BaseUrlHasExtras,
+    /// The base URL uses `http` for a host that is not loopback.
+    #[error("base_url must use HTTPS outside loopback development (host `{host}`)")]
+    BaseUrlInsecure {
+        /// The offending host.
+        host: String,
+    },
+    /// `batch_size` is outside `1..=500`.
+    #[error("batch_size must be between 1 and 500 (got {value})")]
+    BatchSizeOutOfRange {
+        /// The rejected value.
+        value: usize,
+    },
+    /// `flush_interval` is zero.
+    #[error("flush_interval must be positive (got 0)")]
+    FlushIntervalNotPositive,
+    /// `max_queue_size` is zero.
+    #[error("max_queue_size must be positive (got 0)")]
+    MaxQueueSizeNotPositive,
+    /// A `STASO_CAPTURE_*` env var holds something other than a strict boolean.
+    #[error("{var} must be one of: 1/0, true/false, yes/no, on/off (got {value:?})")]
+    InvalidCaptureEnv {
+        /// The env var, e.g. `STASO_CAPTURE_REQUEST`.
+        var: &'static str,
+        /// Its raw value.
+        value: String,
+    },
+}
+
+impl ConfigError {
+    /// The field or env var at fault: `"api_key"`, `"base_url"`, `"batch_size"`,
+    /// `"STASO_CAPTURE_REQUEST"`, …
+    pub fn field(&self) -> &str {
+        match self {
+            Self::MissingApiKey | Self::PlaceholderApiKey => "api_key",
+            Self::MissingAgentName => "agent_name",
+            Self::BaseUrlNotAbsolute | Self::BaseUrlHasExtras | Self::BaseUrlInsecure { .. } => {
+                "base_url"
+            }
+            Self::BatchSizeOutOfRange { .. } => "batch_size",
+            Self::FlushIntervalNotPositive => "flush_interval",
+            Self::MaxQueueSizeNotPositive => "max_queue_size",
+            Self::InvalidCaptureEnv { var, .. } => var,
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The context stack: which span is current, and the conversation, user and agent it runs under.
+//!
+//! Sync code keeps the current [`Frame`] in a thread-local; entering a span swaps fields in and a
+//! guard swaps them back. Async code carries a whole frame inside the future ([`WithContext`]) and
+//! swaps it into the thread-local for the duration of each `poll`, so a task that migrates between
+//! worker threads keeps its context and two tasks interleaved on one thread never see each other's.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use crate::ids::{SpanId, TraceId};
+use crate::shared_str::SharedStr;
+
+/// The identity of the current span, as its children need it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParentRef {
+    /// Trace the span belongs to.
+    pub trace_id: TraceId,
+    /// The span's id.
+    pub span_id: SpanId,
+    /// False once the span was dropped: its descendants are not recorded (PROTOCOL.md §2.2).
+    pub recording: bool,
+}
+
+/// Everything a new span inherits from where it is created.
+#[derive(Clone, Debug, Default)]
+pub struct Frame {
+    /// The current span, if any.
+    pub span: Option<ParentRef>,
+    /// Conversation id set by `conversation!`.
+    pub session: Option<SharedStr>,
+    /// User id set by `conversation!`.
+    pub user: Option<SharedStr>,
+    /// Name of the innermost `#[agent]`.
+    pub agent: Option<SharedStr>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Frame> = RefCell::new(Frame::default());
+}
+
+/// Runs `f` with the current frame (read-only).
+pub fn with_current<R>(f: impl FnOnce(&Frame) -> R) -> R {
+    CURRENT.with(|c| f(&c.borrow()))
+}
+
+/// Runs `f` with the current frame (mutable). Used by span entry/exit and `drop_span`.
+pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut Frame) -> R) -> R {
+    CURRENT.with(|c| f(&mut c.borrow_mut()))
+}
+
+/// Swaps `frame` with the thread's current frame.
+pub(crate) fn swap_current(frame: &mut Frame) {
+    CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), frame));
+}
+
+/// Restores a swapped frame even when the code in between panics.
+struct SwapBack<'a>(&'a mut Frame);
+
+impl Drop for SwapBack<'_> {
+    fn drop(&mut self) {
+        swap_current(self.0);
+    }
+}
+
+/// Runs `f` with `frame` installed as the current frame, then puts everything back; changes made
+/// to the current frame inside `f` (e.g. `drop_span`) are kept in `frame`.
+pub(crate) fn in_frame<R>(frame: &mut Frame, f: impl FnOnce() -> R) -> R {
+    swap_current(frame);
+    let _back = SwapBack(frame);
+    f()
+}
+
+/// A captured context: the current span, conversation, user and agent at the moment of capture.
+///
+/// Capture it where work is handed off and attach it where the work runs:
+/// ```
+/// let ctx = staso_core::context::Context::current();
+/// std::thread::spawn(move || ctx.in_scope(|| { /* spans here are children of the caller's span */ }))
+///     .join()
+///     .ok();
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Context {
+    frame: Frame,
+}
+
+impl Context {
+    /// The calling thread's (or task's) current context.
+    pub fn current() -> Self {
+        Context {
+            frame: with_current(Frame::clone),
+        }
+    }
+
+    /// Builds a context from a frame.
+    pub fn from_frame(frame: Frame) -> Self {
+        Context { frame }
+    }
+
+    /// The frame.
+    pub fn frame(&self) -> &Frame {
+        &self.frame
+    }
+
+    /// Runs `f` with this context current on this thread.
+    pub fn in_scope<R>(mut self, f: impl FnOnce() -> R) -> R {
+        in_frame(&mut self.frame, f)
+    }
+
+    /// Wraps a future so that this context is current whenever it is polled.
+    pub fn wrap<F: Future>(self, future: F) -> WithContext<F> {
+        WithContext {
+            inner: future,
+            frame: self.frame,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that runs under a fixed [`Context`], re-entered on every poll.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct WithContext<F> {
+        #[pin]
+        inner: F,
+        frame: Frame,
+    }
+}
+
+impl<F: Future> Future for WithContext<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let inner = this.inner;
+        in_frame(this.frame, || inner.poll(cx))
+    }
+}
+
+/// Extension for futures: `.in_current_span()` makes the future run under the caller's context
+/// (its spans become children of the current span, and it keeps the conversation and agent).
+pub trait FutureExt: Future + Sized {
+    /// Captures the current context now and re-enters it on every poll of the returned future.
+    fn in_current_span(self) -> WithContext<Self> {
+        Context::current().wrap(self)
+    }
+
+    /// Runs the future under the given context.
+    fn with_context(self, ctx: Context) -> WithContext<Self> {
+        ctx.wrap(self)
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+/// Spawns a tokio task that is a child of the current span (same conversation, user and agent).
+///
+/// Must be called from within a tokio runtime, exactly like `tokio::spawn`.
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_span())
+}
+
+/// Spawns an OS thread that runs under the current context (see [`std::thread::spawn`]).
+pub fn spawn_thread<F, T>(f: F) -> std::thread::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let ctx = Context::current();
+    std::thread::spawn(move || ctx.in_scope(f))
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by `conversation!(…, async { … })`: the conversation id and user id
+    /// are current on every poll.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Conversation<F> {
+        #[pin]
+        inner: WithContext<F>,
+    }
+}
+
+impl<F: Future> Future for Conversation<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        self.project().inner.poll(cx)
+    }
+}
+
+/// The frame of a conversation started here: the current frame with session (and user, when
+/// given) replaced. A missing id gets a fresh UUIDv4.
+fn conversation_frame(id: Option<String>, user_id: Option<String>) -> Frame {
+    let mut frame = with_current(Frame::clone);
+    let id = match id {
+        Some(id) if !id.is_empty() => id,
+        _ => uuid::Uuid::new_v4().to_string(),
+    };
+    frame.session = Some(SharedStr::from(id));
+    if let Some(u) = user_id.filter(|u| !u.is_empty()) {
+        frame.user = Some(SharedStr::from(u));
+    }
+    frame
+}
+
+/// Runs `f` inside a conversation (sync form of `conversation!`).
+pub fn in_conversation<R>(id: Option<String>, user_id: Option<String>, f: impl FnOnce() -> R) -> R {
+    let mut frame = conversation_frame(id, user_id);
+    in_frame(&mut frame, f)
+}
+
+/// Wraps a future in a conversation (async form of `conversation!`). The conversation's frame is
+/// built now, from the caller's context, so the future may be polled anywhere.
+pub fn conversation_future<F: Future>(
+    id: Option<String>,
+    user_id: Option<String>,
+    future: F,
+) -> Conversation<F> {
+    let frame = conversation_frame(id, user_id);
+    Conversation {
+        inner: Context::from_frame(frame).wrap(future),
+    }
+}
+
+/// The current conversation id, if inside `conversation!`.
+pub fn current_session_id() -> Option<String> {
+    with_current(|f| f.session.as_ref().map(|s| s.to_string()))
+}
+
+/// The current user id, if set by `conversation!`.
+pub fn current_user_id() -> Option<String> {
+    with_current(|f| f.user.as_ref().map(|s| s.to_string()))
+}
+
+/// The ids of the current span as wire strings `(trace_id, span_id)`, if a recording span is current.
+pub fn current_span_ids() -> Option<(String, String)> {
+    with_current(|f| {
+        f.span
+            .filter(|s| s.recording)
+            .map(|s| (s.trace_id.to_string(), s.span_id.to_string()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversations_nest_and_restore() {
+        in_conversation(Some("outer".into()), Some("u1".into()), || {
+            assert_eq!(current_session_id().as_deref(), Some("outer"));
+            in_conversation(Some("inner".into()), None, || {
+                assert_eq!(current_session_id().as_deref(), Some("inner"));
+                assert_eq!(current_user_id().as_deref(), Some("u1"));
+            });
+            assert_eq!(current_session_id().as_deref(), Some("outer"));
+        });
+        assert_eq!(current_session_id(), None);
+    }
+
+    #[test]
+    fn missing_id_gets_a_uuid() {
+        let id = in_conversation(None, None, current_session_id).unwrap_or_default();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+    }
+
+    #[test]
+    fn context_is_restored_after_a_panic() {
+        let r = std::panic::catch_unwind(|| {
+            in_conversation(Some("c".into()), None, || panic!("boom"));
+        });
+        assert!(r.is_err());
+        assert_eq!(current_session_id(), None);
+    }
+
+    #[test]
+    fn thread_spawn_carries_the_context() {
+        let got = in_conversation(Some("t".into()), None, || {
+            spawn_thread(current_session_id).join().ok()
+        });
+        assert_eq!(got.flatten().as_deref(), Some("t"));
+    }
+}

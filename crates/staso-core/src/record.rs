@@ -1,0 +1,198 @@
+//! `SpanRecord`: a finished (or provisional) span as handed to the exporter.
+//!
+//! The record holds typed fields and `'static` references; turning it into wire JSON (ids to
+//! strings, attributes map, capture policy) happens later, on the worker thread (see `emit`).
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::ids::{SpanId, TraceId};
+use crate::kind::{SpanKind, SpanStatus};
+use crate::shared_str::SharedStr;
+
+/// Which attribute produced a span; decides `tool_name`, the input's `agent_name` key and agent
+/// propagation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `#[staso::agent]`.
+    Agent,
+    /// `#[staso::tool]`.
+    Tool,
+    /// `#[staso::trace]`.
+    Trace,
+}
+
+/// The static description of one instrumented fn, built by the attribute macro as a `static`.
+#[derive(Debug)]
+pub struct CallSite {
+    /// Span name (`name = "…"` or the fn name).
+    pub name: &'static str,
+    /// Span kind.
+    pub kind: SpanKind,
+    /// Which attribute.
+    pub role: Role,
+    /// `tags = […]`.
+    pub tags: &'static [&'static str],
+    /// The fn's name (`code.function`).
+    pub function: &'static str,
+    /// `file!()`.
+    pub file: &'static str,
+    /// Line of the fn item's first attribute or `fn` keyword.
+    pub line: u32,
+    /// `env!("CARGO_MANIFEST_DIR")` of the crate that holds the fn.
+    pub manifest_dir: &'static str,
+    /// `capture_input = …`.
+    pub capture_input: bool,
+    /// `capture_output = …`.
+    pub capture_output: bool,
+    /// Absolute form of `file`, computed once, off the hot path.
+    pub abs_file: OnceLock<String>,
+}
+
+impl CallSite {
+    /// `code.filepath`: `file!()` made absolute when it is relative (decision 8). `file!()` is
+    /// relative to the workspace root, which is the manifest dir or one of its ancestors: the
+    /// first ancestor under which the file exists wins, else the manifest dir.
+    pub fn filepath(&self) -> &str {
+        self.abs_file.get_or_init(|| {
+            let file = std::path::Path::new(self.file);
+            if file.is_absolute() || self.manifest_dir.is_empty() {
+                return self.file.to_owned();
+            }
+            let manifest = std::path::Path::new(self.manifest_dir);
+            manifest
+                .ancestors()
+                .map(|dir| dir.join(file))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| manifest.join(file))
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+}
+
+/// A span as the exporter receives it.
+#[derive(Clone, Debug)]
+pub struct SpanRecord {
+    /// Trace id.
+    pub trace_id: TraceId,
+    /// Span id.
+    pub span_id: SpanId,
+    /// Parent span id; `None` for roots.
+    pub parent_span_id: Option<SpanId>,
+    /// Name.
+    pub name: Cow<'static, str>,
+    /// Kind.
+    pub kind: SpanKind,
+    /// Start, on the monotonic clock (converted to wall clock at serialization).
+    pub start: Instant,
+    /// Elapsed time (zero for provisional snapshots).
+    pub duration: Duration,
+    /// Status.
+    pub status: SpanStatus,
+    /// Resolved model.
+    pub model: String,
+    /// Provider.
+    pub provider: String,
+    /// First non-empty model set.
+    pub requested_model: String,
+    /// Whether the provider returned usage (`None` → the kind's default).
+    pub usage_available: Option<bool>,
+    /// Reasoning effort.
+    pub reasoning_effort: String,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Total tokens.
+    pub total_tokens: u64,
+    /// Input JSON document, already gated by the capture policy.
+    pub input: Option<String>,
+    /// Output JSON document, already gated by the capture policy.
+    pub output: Option<String>,
+    /// Metadata set at runtime (attribute `metadata = {…}` values, then `set_metadata` calls).
+    pub metadata: Vec<(Cow<'static, str>, serde_json::Value)>,
+    /// Error message (sent only when every capture category is on).
+    pub error_message: Option<String>,
+    /// Type name of the recorded error or panic (`exception.type`).
+    pub exception_type: Option<Cow<'static, str>>,
+    /// Conversation id; `None` → the client's default session id.
+    pub session_id: Option<SharedStr>,
+    /// Agent name; `None` → the configured agent name.
+    pub agent_name: Option<SharedStr>,
+    /// User id; `None` → `""`.
+    pub user_id: Option<SharedStr>,
+    /// A provisional root snapshot (PROTOCOL.md §2.6).
+    pub provisional: bool,
+    /// The attribute call site, for `code.*`, `tool_name` and tags.
+    pub site: Option<&'static CallSite>,
+}
+
+impl SpanRecord {
+    /// A fresh record with the given identity; everything else at its default.
+    pub fn new(
+        trace_id: TraceId,
+        span_id: SpanId,
+        parent_span_id: Option<SpanId>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        start: Instant,
+    ) -> Self {
+        SpanRecord {
+            trace_id,
+            span_id,
+            parent_span_id,
+            name,
+            kind,
+            start,
+            duration: Duration::ZERO,
+            status: SpanStatus::Ok,
+            model: String::new(),
+            provider: String::new(),
+            requested_model: String::new(),
+            usage_available: None,
+            reasoning_effort: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            total_tokens: 0,
+            input: None,
+            output: None,
+            metadata: Vec::new(),
+            error_message: None,
+            exception_type: None,
+            session_id: None,
+            agent_name: None,
+            user_id: None,
+            provisional: false,
+            site: None,
+        }
+    }
+
+    /// Sets (or replaces, keeping its position) a metadata key.
+    pub fn set_metadata(&mut self, key: Cow<'static, str>, value: serde_json::Value) {
+        match self.metadata.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.metadata.push((key, value)),
+        }
+    }
+
+    /// Sets the model; the first non-empty model also becomes `requested_model`.
+    pub fn set_model(&mut self, model: String) {
+        if self.requested_model.is_empty() && !model.is_empty() {
+            self.requested_model = model.clone();
+        }
+        self.model = model;
+    }
+
+    /// The provisional snapshot of this (root) record: same identity, zero duration,
+    /// `usage_available: false`.
+    pub fn provisional_snapshot(&self) -> SpanRecord {
+        let mut snap = self.clone();
+        snap.provisional = true;
+        snap.duration = Duration::ZERO;
+        snap.usage_available = Some(false);
+        snap.output = None;
+        snap
+    }
+}

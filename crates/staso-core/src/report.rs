@@ -1,0 +1,152 @@
+//! Delivery outcomes: `EnqueueResult`, `DeliveryFailureKind` and `DeliveryReport` (PROTOCOL.md §3.5–3.6).
+
+use std::fmt;
+
+/// Why a record or a batch was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DeliveryFailureKind {
+    /// No client, or the client is disabled.
+    Disabled,
+    /// The client was shut down.
+    Shutdown,
+    /// The queue was full when the record was offered.
+    QueueFull,
+    /// HTTP 401.
+    InvalidKey,
+    /// HTTP 402.
+    PlanExpired,
+    /// HTTP 403.
+    Forbidden,
+    /// HTTP 429.
+    RateLimited,
+    /// A bad acknowledgement, a 3xx, or another 4xx.
+    MalformedResponse,
+    /// HTTP 5xx, or the worker died.
+    BackendUnavailable,
+    /// Connection or I/O failure.
+    NetworkUnavailable,
+    /// The request or a flush deadline timed out.
+    Timeout,
+}
+
+impl DeliveryFailureKind {
+    /// The wire/report string (`"queue_full"`, …).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Disabled => "disabled",
+            Self::Shutdown => "shutdown",
+            Self::QueueFull => "queue_full",
+            Self::InvalidKey => "invalid_key",
+            Self::PlanExpired => "plan_expired",
+            Self::Forbidden => "forbidden",
+            Self::RateLimited => "rate_limited",
+            Self::MalformedResponse => "malformed_response",
+            Self::BackendUnavailable => "backend_unavailable",
+            Self::NetworkUnavailable => "network_unavailable",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryFailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What happened when a finished span was handed to the exporter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnqueueResult {
+    /// The record was accepted for delivery.
+    pub accepted: bool,
+    /// Why it was not, when it was not.
+    pub failure_kind: Option<DeliveryFailureKind>,
+    /// Whether trying again later could succeed.
+    pub retryable: bool,
+}
+
+impl EnqueueResult {
+    /// An accepted record.
+    pub const ACCEPTED: EnqueueResult = EnqueueResult {
+        accepted: true,
+        failure_kind: None,
+        retryable: false,
+    };
+
+    /// A rejection of the given kind.
+    pub const fn rejected(kind: DeliveryFailureKind, retryable: bool) -> Self {
+        EnqueueResult {
+            accepted: false,
+            failure_kind: Some(kind),
+            retryable,
+        }
+    }
+}
+
+/// Cumulative delivery counts of one client, returned by `flush` and `shutdown` (PROTOCOL.md §3.6).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct DeliveryReport {
+    /// Records accepted into the queue up to the barrier.
+    pub accepted: u64,
+    /// Of those, records in acknowledged batches.
+    pub delivered: u64,
+    /// Of those, records in batches that failed for good.
+    pub failed: u64,
+    /// `accepted - delivered - failed`.
+    pub pending: u64,
+    /// Records refused at enqueue (queue full, after shutdown); not part of `accepted`.
+    pub rejected: u64,
+    /// The flush deadline or the shutdown join deadline expired.
+    pub timed_out: bool,
+    /// The most relevant failure (see PROTOCOL.md §3.6 for the precedence).
+    pub last_failure: Option<DeliveryFailureKind>,
+    /// Whether `last_failure` is retryable.
+    pub retryable: bool,
+    /// The most recent rejection kind.
+    pub last_rejection: Option<DeliveryFailureKind>,
+    /// Whether `last_rejection` is retryable.
+    pub rejection_retryable: bool,
+}
+
+impl DeliveryReport {
+    /// The report of a missing or disabled client: all zero, `last_failure = disabled`, and `ok()`.
+    pub fn disabled() -> Self {
+        DeliveryReport {
+            last_failure: Some(DeliveryFailureKind::Disabled),
+            ..Default::default()
+        }
+    }
+
+    /// `!timed_out && failed == 0 && pending == 0 && rejected == 0`.
+    pub fn ok(&self) -> bool {
+        !self.timed_out && self.failed == 0 && self.pending == 0 && self.rejected == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disabled_report_is_ok() {
+        let r = DeliveryReport::disabled();
+        assert!(r.ok());
+        assert_eq!(r.last_failure, Some(DeliveryFailureKind::Disabled));
+    }
+
+    #[test]
+    fn any_failure_makes_it_not_ok() {
+        let r = DeliveryReport {
+            accepted: 3,
+            delivered: 2,
+            failed: 1,
+            ..Default::default()
+        };
+        assert!(!r.ok());
+        let r = DeliveryReport {
+            rejected: 1,
+            ..Default::default()
+        };
+        assert!(!r.ok());
+    }
+}

@@ -1,0 +1,112 @@
+//! Wall-clock timestamps in the Python `isoformat` shape and `duration_ms` rounding (PROTOCOL.md §2.3).
+//!
+//! Formatting is hand-written (a civil-from-days conversion) because the exact shape — six fraction
+//! digits, omitted when zero, `+00:00` never `Z` — is not what the common time crates print by default.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One anchor pairing the monotonic and the wall clock, so a span reads only the monotonic clock on
+/// the hot path and its wall-clock start is derived from the anchor.
+fn anchor() -> &'static (Instant, SystemTime) {
+    static ANCHOR: OnceLock<(Instant, SystemTime)> = OnceLock::new();
+    ANCHOR.get_or_init(|| (Instant::now(), SystemTime::now()))
+}
+
+/// Converts a monotonic instant to wall-clock time through the process anchor.
+pub fn wall_clock(at: Instant) -> SystemTime {
+    let (i0, s0) = *anchor();
+    match at.checked_duration_since(i0) {
+        Some(d) => s0 + d,
+        None => s0 - i0.duration_since(at),
+    }
+}
+
+/// Makes sure the anchor exists (called by `init` so the first span pays nothing).
+pub fn warm_up() {
+    let _ = anchor();
+}
+
+/// Formats like Python's `datetime.isoformat()` for an aware UTC datetime:
+/// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`, the fraction omitted when microseconds are exactly 0.
+pub fn format_timestamp(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    let secs = d.as_secs();
+    let micros = d.subsec_micros();
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, day) = civil_from_days(days);
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    if micros == 0 {
+        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}+00:00")
+    } else {
+        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}+00:00")
+    }
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Milliseconds rounded half-to-even to 2 decimals, as Python's `round(x, 2)` does.
+pub fn duration_ms(d: Duration) -> f64 {
+    // Work in integer hundredths of a millisecond (10 µs units) from nanoseconds so the tie-break
+    // is exact instead of depending on binary floating point.
+    let nanos = d.as_nanos();
+    let unit = 10_000u128; // ns per 0.01 ms
+    let q = nanos / unit;
+    let r = nanos % unit;
+    let rounded = match r.cmp(&(unit / 2)) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    };
+    rounded as f64 / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_python_isoformat() {
+        let t = UNIX_EPOCH + Duration::new(1_795_413_894, 216_768_000);
+        assert_eq!(format_timestamp(t), "2026-11-23T06:04:54.216768+00:00");
+        let whole = UNIX_EPOCH + Duration::from_secs(2_000_000_000);
+        assert_eq!(format_timestamp(whole), "2033-05-18T03:33:20+00:00");
+        assert_eq!(format_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00+00:00");
+        let leap = UNIX_EPOCH + Duration::new(951_782_400, 1_000);
+        assert_eq!(format_timestamp(leap), "2000-02-29T00:00:00.000001+00:00");
+    }
+
+    #[test]
+    fn duration_rounds_half_even() {
+        assert_eq!(duration_ms(Duration::from_micros(380)), 0.38);
+        assert_eq!(duration_ms(Duration::from_nanos(5_000)), 0.0); // 0.005 -> 0.00 (even)
+        assert_eq!(duration_ms(Duration::from_nanos(15_000)), 0.02); // 0.015 -> 0.02 (even)
+        assert_eq!(duration_ms(Duration::from_nanos(15_001)), 0.02);
+        assert_eq!(
+            duration_ms(Duration::from_millis(300) + Duration::from_micros(700)),
+            300.7
+        );
+    }
+
+    #[test]
+    fn wall_clock_tracks_the_anchor() {
+        let now = Instant::now();
+        let w = wall_clock(now);
+        let sys = SystemTime::now();
+        let diff = sys.duration_since(w).unwrap_or_else(|e| e.duration());
+        assert!(diff < Duration::from_secs(1), "{diff:?}");
+    }
+}

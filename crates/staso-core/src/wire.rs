@@ -1,0 +1,161 @@
+//! The JSON bodies of the Staso ingest protocol (PROTOCOL.md §2.1, §3.2, §3.3), defined once and used
+//! by the SDK (to serialize) and by `staso-server` (to deserialize).
+//!
+//! Field order is the wire order. `input`, `output` and `attributes` are JSON documents *embedded as
+//! strings*, exactly as the official SDK sends them.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/traces/ingest` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IngestRequest {
+    /// One group per trace, in order of first appearance in the batch.
+    pub traces: Vec<TraceGroup>,
+}
+
+/// The spans of one trace in one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceGroup {
+    /// 8-4-4-4-12 hex trace id.
+    pub trace_id: String,
+    /// Lexicographically smallest non-empty span timestamp of the group, or `""`.
+    pub timestamp: String,
+    /// `Config::environment`.
+    pub environment: String,
+    /// `Config::workspace_slug`.
+    pub workspace_slug: String,
+    /// The spans, without `trace_id`.
+    pub spans: Vec<WireSpan>,
+}
+
+/// The five capture categories as sent on every span: `"captured"` or `"suppressed"` each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureMap {
+    /// User/request content.
+    pub request: CaptureState,
+    /// System prompts.
+    pub system_prompt: CaptureState,
+    /// Tool schemas.
+    pub tool_schema: CaptureState,
+    /// Tool-call arguments.
+    pub tool_arguments: CaptureState,
+    /// Outputs.
+    pub output: CaptureState,
+}
+
+/// Whether a capture category was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaptureState {
+    /// The category was sent.
+    Captured,
+    /// The category was withheld by the capture policy.
+    Suppressed,
+}
+
+impl CaptureState {
+    /// `Captured` when `on`.
+    pub fn from_bool(on: bool) -> Self {
+        if on {
+            CaptureState::Captured
+        } else {
+            CaptureState::Suppressed
+        }
+    }
+}
+
+/// One span on the wire (PROTOCOL.md §2.1), keys in wire order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WireSpan {
+    /// `00000000-0000-0000-XXXX-XXXXXXXXXXXX`.
+    pub span_id: String,
+    /// The parent's span id, `null` for roots.
+    pub parent_span_id: Option<String>,
+    /// Span name (possibly rewritten by the capture policy).
+    pub name: String,
+    /// `llm|tool|chain|retriever|agent|custom`.
+    pub kind: String,
+    /// Start time, Python isoformat.
+    pub timestamp: String,
+    /// Duration in ms, 2 decimals.
+    pub duration_ms: f64,
+    /// `ok|error|timeout`.
+    pub status: String,
+    /// Resolved model.
+    pub model: String,
+    /// Provider.
+    pub provider: String,
+    /// First model set.
+    pub requested_model: String,
+    /// `false` for llm spans by default, `null` for the rest.
+    pub usage_available: Option<bool>,
+    /// Reasoning effort.
+    pub reasoning_effort: String,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Total tokens.
+    pub total_tokens: u64,
+    /// JSON document as a string, or `""`.
+    pub input: String,
+    /// JSON document as a string, or `""`.
+    pub output: String,
+    /// The metadata map as a JSON string (`"{}"` when empty).
+    pub attributes: String,
+    /// Sent only when every capture category is on.
+    pub error_message: Option<String>,
+    /// Conversation id.
+    pub session_id: String,
+    /// Innermost `#[agent]` name, else the configured agent name.
+    pub agent_name: String,
+    /// UUIDv5 of the configured agent name.
+    pub agent_id: String,
+    /// Deployment label.
+    pub agent_version: String,
+    /// User id of the conversation, or `""`.
+    pub user_id: String,
+    /// The capture map; absent only for non-SDK producers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capture: Option<CaptureMap>,
+}
+
+impl WireSpan {
+    /// True for a provisional root snapshot: no parent and `staso.provisional_root: true` in the
+    /// attributes (PROTOCOL.md §2.6).
+    pub fn is_provisional_root(&self) -> bool {
+        self.parent_span_id.is_none()
+            && serde_json::from_str::<serde_json::Value>(&self.attributes)
+                .ok()
+                .and_then(|v| v.get("staso.provisional_root").cloned())
+                == Some(serde_json::Value::Bool(true))
+    }
+}
+
+/// The acknowledgement of a successful ingest (PROTOCOL.md §3.3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestAck {
+    /// Number of trace groups accepted (must equal the number sent).
+    pub accepted: u64,
+    /// Must be 0.
+    pub rejected: u64,
+    /// Must be 0.
+    pub spans_dropped: u64,
+    /// Must equal the request's `Idempotency-Key`.
+    pub receipt_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_state_serializes_lowercase() {
+        assert_eq!(
+            serde_json::to_string(&CaptureState::Suppressed)
+                .ok()
+                .as_deref(),
+            Some("\"suppressed\"")
+        );
+    }
+}
