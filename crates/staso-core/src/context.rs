@@ -227,6 +227,49 @@ pub fn conversation_future<F: Future>(
     }
 }
 
+/// Restores the conversation that was current before [`enter_conversation`]. Not `Send`: holding
+/// it across an `.await` would leak the conversation to other tasks, so that does not compile in a
+/// spawned future — use the `async` form of `conversation!` there.
+#[must_use = "the conversation ends when the guard is dropped"]
+pub struct ConversationGuard {
+    saved: Option<(Option<SharedStr>, Option<SharedStr>)>,
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+/// Makes a conversation current on this thread until the guard is dropped (sync form of
+/// `conversation!`; the block keeps its own `return` and `?`).
+pub fn enter_conversation(id: Option<String>, user_id: Option<String>) -> ConversationGuard {
+    let frame = conversation_frame(id, user_id);
+    let saved = with_current_mut(|f| {
+        let s = std::mem::replace(&mut f.session, frame.session);
+        let u = std::mem::replace(&mut f.user, frame.user);
+        (s, u)
+    });
+    ConversationGuard {
+        saved: Some(saved),
+        _not_send: std::marker::PhantomData,
+    }
+}
+
+impl Drop for ConversationGuard {
+    fn drop(&mut self) {
+        if let Some((s, u)) = self.saved.take() {
+            // During thread teardown the thread-local may be gone; nothing to restore then.
+            let _ = CURRENT.try_with(|c| {
+                if let Ok(mut f) = c.try_borrow_mut() {
+                    f.session = s;
+                    f.user = u;
+                }
+            });
+        }
+    }
+}
+
+/// Converts a `conversation!` id or user id expression.
+pub fn conversation_arg(v: impl Into<String>) -> Option<String> {
+    Some(v.into())
+}
+
 /// The current conversation id, if inside `conversation!`.
 pub fn current_session_id() -> Option<String> {
     with_current(|f| f.session.as_ref().map(|s| s.to_string()))

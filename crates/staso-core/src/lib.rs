@@ -21,6 +21,7 @@ pub mod shared_str;
 pub mod span;
 pub mod time;
 pub mod wire;
+pub mod wire_api;
 
 pub use span::{Span, span, span_async, try_span, try_span_async};
 
@@ -63,7 +64,9 @@ pub mod __private {
         ErrViaDebug, ErrViaDisplay, ErrViaTypeName, Outcome, OutcomeProbe, Probe, SplitPlain,
         SplitResult,
     };
-    pub use crate::context::{conversation_future, in_conversation};
+    pub use crate::context::{
+        conversation_arg, conversation_future, enter_conversation, in_conversation,
+    };
     pub use crate::kind::SpanKind;
     pub use crate::record::{CallSite, Role};
     pub use std::sync::OnceLock;

@@ -1,1 +1,64 @@
-//! placeholder
+//! The `#[staso::agent]`, `#[staso::tool]` and `#[staso::trace]` attributes.
+//!
+//! Use them through the `staso` crate; the expansion calls into `staso::__private`. Parsing of the
+//! options lives in `args`, code generation in `expand`.
+#![forbid(unsafe_code)]
+
+mod args;
+mod expand;
+
+use proc_macro::TokenStream;
+
+use args::Which;
+
+fn attribute(which: Which, attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item2 = proc_macro2::TokenStream::from(item.clone());
+    let args = match args::parse(which, attr.into()) {
+        Ok(a) => a,
+        Err(e) => return with_item(e, item2),
+    };
+    let func: syn::ItemFn = match syn::parse2(item2.clone()) {
+        Ok(f) => f,
+        Err(_) => {
+            let msg = format!(
+                "{} can only be applied to a function with a body",
+                which.attr_name()
+            );
+            let err = match syn::parse2::<syn::Item>(item2.clone()) {
+                Ok(other) => syn::Error::new_spanned(other, msg),
+                Err(_) => args::call_site_error(&msg),
+            };
+            return with_item(err, item2);
+        }
+    };
+    match expand::expand(which, args, func) {
+        Ok(ts) => ts.into(),
+        Err(e) => with_item(e, item2),
+    }
+}
+
+/// The error plus the untouched item, so rustc still reports the user's own errors and names.
+fn with_item(err: syn::Error, item: proc_macro2::TokenStream) -> TokenStream {
+    let e = err.to_compile_error();
+    quote::quote!(#e #item).into()
+}
+
+/// Records each call of the fn as an `agent` span; its name becomes the agent name of every span
+/// beneath it. Options: `name`, `tags`, `metadata`, `capture_input`, `capture_output`, `skip(…)`.
+#[proc_macro_attribute]
+pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(Which::Agent, attr, item)
+}
+
+/// Records each call of the fn as a `tool` span (metadata `tool_name`). Options as for `agent`.
+#[proc_macro_attribute]
+pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(Which::Tool, attr, item)
+}
+
+/// Records each call of the fn as a span of `kind` (default `chain`). Options as for `agent`, plus
+/// `kind = "llm" | "tool" | "chain" | "retriever" | "agent" | "custom"`.
+#[proc_macro_attribute]
+pub fn trace(attr: TokenStream, item: TokenStream) -> TokenStream {
+    attribute(Which::Trace, attr, item)
+}

@@ -1,0 +1,258 @@
+//! Parsing of the attribute arguments: one loop over `key = value` / `skip(…)` with one set of
+//! names already seen, so unknown and duplicate options are a single check.
+
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Error, Expr, ExprLit, Ident, Lit, LitBool, LitStr, Token};
+
+/// Which attribute is being expanded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Agent,
+    Tool,
+    Trace,
+}
+
+impl Which {
+    pub fn attr_name(self) -> &'static str {
+        match self {
+            Which::Agent => "#[staso::agent]",
+            Which::Tool => "#[staso::tool]",
+            Which::Trace => "#[staso::trace]",
+        }
+    }
+
+    fn options(self) -> &'static str {
+        match self {
+            Which::Trace => "name, kind, tags, metadata, capture_input, capture_output, skip",
+            _ => "name, tags, metadata, capture_input, capture_output, skip",
+        }
+    }
+}
+
+/// The parsed options.
+#[derive(Default)]
+pub struct Args {
+    pub name: Option<LitStr>,
+    /// `kind = "…"`: the literal and the `SpanKind` variant it names.
+    pub kind: Option<(LitStr, &'static str)>,
+    pub tags: Vec<LitStr>,
+    pub metadata: Vec<(LitStr, Expr)>,
+    pub capture_input: Option<LitBool>,
+    pub capture_output: Option<LitBool>,
+    pub skip: Vec<Ident>,
+}
+
+const KINDS: [(&str, &str); 6] = [
+    ("llm", "Llm"),
+    ("tool", "Tool"),
+    ("chain", "Chain"),
+    ("retriever", "Retriever"),
+    ("agent", "Agent"),
+    ("custom", "Custom"),
+];
+
+pub fn parse(which: Which, tokens: TokenStream) -> syn::Result<Args> {
+    let parser = |input: ParseStream<'_>| parse_args(which, input);
+    parser.parse2(tokens)
+}
+
+fn parse_args(which: Which, input: ParseStream<'_>) -> syn::Result<Args> {
+    let mut args = Args::default();
+    let mut seen = HashSet::new();
+    while !input.is_empty() {
+        let key: Ident = input.parse()?;
+        let name = key.to_string();
+        if !seen.insert(name.clone()) {
+            return Err(Error::new_spanned(
+                &key,
+                format!("duplicate option `{name}`"),
+            ));
+        }
+        match name.as_str() {
+            "name" => args.name = Some(lit_str(input, &key)?),
+            "kind" if which == Which::Trace => {
+                let lit = lit_str(input, &key)?;
+                let value = lit.value();
+                let variant = KINDS
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(&value))
+                    .map(|(_, v)| *v)
+                    .ok_or_else(|| {
+                        Error::new_spanned(
+                            &lit,
+                            format!(
+                                "unknown span kind {value:?}: expected one of \"llm\", \"tool\", \"chain\", \"retriever\", \"agent\", \"custom\""
+                            ),
+                        )
+                    })?;
+                args.kind = Some((lit, variant));
+            }
+            "kind" => {
+                let fixed = if which == Which::Agent {
+                    "agent"
+                } else {
+                    "tool"
+                };
+                return Err(Error::new_spanned(
+                    &key,
+                    format!(
+                        "`kind` is not an option of {}: its spans are always kind \"{fixed}\"; use #[staso::trace(kind = \"…\")] for another kind",
+                        which.attr_name()
+                    ),
+                ));
+            }
+            "tags" => args.tags = tags(input, &key)?,
+            "metadata" => args.metadata = metadata(input, &key)?,
+            "capture_input" => args.capture_input = Some(lit_bool(input, &key)?),
+            "capture_output" => args.capture_output = Some(lit_bool(input, &key)?),
+            "skip" => {
+                if !input.peek(syn::token::Paren) {
+                    return Err(Error::new_spanned(
+                        &key,
+                        "`skip` lists arguments in parentheses: skip(api_token, …)",
+                    ));
+                }
+                let content;
+                syn::parenthesized!(content in input);
+                let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
+                    &content,
+                    parse_skip_name,
+                )?;
+                args.skip = names.into_iter().collect();
+            }
+            _ => {
+                return Err(Error::new_spanned(
+                    &key,
+                    format!(
+                        "unknown option `{name}` for {}; expected one of: {}",
+                        which.attr_name(),
+                        which.options()
+                    ),
+                ));
+            }
+        }
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+    }
+    Ok(args)
+}
+
+fn parse_skip_name(input: ParseStream<'_>) -> syn::Result<Ident> {
+    if input.peek(Token![self]) {
+        let t: Token![self] = input.parse()?;
+        return Ok(Ident::new("self", t.span));
+    }
+    input.parse()
+}
+
+fn equals(input: ParseStream<'_>, key: &Ident) -> syn::Result<()> {
+    if !input.peek(Token![=]) {
+        return Err(Error::new_spanned(key, format!("expected `{key} = …`")));
+    }
+    input.parse::<Token![=]>()?;
+    Ok(())
+}
+
+fn lit_str(input: ParseStream<'_>, key: &Ident) -> syn::Result<LitStr> {
+    equals(input, key)?;
+    match input.parse::<Expr>()? {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Ok(s),
+        other => Err(Error::new_spanned(
+            other,
+            format!("`{key}` expects a string literal, e.g. {key} = \"…\""),
+        )),
+    }
+}
+
+fn lit_bool(input: ParseStream<'_>, key: &Ident) -> syn::Result<LitBool> {
+    equals(input, key)?;
+    match input.parse::<Expr>()? {
+        Expr::Lit(ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Ok(b),
+        other => Err(Error::new_spanned(
+            other,
+            format!("`{key}` expects `true` or `false`"),
+        )),
+    }
+}
+
+fn tags(input: ParseStream<'_>, key: &Ident) -> syn::Result<Vec<LitStr>> {
+    equals(input, key)?;
+    match input.parse::<Expr>()? {
+        Expr::Array(arr) => arr
+            .elems
+            .into_iter()
+            .map(|e| match e {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => Ok(s),
+                other => Err(Error::new_spanned(
+                    other,
+                    "each tag must be a string literal",
+                )),
+            })
+            .collect(),
+        other => Err(Error::new_spanned(
+            other,
+            "`tags` expects an array of string literals, e.g. tags = [\"rag\"]",
+        )),
+    }
+}
+
+fn metadata(input: ParseStream<'_>, key: &Ident) -> syn::Result<Vec<(LitStr, Expr)>> {
+    equals(input, key)?;
+    if !input.peek(syn::token::Brace) {
+        let bad: Expr = input.parse()?;
+        return Err(Error::new_spanned(
+            bad,
+            "`metadata` expects a map: metadata = { \"key\": value, … }",
+        ));
+    }
+    let content;
+    syn::braced!(content in input);
+    let mut out = Vec::new();
+    let mut keys = HashSet::new();
+    while !content.is_empty() {
+        let k: LitStr = match content.parse::<Lit>() {
+            Ok(Lit::Str(s)) => s,
+            Ok(other) => {
+                return Err(Error::new_spanned(
+                    other,
+                    "metadata keys must be string literals",
+                ));
+            }
+            Err(e) => {
+                return Err(Error::new(
+                    e.span(),
+                    "metadata keys must be string literals",
+                ));
+            }
+        };
+        if !keys.insert(k.value()) {
+            return Err(Error::new_spanned(
+                &k,
+                format!("duplicate metadata key {:?}", k.value()),
+            ));
+        }
+        content.parse::<Token![:]>()?;
+        let v: Expr = content.parse()?;
+        out.push((k, v));
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    Ok(out)
+}
+
+/// A `compile_error!` at the call site, for errors found before any token is known.
+pub fn call_site_error(msg: &str) -> Error {
+    Error::new(Span::call_site(), msg)
+}

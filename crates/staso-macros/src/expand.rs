@@ -1,0 +1,267 @@
+//! Code generation: a `static` call-site descriptor, one `enter` call whose closure captures the
+//! arguments, and the user's body run through `run` (sync) or `run_async` (async), so that every
+//! exit — tail expression, `return`, `?`, panic — passes through the same recording code.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::visit::Visit;
+use syn::{
+    Error, Expr, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Stmt, Type,
+    TypeParamBound,
+};
+
+use crate::args::{Args, Which};
+
+/// One capturable argument: its name on the wire and the expression that reads it.
+struct Param {
+    name: String,
+    tokens: TokenStream,
+    span: Span,
+}
+
+fn params(item: &ItemFn) -> Vec<Param> {
+    item.sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Receiver(r) => {
+                let tok = r.self_token;
+                Some(Param {
+                    name: "self".into(),
+                    tokens: quote!(#tok),
+                    span: tok.span,
+                })
+            }
+            FnArg::Typed(pt) => match &*pt.pat {
+                Pat::Ident(pi) if pi.subpat.is_none() => {
+                    let ident = &pi.ident;
+                    let name = ident.to_string();
+                    let name = name.strip_prefix("r#").unwrap_or(&name).to_owned();
+                    Some(Param {
+                        name,
+                        tokens: quote!(#ident),
+                        span: ident.span(),
+                    })
+                }
+                _ => None,
+            },
+        })
+        .collect()
+}
+
+/// Whether a type mentions `impl Trait` (a closure parameter cannot name it).
+fn has_impl_trait(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_impl_trait(&mut self, _: &'ast syn::TypeImplTrait) {
+            self.0 = true;
+        }
+    }
+    let mut f = Finder(false);
+    f.visit_type(ty);
+    f.0
+}
+
+/// The line of the fn item's first (non-doc) attribute or of the attribute being expanded
+/// (decision 8), read from the compiler's spans.
+fn first_line(item: &ItemFn) -> u32 {
+    if !proc_macro::is_available() {
+        return 0;
+    }
+    let mut line = proc_macro::Span::call_site().line();
+    for attr in item.attrs.iter().filter(|a| !a.path().is_ident("doc")) {
+        line = line.min(attr.pound_token.span.unwrap().line());
+    }
+    u32::try_from(line).unwrap_or(0)
+}
+
+/// `Pin<Box<dyn Future<Output = T> + …>>` → `T` (the shape `#[async_trait]` gives its methods).
+fn future_output(ty: &Type) -> Option<&Type> {
+    fn first_type_arg<'a>(ty: &'a Type, name: &str) -> Option<&'a Type> {
+        let Type::Path(p) = ty else { return None };
+        let seg = p.path.segments.last()?;
+        if seg.ident != name {
+            return None;
+        }
+        let PathArguments::AngleBracketed(a) = &seg.arguments else {
+            return None;
+        };
+        a.args.iter().find_map(|g| match g {
+            GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+    }
+    let boxed = first_type_arg(ty, "Pin")?;
+    let dyn_ty = first_type_arg(boxed, "Box")?;
+    let Type::TraitObject(obj) = dyn_ty else {
+        return None;
+    };
+    obj.bounds.iter().find_map(|b| {
+        let TypeParamBound::Trait(t) = b else {
+            return None;
+        };
+        let seg = t.path.segments.last()?;
+        if seg.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(a) = &seg.arguments else {
+            return None;
+        };
+        a.args.iter().find_map(|g| match g {
+            GenericArgument::AssocType(at) if at.ident == "Output" => Some(&at.ty),
+            _ => None,
+        })
+    })
+}
+
+/// The `Box::pin(async move { … })` tail of an `#[async_trait]` method, if this is one.
+fn async_trait_body(item: &mut ItemFn) -> Option<&mut Expr> {
+    if item.sig.asyncness.is_some() {
+        return None;
+    }
+    let Some(Stmt::Expr(Expr::Call(call), None)) = item.block.stmts.last_mut() else {
+        return None;
+    };
+    let Expr::Path(func) = &*call.func else {
+        return None;
+    };
+    let is_pin = func.path.segments.last().is_some_and(|s| s.ident == "pin");
+    if !is_pin || call.args.len() != 1 || !matches!(call.args.first(), Some(Expr::Async(_))) {
+        return None;
+    }
+    call.args.first_mut()
+}
+
+pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
+    let params = params(&item);
+    for s in &args.skip {
+        if !params.iter().any(|p| *s == p.name.as_str()) {
+            return Err(Error::new_spanned(
+                s,
+                format!("skip: `{}` has no argument named `{s}`", item.sig.ident),
+            ));
+        }
+    }
+    let fn_name = {
+        let n = item.sig.ident.to_string();
+        n.strip_prefix("r#").unwrap_or(&n).to_owned()
+    };
+    let name = args
+        .name
+        .as_ref()
+        .map(|l| l.value())
+        .unwrap_or_else(|| fn_name.clone());
+    let (kind, role) = match which {
+        Which::Agent => ("Agent", "Agent"),
+        Which::Tool => ("Tool", "Tool"),
+        Which::Trace => (
+            args.kind.as_ref().map(|(_, v)| *v).unwrap_or("Chain"),
+            "Trace",
+        ),
+    };
+    let kind = format_ident!("{kind}");
+    let role = format_ident!("{role}");
+    let tags = &args.tags;
+    let capture_input = args.capture_input.as_ref().is_none_or(|b| b.value);
+    let capture_output = args.capture_output.as_ref().is_none_or(|b| b.value);
+    let line = first_line(&item);
+
+    let captured = params
+        .iter()
+        .filter(|p| !args.skip.iter().any(|s| *s == p.name.as_str()))
+        .map(|p| {
+            let key = &p.name;
+            let expr = &p.tokens;
+            quote_spanned! {p.span=>
+                if let ::core::option::Option::Some(__staso_b) = __staso_cap.arg(#key) {
+                    (&&&::staso::__private::Probe(&#expr)).staso_capture(__staso_b);
+                }
+            }
+        });
+    let meta = args
+        .metadata
+        .iter()
+        .map(|(k, v)| quote! { __staso_cap.meta(#k, &(#v)); });
+
+    let site = quote! {
+        static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {
+            name: #name,
+            kind: ::staso::__private::SpanKind::#kind,
+            role: ::staso::__private::Role::#role,
+            tags: &[#(#tags),*],
+            function: #fn_name,
+            file: ::core::file!(),
+            line: #line,
+            manifest_dir: match ::core::option_env!("CARGO_MANIFEST_DIR") {
+                ::core::option::Option::Some(d) => d,
+                ::core::option::Option::None => "",
+            },
+            capture_input: #capture_input,
+            capture_output: #capture_output,
+            abs_file: ::staso::__private::OnceLock::new(),
+        };
+        #[allow(unused_imports)]
+        use ::staso::__private::{CaptureViaDebug as _, CaptureViaSerialize as _, CaptureViaTypeName as _};
+        let __staso_span = ::staso::__private::enter(&__STASO_SITE, |__staso_cap| {
+            if __staso_cap.wants_input() {
+                #(#captured)*
+            }
+            #(#meta)*
+        });
+        let __staso_rec_out = __staso_span.records_output();
+    };
+
+    let classify = |ret: Option<&Type>| match ret {
+        Some(ty) if !has_impl_trait(ty) => quote! {
+            |__staso_ret: &#ty| ::staso::__private::outcome!(__staso_ret, __staso_rec_out)
+        },
+        Some(_) => quote! {
+            |__staso_ret| ::staso::__private::classify_opaque(__staso_ret, __staso_rec_out)
+        },
+        None => quote! {
+            |__staso_ret: &()| ::staso::__private::outcome!(__staso_ret, __staso_rec_out)
+        },
+    };
+    let ret_ty = match &item.sig.output {
+        ReturnType::Default => None,
+        ReturnType::Type(_, ty) => Some((**ty).clone()),
+    };
+
+    // `#[async_trait]` already turned the method into `fn … -> Pin<Box<dyn Future>>` whose body
+    // is `Box::pin(async move { … })`: instrument that inner future.
+    let is_async = item.sig.asyncness.is_some();
+    if !is_async {
+        let output = ret_ty.as_ref().and_then(future_output).cloned();
+        if let Some(body) = async_trait_body(&mut item) {
+            let classify = match &output {
+                Some(ty) => classify(Some(ty)),
+                None => quote!(|__staso_ret| ::staso::__private::classify_opaque(
+                    __staso_ret,
+                    __staso_rec_out
+                )),
+            };
+            let inner = std::mem::replace(body, syn::parse_quote!(()));
+            *body = syn::parse_quote! {
+                async move { __staso_span.run_async(#inner, #classify).await }
+            };
+            let stmts = &item.block.stmts;
+            let block: syn::Block = syn::parse_quote!({ #site #(#stmts)* });
+            *item.block = block;
+            return Ok(quote!(#item));
+        }
+    }
+
+    let classify = classify(ret_ty.as_ref());
+    let body = &item.block;
+    let run = if is_async {
+        quote! { __staso_span.run_async(async move #body, #classify).await }
+    } else {
+        quote! { __staso_span.run(move || #body, #classify) }
+    };
+    let new_block: syn::Block = syn::parse_quote!({
+        #site
+        #run
+    });
+    *item.block = new_block;
+    Ok(quote!(#item))
+}
