@@ -4,6 +4,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{
     Error, Expr, FnArg, GenericArgument, ItemFn, Pat, PathArguments, ReturnType, Stmt, Type,
@@ -181,7 +182,11 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
     let meta = args
         .metadata
         .iter()
-        .map(|(k, v)| quote! { __staso_cap.meta(#k, &(#v)); });
+        .map(|(k, v)| {
+            // Spanned at the value, so a non-`Serialize` value is reported where it is written.
+            let value = quote_spanned! {v.span()=> &(#v) };
+            quote! { __staso_cap.meta(#k, #value); }
+        });
 
     let site = quote! {
         static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {

@@ -1,0 +1,4 @@
+#[staso::trace(name = "a", name = "b")]
+fn step() {}
+
+fn main() {}

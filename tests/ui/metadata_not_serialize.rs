@@ -1,0 +1,6 @@
+struct Opaque;
+
+#[staso::trace(metadata = { "handle": Opaque })]
+fn a() {}
+
+fn main() {}

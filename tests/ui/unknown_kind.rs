@@ -1,0 +1,4 @@
+#[staso::trace(kind = "planner")]
+fn plan() {}
+
+fn main() {}

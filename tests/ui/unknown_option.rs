@@ -1,0 +1,6 @@
+#[staso::tool(retries = 3)]
+fn lookup(id: u32) -> u32 {
+    id
+}
+
+fn main() {}
