@@ -57,7 +57,7 @@
 pub use staso_macros::{agent, tool, trace};
 
 pub use staso_core::annotation::{Annotation, AnnotationValue, EmptyAnnotationName};
-pub use staso_core::client::{Client, InitError, flush, get_client, init_with_exporter, shutdown};
+pub use staso_core::client::{Client, InitError, flush, get_client, init, init_with_exporter, shutdown};
 pub use staso_core::config::{
     CapturePolicy, Config, ConfigBuilder, ConfigError, VcsInfo, generate_agent_id,
 };
