@@ -201,7 +201,7 @@ impl ActiveSpan {
             .filter(|_| record.site.is_some_and(|s| s.role == Role::Agent));
         let (saved_span, saved_agent) = context::with_current_mut(|f| {
             let s = f.span.replace(me);
-            let a = agent.map(|a| std::mem::replace(&mut f.agent, Some(a)));
+            let a = agent.map(|a| f.agent.replace(a));
             (s, a)
         });
         let result = catch_unwind(AssertUnwindSafe(body));

@@ -76,6 +76,10 @@ pub fn is_recording() -> bool {
 }
 
 /// Runs `f` with the current enabled client, through the per-thread cache.
+///
+/// The cache is refreshed only when the global generation moved; otherwise `f` runs under a shared
+/// borrow of the thread-local, without touching the client's reference count (a cache line every
+/// thread would otherwise write on every span).
 #[inline]
 pub(crate) fn with_recording_client<R>(f: impl FnOnce(&ClientInner) -> R) -> Option<R> {
     if !is_recording() {
@@ -84,14 +88,14 @@ pub(crate) fn with_recording_client<R>(f: impl FnOnce(&ClientInner) -> R) -> Opt
     let generation = GENERATION.load(Ordering::Acquire);
     CACHE
         .try_with(|cache| {
-            let mut cache = cache.try_borrow_mut().ok()?;
-            if cache.0 != generation {
-                *cache = (generation, read_global());
+            let stale = cache.try_borrow().ok()?.0 != generation;
+            if stale {
+                *cache.try_borrow_mut().ok()? = (generation, read_global());
             }
-            let client = cache.1.clone()?;
-            drop(cache);
+            let cache = cache.try_borrow().ok()?;
+            let client = cache.1.as_deref()?;
             client.exporter.as_ref()?;
-            Some(f(&client))
+            Some(f(client))
         })
         .ok()
         .flatten()
@@ -100,14 +104,11 @@ pub(crate) fn with_recording_client<R>(f: impl FnOnce(&ClientInner) -> R) -> Opt
 /// Installs a new global client, retiring the previous one.
 fn install(inner: Arc<ClientInner>) -> Option<Arc<ClientInner>> {
     let enabled = inner.exporter.is_some();
-    let previous = {
-        let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
-        let prev = g.replace(inner);
-        GENERATION.fetch_add(1, Ordering::AcqRel);
-        RECORDING.store(enabled, Ordering::Release);
-        prev
-    };
-    previous
+    let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
+    let prev = g.replace(inner);
+    GENERATION.fetch_add(1, Ordering::AcqRel);
+    RECORDING.store(enabled, Ordering::Release);
+    prev
 }
 
 fn uninstall_if(current: &Arc<ClientInner>) -> bool {
@@ -216,7 +217,8 @@ pub(crate) fn install_client(
     make_exporter: impl FnOnce(&Config, Arc<EmitContext>) -> Result<Arc<dyn Exporter>, InitError>,
 ) -> Result<Client, InitError> {
     crate::time::warm_up();
-    if config.enabled() {
+    // VCS info set explicitly (`Config::set_vcs`) wins over detection.
+    if config.enabled() && config.vcs().is_none() {
         config.detect_vcs();
     }
     let session = default_session_id(|k| std::env::var(k).ok());
@@ -259,6 +261,21 @@ pub(crate) fn install_client(
         other.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
     }
     Ok(Client { inner, owner: true })
+}
+
+/// Installs the global client, sending spans to `config.base_url()` in the background.
+///
+/// Builds and validates the new client before retiring the previous one (whose shutdown report
+/// becomes [`Client::previous_shutdown_report`]). The returned value owns the client: dropping it
+/// drains and shuts down within 5 s. A disabled `config` installs a client that records nothing.
+///
+/// # Errors
+/// [`InitError::Transport`] when the delivery worker cannot be started.
+pub fn init(config: Config) -> Result<Client, InitError> {
+    install_client(config, |cfg, emit| {
+        let exporter = crate::transport::HttpExporter::start(cfg, emit)?;
+        Ok(Arc::new(exporter) as Arc<dyn Exporter>)
+    })
 }
 
 /// Installs a client that sends spans to `exporter` instead of the Staso service (tests, custom

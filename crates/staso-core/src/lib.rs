@@ -20,6 +20,7 @@ pub mod report;
 pub mod shared_str;
 pub mod span;
 pub mod time;
+pub mod transport;
 pub mod wire;
 pub mod wire_api;
 

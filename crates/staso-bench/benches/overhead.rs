@@ -1,0 +1,143 @@
+//! Overhead of an instrumented call over the bare call (issue 2, item 12), in one group:
+//! an empty fn; `#[staso::trace]` with capture off; with two arguments and the result captured; with
+//! a disabled client; the same fn under `tracing`'s `#[instrument]` (a registry subscriber with a layer
+//! that records every span close) and `fastrace`'s `#[trace]` (collector on, console-free reporter).
+//!
+//! The staso cases run with the real HTTP transport delivering to an in-process `staso-server` on
+//! loopback. Spans are created inside a long-lived parent span (the common case: tools inside an agent),
+//! so no provisional root snapshot is involved. Every measured span is accepted into the queue: the
+//! loop runs in chunks smaller than the queue and drains it (untimed) between chunks.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+#[inline(never)]
+fn bare(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[staso::trace(capture_input = false, capture_output = false)]
+#[inline(never)]
+fn traced_no_capture(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[staso::trace]
+#[inline(never)]
+fn traced_capture(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn tracing_instrumented(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[fastrace::trace]
+#[inline(never)]
+fn fastrace_traced(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+/// Counts closed spans, so the subscriber really records them.
+struct CountingLayer(&'static AtomicU64);
+
+impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> tracing_subscriber::Layer<S>
+    for CountingLayer
+{
+    fn on_close(&self, _id: tracing::span::Id, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+struct NullReporter;
+impl fastrace::collector::Reporter for NullReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+const CHUNK: u64 = 2_000;
+
+/// Runs `iters` calls inside a parent span, timing only the calls; drains the queue between chunks.
+fn staso_loop(iters: u64, f: impl Fn(u64) -> u64) -> Duration {
+    let parent = staso::Span::start("bench-parent", staso::SpanKind::Agent);
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        let t = parent.in_scope(|| {
+            let start = Instant::now();
+            for i in 0..n {
+                black_box(f(black_box(i)));
+            }
+            start.elapsed()
+        });
+        total += t;
+        done += n;
+        staso::flush(Duration::from_secs(10));
+    }
+    parent.drop_span();
+    total
+}
+
+fn overhead(c: &mut Criterion) {
+    let server = staso_server::Server::builder().api_key("ak_bench").start().expect("server starts");
+    let config = |enabled: bool| {
+        staso::Config::builder()
+            .api_key("ak_bench")
+            .agent_name("bench")
+            .base_url(server.base_url())
+            .capture_git(false)
+            .batch_size(500)
+            .enabled(enabled)
+            .build()
+            .expect("valid config")
+    };
+
+    static CLOSED: AtomicU64 = AtomicU64::new(0);
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(CountingLayer(&CLOSED));
+    let _tracing = tracing::subscriber::set_default(subscriber);
+    fastrace::set_reporter(NullReporter, fastrace::collector::Config::default());
+
+    let mut g = c.benchmark_group("overhead");
+    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    g.bench_function("bare", |b| b.iter(|| bare(black_box(1), black_box("two"))));
+
+    {
+        let _staso = staso::init(config(true)).expect("init");
+        g.bench_function("staso_capture_off", |b| {
+            b.iter_custom(|iters| staso_loop(iters, |i| traced_no_capture(i, "two")))
+        });
+        g.bench_function("staso_two_args_and_result", |b| {
+            b.iter_custom(|iters| staso_loop(iters, |i| traced_capture(i, "two")))
+        });
+        let report = staso::flush(Duration::from_secs(30));
+        assert!(report.ok(), "bench spans were delivered: {report:?}");
+    }
+    {
+        let _staso = staso::init(config(false)).expect("init disabled");
+        g.bench_function("staso_disabled", |b| b.iter(|| traced_capture(black_box(1), black_box("two"))));
+    }
+
+    g.bench_function("tracing_instrument", |b| b.iter(|| tracing_instrumented(black_box(1), black_box("two"))));
+
+    let root = fastrace::Span::root("bench", fastrace::prelude::SpanContext::random());
+    {
+        let _guard = root.set_local_parent();
+        g.bench_function("fastrace_trace", |b| b.iter(|| fastrace_traced(black_box(1), black_box("two"))));
+    }
+    drop(root);
+    fastrace::flush();
+    g.finish();
+    assert!(CLOSED.load(Ordering::Relaxed) > 0, "the tracing layer recorded spans");
+    server.shutdown();
+}
+
+criterion_group!(benches, overhead);
+criterion_main!(benches);

@@ -1,0 +1,277 @@
+//! Delivery to the Staso service: the background batcher and the ingest protocol
+//! (PROTOCOL.md §3).
+//!
+//! ```text
+//!  caller threads                          worker thread ("staso-transport")
+//!  Exporter::export ─▶ Intake (queue.rs) ─▶ Worker (worker.rs): batch rules, to_wire,
+//!     lock-free push, per-thread counter     coalesce + group (coalesce.rs), POST with retries
+//!                                            (http.rs) ─▶ Ledger (accounting.rs) ─▶ flush/shutdown
+//! ```
+//!
+//! [`HttpExporter`] is what [`init`](crate::client::init) installs. Enqueue never blocks and never
+//! does I/O; the worker owns a reqwest client on its own current-thread tokio runtime, so the
+//! transport works the same from a plain `fn main` and from inside any tokio runtime.
+
+mod accounting;
+mod coalesce;
+mod http;
+mod queue;
+mod worker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use accounting::Ledger;
+use queue::Intake;
+use worker::lock;
+
+use crate::client::InitError;
+use crate::config::Config;
+use crate::emit::EmitContext;
+use crate::export::Exporter;
+use crate::record::SpanRecord;
+use crate::report::{DeliveryReport, EnqueueResult};
+
+/// `User-Agent` of every request: `staso-rust/<crate version>` (decision 10).
+pub const USER_AGENT: &str = concat!("staso-rust/", env!("CARGO_PKG_VERSION"));
+
+/// Transport knobs that are not part of [`Config`]: fixed by the protocol, adjustable only so
+/// tests do not have to wait for real timeouts. Not a public API.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct TransportOptions {
+    /// Per-attempt request timeout (protocol: 10 s).
+    pub request_timeout: Duration,
+    /// Sleep before attempts 2 and 3 (protocol: 0.5 s and 1 s).
+    pub retry_delays: [Duration; 2],
+    /// Makes the worker panic before sending its n-th batch (crash handling tests).
+    pub panic_before_batch: Option<u64>,
+}
+
+impl Default for TransportOptions {
+    fn default() -> Self {
+        TransportOptions {
+            request_timeout: Duration::from_secs(10),
+            retry_delays: [Duration::from_millis(500), Duration::from_secs(1)],
+            panic_before_batch: None,
+        }
+    }
+}
+
+/// State shared by producers, flush/shutdown callers and the worker.
+pub(crate) struct Shared {
+    pub(crate) intake: Intake,
+    pub(crate) ledger: Mutex<Ledger>,
+    /// Notified whenever records are settled or the worker exits.
+    pub(crate) settled: Condvar,
+    /// The highest barrier a flush or shutdown is waiting for.
+    pub(crate) flush_target: AtomicU64,
+    pub(crate) shutdown_requested: AtomicBool,
+}
+
+/// Sends spans to `POST {base_url}/v1/traces/ingest` from a background thread.
+///
+/// [`export`](Exporter::export) puts the record in a bounded lock-free queue of
+/// `max_queue_size` and returns at once (a full queue rejects the record as `queue_full`); one
+/// worker thread batches, serializes, coalesces, groups and sends them, with the retries and the
+/// acknowledgement check of PROTOCOL.md §3. [`flush`](Exporter::flush) and
+/// [`shutdown`](Exporter::shutdown) return cumulative [`DeliveryReport`]s.
+///
+/// Usually installed through [`init`](crate::client::init). Dropping the exporter asks the worker
+/// to drain and exit without waiting for it; call `shutdown` to wait.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use staso_core::config::Config;
+/// use staso_core::emit::EmitContext;
+/// use staso_core::export::Exporter;
+/// use staso_core::transport::HttpExporter;
+///
+/// let config = Config::builder().api_key("ak_live").agent_name("bot").build()?;
+/// let emit = Arc::new(EmitContext::from_config(&config, "session-1".into()));
+/// let exporter = HttpExporter::start(&config, emit)?;
+/// // … exporter.export(record) from any thread …
+/// let report = exporter.shutdown(Duration::from_secs(5));
+/// assert!(report.ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct HttpExporter {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    endpoint: String,
+}
+
+impl fmt::Debug for HttpExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpExporter")
+            .field("endpoint", &self.endpoint)
+            .field("max_queue_size", &self.shared.intake.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpExporter {
+    /// Starts the worker thread for `config` (base URL, api key, batch size, flush interval,
+    /// queue size, debug) serializing spans with `emit`.
+    ///
+    /// # Errors
+    /// [`InitError::Transport`] when the thread, its runtime or its HTTP client cannot be
+    /// created. The message never contains the api key.
+    pub fn start(config: &Config, emit: Arc<EmitContext>) -> Result<Self, InitError> {
+        Self::start_with(config, emit, TransportOptions::default())
+    }
+
+    /// [`start`](Self::start) with non-default transport options. Not a public API.
+    #[doc(hidden)]
+    pub fn start_with(
+        config: &Config,
+        emit: Arc<EmitContext>,
+        opts: TransportOptions,
+    ) -> Result<Self, InitError> {
+        let shared = Arc::new(Shared {
+            intake: Intake::new(config.max_queue_size()),
+            ledger: Mutex::new(Ledger::default()),
+            settled: Condvar::new(),
+            flush_target: AtomicU64::new(0),
+            shutdown_requested: AtomicBool::new(false),
+        });
+        let handle = worker::spawn(shared.clone(), emit, config, opts)?;
+        Ok(HttpExporter {
+            shared,
+            worker: Mutex::new(Some(handle)),
+            endpoint: format!("{}/v1/traces/ingest", config.base_url()),
+        })
+    }
+
+    /// The ingest URL requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    fn report(&self, ledger: &Ledger, barrier: u64, timed_out: bool) -> DeliveryReport {
+        ledger.report(barrier, self.shared.intake.rejections(), timed_out)
+    }
+
+    /// Asks the worker to settle everything up to `barrier` now.
+    fn request_barrier(&self, barrier: u64) {
+        self.shared
+            .flush_target
+            .fetch_max(barrier, Ordering::AcqRel);
+        self.shared.intake.unpark();
+    }
+}
+
+/// `now + timeout`, or `None` when that is beyond what `Instant` can hold (wait without bound).
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+impl Exporter for HttpExporter {
+    #[inline]
+    fn export(&self, record: SpanRecord) -> EnqueueResult {
+        self.shared.intake.offer(record)
+    }
+
+    /// Waits until every record accepted before the call is delivered or failed, the worker
+    /// has died, or `timeout` passes (`timed_out = true`). Never stops the transport. Records
+    /// enqueued concurrently with the call may or may not be waited for.
+    fn flush(&self, timeout: Duration) -> DeliveryReport {
+        let deadline = deadline_after(timeout);
+        let barrier = self.shared.intake.accepted();
+        let mut ledger = lock(&self.shared.ledger);
+        let done = |l: &Ledger| l.settled() >= barrier || l.crashed() || l.exited();
+        if barrier == 0 || done(&ledger) {
+            return self.report(&ledger, barrier, false);
+        }
+        self.request_barrier(barrier);
+        loop {
+            if done(&ledger) {
+                return self.report(&ledger, barrier, false);
+            }
+            ledger = match deadline {
+                None => self
+                    .shared
+                    .settled
+                    .wait(ledger)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return self.report(&ledger, barrier, true);
+                    }
+                    self.shared
+                        .settled
+                        .wait_timeout(ledger, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+
+    /// Stops accepting (later records are rejected as `shutdown`), lets the worker drain the
+    /// whole queue, and waits up to `timeout` for it to exit. A timed-out report is not final: a
+    /// later call waits again. Once the worker has exited, every call returns the same final
+    /// report (updated only by later rejections).
+    fn shutdown(&self, timeout: Duration) -> DeliveryReport {
+        let deadline = deadline_after(timeout);
+        if let Some(r) = lock(&self.shared.ledger).final_report(self.shared.intake.rejections()) {
+            return r;
+        }
+        self.shared.intake.close();
+        let barrier = self.shared.intake.accepted();
+        self.shared.shutdown_requested.store(true, Ordering::Release);
+        self.request_barrier(barrier);
+        let mut ledger = lock(&self.shared.ledger);
+        while !ledger.exited() {
+            ledger = match deadline {
+                None => self
+                    .shared
+                    .settled
+                    .wait(ledger)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return self.report(&ledger, barrier, true);
+                    }
+                    self.shared
+                        .settled
+                        .wait_timeout(ledger, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        if let Some(r) = ledger.final_report(self.shared.intake.rejections()) {
+            return r;
+        }
+        drop(ledger);
+        // The worker has marked itself exited as its very last step: this join is immediate.
+        let handle = self
+            .worker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let mut ledger = lock(&self.shared.ledger);
+        let report = self.report(&ledger, barrier, false);
+        ledger.set_final(report.clone());
+        report
+    }
+}
+
+impl Drop for HttpExporter {
+    /// Asks the worker to drain and exit, without waiting (see [`Exporter::shutdown`]).
+    fn drop(&mut self) {
+        self.shared.intake.close();
+        self.shared.shutdown_requested.store(true, Ordering::Release);
+        self.shared.intake.unpark();
+    }
+}

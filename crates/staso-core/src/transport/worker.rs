@@ -1,0 +1,335 @@
+//! The delivery worker: one `std::thread` that owns the HTTP client, takes records from the
+//! queue, decides when a batch is due (PROTOCOL.md §3.5), sends it and settles its records.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::accounting::{Failure, Ledger};
+use super::coalesce::build_request;
+use super::http::{Delivery, IngestClient};
+use super::queue::SleepMode;
+use super::{Shared, TransportOptions};
+use crate::client::InitError;
+use crate::config::Config;
+use crate::emit::EmitContext;
+use crate::record::SpanRecord;
+use crate::report::DeliveryFailureKind;
+
+/// The worker wakes at least this often, whatever else happens.
+const IDLE_WAKE: Duration = Duration::from_millis(100);
+/// At most one "queue full" warning per this interval.
+const REJECTION_WARNING_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Locks the ledger; a poisoned lock still holds consistent counts (every update is one call).
+pub(crate) fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
+    ledger.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Starts the worker thread and waits until its HTTP client is built.
+pub(crate) fn spawn(
+    shared: Arc<Shared>,
+    emit: Arc<EmitContext>,
+    config: &Config,
+    opts: TransportOptions,
+) -> Result<JoinHandle<()>, InitError> {
+    let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), String>>(1);
+    let base_url = config.base_url().to_owned();
+    let api_key = config.api_key().to_owned();
+    let settings = Settings {
+        batch_size: config.batch_size().clamp(1, 500),
+        flush_interval: config.flush_interval(),
+        debug: config.debug(),
+        panic_before_batch: opts.panic_before_batch,
+    };
+    let handle = thread::Builder::new()
+        .name("staso-transport".into())
+        .spawn(move || {
+            let _exit = ExitGuard(shared.clone());
+            shared.intake.register_worker();
+            let client = match IngestClient::new(&base_url, &api_key, &opts) {
+                Ok(c) => c,
+                Err(e) => {
+                    shared.intake.mark_crashed();
+                    let _ = ready_tx.send(Err(e));
+                    return;
+                }
+            };
+            drop(api_key);
+            let _ = ready_tx.send(Ok(()));
+            Worker::new(shared, emit, client, settings).main();
+        })
+        .map_err(|e| InitError::Transport(format!("could not spawn the delivery thread: {e}")))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(handle),
+        Ok(Err(msg)) => {
+            let _ = handle.join();
+            Err(InitError::Transport(msg))
+        }
+        Err(_) => {
+            let _ = handle.join();
+            Err(InitError::Transport(
+                "the delivery thread stopped while starting".into(),
+            ))
+        }
+    }
+}
+
+/// Marks the worker as exited and wakes every waiter, however the thread ends.
+struct ExitGuard(Arc<Shared>);
+
+impl Drop for ExitGuard {
+    fn drop(&mut self) {
+        lock(&self.0.ledger).set_exited();
+        self.0.settled.notify_all();
+    }
+}
+
+struct Settings {
+    batch_size: usize,
+    flush_interval: Duration,
+    debug: bool,
+    panic_before_batch: Option<u64>,
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    emit: Arc<EmitContext>,
+    client: IngestClient,
+    settings: Settings,
+    buffer: Vec<SpanRecord>,
+    /// Records taken from the queue so far (numbered 1..=taken).
+    taken: u64,
+    /// Records with an outcome so far.
+    settled: u64,
+    batches: u64,
+    last_delivery: Instant,
+    warned_rejections: u64,
+    last_warning: Option<Instant>,
+}
+
+impl Worker {
+    fn new(
+        shared: Arc<Shared>,
+        emit: Arc<EmitContext>,
+        client: IngestClient,
+        settings: Settings,
+    ) -> Self {
+        Worker {
+            shared,
+            emit,
+            client,
+            buffer: Vec::with_capacity(settings.batch_size),
+            settings,
+            taken: 0,
+            settled: 0,
+            batches: 0,
+            last_delivery: Instant::now(),
+            warned_rejections: 0,
+            last_warning: None,
+        }
+    }
+
+    /// Runs until shutdown has drained the queue; a panic fails everything still held (§3.5).
+    fn main(mut self) {
+        if catch_unwind(AssertUnwindSafe(|| self.run())).is_err() {
+            self.crashed();
+        }
+        // `self` (the HTTP client and its runtime) drops here, on this thread.
+    }
+
+    fn run(&mut self) {
+        loop {
+            self.fill();
+            self.warn_rejections();
+            let draining = self.shutdown_requested();
+            let due = self.buffer.len() >= self.settings.batch_size
+                || self.barrier_pending()
+                || draining
+                || self.last_delivery.elapsed() >= self.settings.flush_interval;
+            if !self.buffer.is_empty() && due {
+                self.send_batch();
+                continue;
+            }
+            if draining && self.buffer.is_empty() && self.shared.intake.is_empty() {
+                return;
+            }
+            self.sleep();
+        }
+    }
+
+    /// Moves records from the queue into the buffer, up to a batch.
+    fn fill(&mut self) {
+        while self.buffer.len() < self.settings.batch_size {
+            match self.shared.intake.pop() {
+                Some(r) => {
+                    self.buffer.push(r);
+                    self.taken += 1;
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn shutdown_requested(&self) -> bool {
+        self.shared
+            .shutdown_requested
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// A flush or shutdown waits for records that have no outcome yet.
+    fn barrier_pending(&self) -> bool {
+        self.shared
+            .flush_target
+            .load(std::sync::atomic::Ordering::Acquire)
+            > self.settled
+    }
+
+    /// Sleeps until a batch is ready, the flush interval ends, a barrier arrives, or 100 ms pass.
+    fn sleep(&self) {
+        let idle = self.last_delivery.elapsed();
+        let (mode, timeout) = match self.settings.flush_interval.checked_sub(idle) {
+            Some(left) if !left.is_zero() => (
+                SleepMode::UntilBatch(self.settings.batch_size - self.buffer.len()),
+                left.min(IDLE_WAKE),
+            ),
+            // Rule 4 already holds: the next record is sent as soon as it arrives.
+            _ => (SleepMode::UntilAny, IDLE_WAKE),
+        };
+        self.shared.intake.park(mode, timeout, || {
+            self.shutdown_requested() || (self.barrier_pending() && !self.shared.intake.is_empty())
+        });
+    }
+
+    fn send_batch(&mut self) {
+        self.batches += 1;
+        if self.settings.panic_before_batch == Some(self.batches) {
+            panic!("staso: injected delivery worker panic (test option)");
+        }
+        let started = Instant::now();
+        let records = self.buffer.len() as u64;
+        let request = build_request(&self.buffer, &self.emit);
+        let groups = request.traces.len();
+        let spans: usize = request.traces.iter().map(|t| t.spans.len()).sum();
+        let delivery = match serde_json::to_vec(&request) {
+            Ok(body) => {
+                drop(request);
+                self.client.deliver(Bytes::from(body), groups)
+            }
+            Err(e) => {
+                log::error!("staso: could not serialize an ingest batch: {e}");
+                Delivery {
+                    failure: Some((DeliveryFailureKind::BackendUnavailable, false)),
+                    status: None,
+                    attempts: 0,
+                }
+            }
+        };
+        self.buffer.clear();
+        self.settle(records, delivery.failure);
+        self.last_delivery = Instant::now();
+        self.log_outcome(&delivery, records, spans, groups, started);
+    }
+
+    /// Records the outcome of the next `n` records and wakes flush/shutdown waiters.
+    fn settle(&mut self, n: u64, failure: Option<Failure>) {
+        if n == 0 {
+            return;
+        }
+        let (first, last) = (self.settled + 1, self.settled + n);
+        lock(&self.shared.ledger).record(first, last, failure);
+        self.settled = last;
+        self.shared.settled.notify_all();
+    }
+
+    fn log_outcome(
+        &self,
+        delivery: &Delivery,
+        records: u64,
+        spans: usize,
+        groups: usize,
+        started: Instant,
+    ) {
+        let ms = started.elapsed().as_millis();
+        let status = delivery
+            .status
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default();
+        match delivery.failure {
+            None => {
+                let level = if self.settings.debug {
+                    log::Level::Info
+                } else {
+                    log::Level::Debug
+                };
+                log::log!(
+                    level,
+                    "staso: delivered {records} records as {spans} spans in {groups} traces{status}, \
+                     {} attempt(s), {ms} ms",
+                    delivery.attempts
+                );
+            }
+            Some((kind, retryable)) => log::warn!(
+                "staso: trace delivery failed{status}: {} ({records} records, kind {kind}, \
+                 retryable {retryable}, {} attempt(s), {ms} ms)",
+                failure_hint(kind),
+                delivery.attempts
+            ),
+        }
+    }
+
+    /// Logs queue-full drops, at most once per `REJECTION_WARNING_INTERVAL`.
+    fn warn_rejections(&mut self) {
+        let total = self.shared.intake.rejections().count;
+        if total == self.warned_rejections
+            || self
+                .last_warning
+                .is_some_and(|t| t.elapsed() < REJECTION_WARNING_INTERVAL)
+        {
+            return;
+        }
+        if self.shared.intake.is_open() {
+            log::warn!(
+                "staso: event queue full, dropping events ({} dropped since the last warning, \
+                 {total} in all; queue size {})",
+                total - self.warned_rejections,
+                self.shared.intake.capacity()
+            );
+        }
+        self.warned_rejections = total;
+        self.last_warning = Some(Instant::now());
+    }
+
+    /// After a panic: stop accepting, and fail everything taken or still queued (§3.5).
+    fn crashed(&mut self) {
+        log::warn!("staso: delivery worker stopped (panic); queued spans are dropped");
+        let kind = DeliveryFailureKind::BackendUnavailable;
+        self.shared.intake.mark_crashed();
+        lock(&self.shared.ledger).set_crash(kind);
+        self.buffer.clear();
+        while self.shared.intake.pop().is_some() {
+            self.taken += 1;
+        }
+        let unsettled = self.taken - self.settled;
+        self.settle(unsettled, Some((kind, true)));
+        self.shared.settled.notify_all();
+    }
+}
+
+/// What to check for each failure kind (the official SDK's wording).
+fn failure_hint(kind: DeliveryFailureKind) -> &'static str {
+    match kind {
+        DeliveryFailureKind::InvalidKey => "check the API key",
+        DeliveryFailureKind::PlanExpired => "Upgrade or check the active plan",
+        DeliveryFailureKind::Forbidden => "check key capability and workspace access",
+        DeliveryFailureKind::RateLimited => "retry after the rate limit clears",
+        DeliveryFailureKind::MalformedResponse => "the ingest response was invalid",
+        DeliveryFailureKind::NetworkUnavailable => "the ingest network is unavailable",
+        DeliveryFailureKind::Timeout => "the ingest request timed out",
+        _ => "the ingest service is unavailable",
+    }
+}

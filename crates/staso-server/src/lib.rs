@@ -1,0 +1,36 @@
+//! `staso-server`: a small, persistent, Staso-compatible backend on SQLite.
+//!
+//! It accepts exactly what the official SDK and staso-rs send (PROTOCOL.md): trace ingest,
+//! annotations, guard evaluation with a policy file and human escalations, and datasets; and it
+//! answers a read API for people and tests (`/v1/traces`, `/v1/traces/{id}`,
+//! `/v1/conversations/{session_id}`).
+//!
+//! ```no_run
+//! use staso_server::Server;
+//! // Ephemeral port, temporary database, one key for every workspace.
+//! let server = Server::builder().api_key("ak_test").start()?;
+//! println!("STASO_BASE_URL={} STASO_API_KEY={}", server.base_url(), server.api_key());
+//! server.shutdown();
+//! # Ok::<(), staso_server::ServerError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod annotations;
+pub mod app;
+pub mod datasets;
+pub mod embedded;
+pub mod error;
+pub mod guard;
+pub mod ingest;
+pub mod keys;
+pub mod read;
+pub mod render;
+pub mod server;
+pub mod store;
+pub mod timefmt;
+
+pub use guard::Policy;
+pub use keys::{ApiKey, KeyRing, Scope};
+pub use server::{RunningServer, Server, ServerBuilder, ServerError};
+pub use store::Store;

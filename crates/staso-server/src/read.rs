@@ -1,0 +1,110 @@
+//! The read API for people and tests: trace lists, one trace with its spans, conversations.
+
+use axum::Json;
+use axum::extract::{Path, Query, State as AxState};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::app::{Auth, State, blocking};
+use crate::error::ApiError;
+use crate::store::traces::{self, TraceFilter};
+use crate::timefmt;
+
+/// Default page size of `GET /v1/traces`.
+pub const DEFAULT_LIMIT: usize = 50;
+/// Largest page size.
+pub const MAX_LIMIT: usize = 500;
+
+/// Query parameters of `GET /v1/traces`.
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    agent_name: Option<String>,
+    environment: Option<String>,
+    workspace_slug: Option<String>,
+    session_id: Option<String>,
+    status: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/traces`: newest first, filtered, paginated by `cursor`.
+pub async fn list_traces(
+    AxState(state): AxState<State>,
+    Auth(scope): Auth,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::field("query", e.body_text()))?;
+    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        v.as_deref()
+            .map(|s| {
+                timefmt::parse_query_time(s).ok_or_else(|| {
+                    ApiError::field(name, "must be RFC 3339 or seconds since the epoch")
+                })
+            })
+            .transpose()
+    };
+    let filter = TraceFilter {
+        since_us: time("since", &q.since)?,
+        until_us: time("until", &q.until)?,
+        agent_name: q.agent_name,
+        environment: q.environment,
+        workspace_slug: q.workspace_slug,
+        session_id: q.session_id,
+        status: q.status,
+    };
+    let limit = match q.limit.as_deref() {
+        None => DEFAULT_LIMIT,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+            _ => {
+                return Err(ApiError::field(
+                    "limit",
+                    format!("must be an integer in 1..={MAX_LIMIT}"),
+                ));
+            }
+        },
+    };
+    let cursor = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(
+            traces::parse_cursor(c)
+                .ok_or_else(|| ApiError::field("cursor", "not a cursor from this server"))?,
+        ),
+    };
+    let (page, next) = blocking(&state, move |s| {
+        traces::list(s, &scope, &filter, limit, cursor)
+    })
+    .await?;
+    Ok(Json(json!({ "traces": page, "next_cursor": next })))
+}
+
+/// `GET /v1/traces/{trace_id}`.
+pub async fn get_trace(
+    AxState(state): AxState<State>,
+    Auth(scope): Auth,
+    Path(trace_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = trace_id.clone();
+    blocking(&state, move |s| traces::get(s, &scope, &id))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("trace {trace_id:?} not found")))
+}
+
+/// `GET /v1/conversations/{session_id}`: the session's traces, oldest first.
+pub async fn conversation(
+    AxState(state): AxState<State>,
+    Auth(scope): Auth,
+    Path(session_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let sid = session_id.clone();
+    let list = blocking(&state, move |s| traces::conversation(s, &scope, &sid)).await?;
+    if list.is_empty() {
+        return Err(ApiError::NotFound(format!(
+            "conversation {session_id:?} not found"
+        )));
+    }
+    Ok(Json(json!({ "session_id": session_id, "traces": list })))
+}

@@ -1,0 +1,250 @@
+//! The in-process server: [`Server::builder`] → [`ServerBuilder::start`] → [`RunningServer`].
+//!
+//! The server runs on its own thread with its own small tokio runtime, so it can be started from
+//! synchronous code (examples, `#[test]`s) and from inside another runtime alike.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use crate::app::{AppState, Limits, router};
+use crate::guard::{Policy, PolicyError};
+use crate::keys::{ApiKey, KeyRing};
+use crate::store::{Store, StoreError};
+
+/// Default body limit: 16 MiB (a full batch of 500 spans with large captured payloads).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+/// Default JSON nesting limit.
+pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+/// `meta` key of the generated development key.
+const DEV_KEY_META: &str = "dev_api_key";
+
+/// Why the server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// The address could not be bound, or the runtime not built.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    /// The guard policy is invalid.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+/// Entry point of the library.
+#[derive(Debug)]
+pub struct Server;
+
+impl Server {
+    /// A builder with defaults: `127.0.0.1:0`, a temporary database, a generated dev key.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: None,
+            keys: Vec::new(),
+            limits: Limits {
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+                max_json_depth: DEFAULT_MAX_JSON_DEPTH,
+            },
+            policy: None,
+        }
+    }
+}
+
+/// Configures and starts a server.
+///
+/// ```no_run
+/// let server = staso_server::Server::builder().api_key("ak_test").start().unwrap();
+/// println!("{}", server.base_url());
+/// ```
+#[derive(Debug)]
+pub struct ServerBuilder {
+    addr: SocketAddr,
+    db: Option<PathBuf>,
+    keys: Vec<ApiKey>,
+    limits: Limits,
+    policy: Option<Policy>,
+}
+
+impl ServerBuilder {
+    /// Address to bind (port 0: any free port).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Database file (created if missing). Without it, a temporary database removed on shutdown.
+    pub fn db_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.db = Some(path.into());
+        self
+    }
+
+    /// Accepts `key` for every workspace.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.keys.push(ApiKey::all_workspaces(key));
+        self
+    }
+
+    /// Accepts a key with its scope. With no key at all, a dev key is generated and stored.
+    pub fn key(mut self, key: ApiKey) -> Self {
+        self.keys.push(key);
+        self
+    }
+
+    /// Body size limit in bytes (413 above).
+    pub fn max_body_bytes(mut self, n: usize) -> Self {
+        self.limits.max_body_bytes = n;
+        self
+    }
+
+    /// JSON nesting limit (400 above).
+    pub fn max_json_depth(mut self, n: usize) -> Self {
+        self.limits.max_json_depth = n;
+        self
+    }
+
+    /// Guard policy (without one, guard allows everything).
+    pub fn guard_policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Loads the guard policy from a JSON file.
+    pub fn guard_policy_file(self, path: impl AsRef<Path>) -> Result<Self, ServerError> {
+        Ok(self.guard_policy(Policy::load(path)?))
+    }
+
+    /// Opens the database, binds the address and starts serving on a background thread.
+    pub fn start(self) -> Result<RunningServer, ServerError> {
+        let (db_path, temp_dir) = match self.db {
+            Some(p) => (p, None),
+            None => {
+                let dir = tempfile::Builder::new().prefix("staso-server-").tempdir()?;
+                (dir.path().join("staso.db"), Some(dir))
+            }
+        };
+        let store = Arc::new(Store::open(&db_path)?);
+        let mut keys = self.keys;
+        let mut dev_key = None;
+        if keys.is_empty() {
+            let fresh = format!("ak_dev_{}", uuid::Uuid::new_v4().simple());
+            let key = store.meta_get_or_insert(DEV_KEY_META, &fresh)?;
+            keys.push(ApiKey::all_workspaces(key.clone()));
+            dev_key = Some(key);
+        }
+        let api_key = keys
+            .first()
+            .map(|k| k.secret().to_owned())
+            .unwrap_or_default();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("staso-server")
+            .enable_all()
+            .build()?;
+        let std_listener = std::net::TcpListener::bind(self.addr)?;
+        std_listener.set_nonblocking(true)?;
+        let addr = std_listener.local_addr()?;
+        let listener = {
+            let _enter = runtime.enter();
+            tokio::net::TcpListener::from_std(std_listener)?
+        };
+        let app = router(Arc::new(AppState {
+            store: Arc::clone(&store),
+            keys: KeyRing::new(keys),
+            limits: self.limits,
+            policy: self.policy,
+        }));
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("staso-server".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let stop = async {
+                        let _ = stop_rx.await;
+                    };
+                    if let Err(e) = axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await
+                    {
+                        log::error!("staso-server stopped: {e}");
+                    }
+                });
+            })?;
+        log::info!("staso-server listening on http://{addr}");
+        Ok(RunningServer {
+            addr,
+            base_url: format!("http://{addr}"),
+            db_path,
+            api_key,
+            dev_key,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+            _temp_dir: temp_dir,
+        })
+    }
+}
+
+/// A started server; shuts down (and removes a temporary database) when dropped.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    base_url: String,
+    db_path: PathBuf,
+    api_key: String,
+    dev_key: Option<String>,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+    _temp_dir: Option<tempfile::TempDir>,
+}
+
+impl RunningServer {
+    /// `http://127.0.0.1:PORT`, the value for `STASO_BASE_URL`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> &Path {
+        &self.db_path
+    }
+
+    /// A key this server accepts: the first configured one, or the generated dev key.
+    pub fn api_key(&self) -> &str {
+        &self.api_key
+    }
+
+    /// The generated dev key, when no key was configured.
+    pub fn dev_key(&self) -> Option<&str> {
+        self.dev_key.as_deref()
+    }
+
+    /// Stops accepting, finishes in-flight requests and waits for the server thread.
+    pub fn shutdown(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
+}

@@ -1,0 +1,145 @@
+//! SQLite storage: one file, WAL mode, schema migrations versioned in [`schema`]; every write of one
+//! request runs in one transaction.
+//!
+//! The store is synchronous (rusqlite); the HTTP layer calls it through `spawn_blocking` so the async
+//! executor never waits on the disk.
+
+pub mod annotations;
+pub mod datasets;
+pub mod guard;
+pub mod schema;
+pub mod traces;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored JSON column did not decode (corrupt database).
+    #[error("stored json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// No such row visible to the caller.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is valid JSON but refers to something impossible.
+    #[error("{0}")]
+    Invalid(String),
+    /// The request conflicts with stored state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database was written by a newer version of this server.
+    #[error("database schema version {found} is newer than this server ({known})")]
+    TooNew {
+        /// Version in the file.
+        found: i64,
+        /// Latest version this build knows.
+        known: i64,
+    },
+}
+
+/// Result alias of the store.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The database: one connection for writes, one for reads (WAL lets them run side by side).
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+fn open_conn(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic inside a closure drops its Transaction, which rolls back: the connection is clean.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = open_conn(&path)?;
+        schema::migrate(&mut writer)?;
+        let reader = open_conn(&path)?;
+        Ok(Store {
+            path,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction; commits on `Ok`, rolls back on `Err`.
+    pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction (one consistent snapshot).
+    pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let mut conn = lock(&self.reader);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        f(&tx)
+    }
+
+    /// A value of the `meta` table.
+    pub fn meta(&self, key: &str) -> StoreResult<Option<String>> {
+        self.read(|tx| {
+            Ok(tx
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    /// Sets a value of the `meta` table unless it is already set; returns the stored value.
+    pub fn meta_get_or_insert(&self, key: &str, value: &str) -> StoreResult<String> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                [key, value],
+            )?;
+            Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))?)
+        })
+    }
+}
+
+/// SQL fragment and parameters restricting `column` to the scope's workspaces.
+pub(crate) fn scope_filter(
+    scope: &crate::keys::Scope,
+    column: &str,
+    params: &mut Vec<rusqlite::types::Value>,
+) -> String {
+    match scope.workspaces() {
+        None => "1".to_owned(),
+        Some([]) => "0".to_owned(),
+        Some(list) => {
+            let mut marks = Vec::with_capacity(list.len());
+            for w in list {
+                params.push(rusqlite::types::Value::Text(w.clone()));
+                marks.push(format!("?{}", params.len()));
+            }
+            format!("{column} IN ({})", marks.join(", "))
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Schema migrations, versioned by SQLite's `user_version`. Append new steps; never edit old ones.
+
+use rusqlite::Connection;
+
+use super::{StoreError, StoreResult};
+
+/// Each entry brings the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // v1: traces, spans, receipts, annotations, guard, datasets.
+    r#"
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE traces (
+        workspace_slug TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        end_us INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        root_name TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        span_count INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (workspace_slug, trace_id)
+    );
+    CREATE INDEX traces_by_start ON traces (start_us DESC, trace_id DESC);
+    CREATE INDEX traces_by_session ON traces (session_id, start_us);
+    CREATE TABLE spans (
+        workspace_slug TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        span_id TEXT NOT NULL,
+        parent_span_id TEXT,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        status TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        requested_model TEXT NOT NULL,
+        usage_available INTEGER,
+        reasoning_effort TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        error_message TEXT,
+        session_id TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        agent_version TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        capture TEXT,
+        provisional INTEGER NOT NULL,
+        PRIMARY KEY (workspace_slug, trace_id, span_id)
+    );
+    CREATE TABLE receipts (
+        scope TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL,
+        ack TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (scope, idempotency_key)
+    );
+    CREATE TABLE annotations (
+        id TEXT PRIMARY KEY,
+        workspace_slug TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        span_id TEXT,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        data_type TEXT NOT NULL,
+        comment TEXT,
+        created_at TEXT NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    CREATE INDEX annotations_by_trace ON annotations (trace_id, seq);
+    CREATE TABLE guard_decisions (
+        decision_id TEXT PRIMARY KEY,
+        workspace_slug TEXT NOT NULL,
+        request TEXT NOT NULL,
+        response TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE escalations (
+        id TEXT PRIMARY KEY,
+        workspace_slug TEXT NOT NULL,
+        decision_id TEXT NOT NULL,
+        tool_name TEXT NOT NULL,
+        tool_input TEXT NOT NULL,
+        rule_name TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status TEXT NOT NULL,
+        decided_by TEXT,
+        decision_reason TEXT,
+        modified_input TEXT,
+        created_at TEXT NOT NULL,
+        decided_at TEXT
+    );
+    CREATE TABLE dataset_folders (
+        id TEXT PRIMARY KEY,
+        workspace_slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        parent_id TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE datasets (
+        id TEXT PRIMARY KEY,
+        workspace_slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        folder_id TEXT,
+        template TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE TABLE dataset_columns (
+        dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        column_type TEXT NOT NULL,
+        description TEXT NOT NULL,
+        is_required INTEGER NOT NULL,
+        PRIMARY KEY (dataset_id, name)
+    );
+    CREATE TABLE dataset_entries (
+        id TEXT PRIMARY KEY,
+        dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,
+        seq INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        split_id TEXT,
+        source_type TEXT NOT NULL,
+        source_trace_id TEXT,
+        source_span_id TEXT,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX dataset_entries_by_dataset ON dataset_entries (dataset_id, seq);
+    "#,
+];
+
+/// The schema version this build writes.
+pub const LATEST: i64 = MIGRATIONS.len() as i64;
+
+/// Applies every migration the database has not seen yet, each in its own transaction.
+pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > LATEST {
+        return Err(StoreError::TooNew {
+            found: current,
+            known: LATEST,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
