@@ -73,6 +73,9 @@ pub use staso_core::span::{
 };
 pub use staso_core::{record::SpanRecord, wire};
 
+/// Datasets and local evaluation over them: see [`staso_core::dataset`].
+pub use staso_core::dataset;
+
 /// Threads that keep the caller's context.
 pub mod thread {
     /// Like [`std::thread::spawn`], but the new thread runs under the caller's context: its spans

@@ -280,6 +280,8 @@ impl fmt::Display for ErrorInfo {
 }
 
 #[cfg(test)]
+// The extra borrows select the specialization arm; they are not needless.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::*;
 

@@ -279,7 +279,7 @@ pub fn init(config: Config) -> Result<Client, InitError> {
 }
 
 /// Installs a client that sends spans to `exporter` instead of the Staso service (tests, custom
-/// backends). Everything else is as [`init`](crate::init) does.
+/// backends). Everything else is as [`init`] does.
 pub fn init_with_exporter(
     config: Config,
     exporter: Arc<dyn Exporter>,

@@ -11,6 +11,7 @@ pub mod capture;
 pub mod client;
 pub mod config;
 pub mod context;
+pub mod dataset;
 pub mod emit;
 pub mod export;
 pub mod ids;

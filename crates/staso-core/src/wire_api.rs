@@ -413,3 +413,21 @@ pub struct CurateRequest {
     /// How fields become columns.
     pub mappings: Vec<CurateMapping>,
 }
+
+/// `POST /v1/datasets/{id}/generate` body (§7.3); the answer is `{"entries": [...]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DatasetGenerate {
+    /// Entries to generate.
+    #[serde(default = "default_generate_count")]
+    pub count: u32,
+    /// The caller's prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// Entries to imitate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seed_entry_ids: Vec<String>,
+}
+
+fn default_generate_count() -> u32 {
+    10
+}

@@ -70,11 +70,17 @@ fn spans_arrive_once_grouped_coalesced_with_protocol_headers() {
         assert_eq!(key.get_version_num(), 4);
         assert!(keys.insert(r.key()), "one key per batch");
         assert!(r.acked);
-        assert!(r.header("content-encoding").is_none(), "body not compressed");
+        assert!(
+            r.header("content-encoding").is_none(),
+            "body not compressed"
+        );
 
         let body = r.json();
         let traces = body["traces"].as_array().expect("traces");
-        let ids: HashSet<&str> = traces.iter().filter_map(|t| t["trace_id"].as_str()).collect();
+        let ids: HashSet<&str> = traces
+            .iter()
+            .filter_map(|t| t["trace_id"].as_str())
+            .collect();
         assert_eq!(ids.len(), traces.len(), "one group per trace");
         for t in traces {
             assert_eq!(t["environment"], "staging");
@@ -122,7 +128,11 @@ fn batches_hold_at_most_batch_size_records() {
     assert_eq!(before.len(), 3);
     assert!(before.iter().all(|r| r.span_ids().len() == 10));
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(server.requests().len(), 3, "partial batch waits for the interval");
+    assert_eq!(
+        server.requests().len(),
+        3,
+        "partial batch waits for the interval"
+    );
     let report = exporter.flush(5 * SECOND);
     assert!(report.ok(), "{report:?}");
     let all = server.requests();
@@ -402,5 +412,61 @@ fn debug_logs_each_batch_and_never_the_api_key() {
             .any(|l| l.starts_with("WARN") && l.contains("(HTTP 401): check the API key")),
         "{lines:#?}"
     );
-    assert!(lines.iter().all(|l| !l.contains(API_KEY)), "a log line leaks the key");
+    assert!(
+        lines.iter().all(|l| !l.contains(API_KEY)),
+        "a log line leaks the key"
+    );
+}
+
+#[test]
+fn a_key_that_cannot_be_a_header_fails_start_without_leaking_it() {
+    let key = "ak_bad\u{7f}SECRET_9";
+    let config = build(test_config("http://127.0.0.1:9").api_key(key));
+    let emit = std::sync::Arc::new(staso_core::emit::EmitContext::from_config(
+        &config,
+        "s".into(),
+    ));
+    let err = staso_core::transport::HttpExporter::start(&config, emit)
+        .expect_err("an invalid header value cannot be sent");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("api key"), "{text}");
+    assert!(!text.contains("SECRET_9"), "{text}");
+}
+
+#[test]
+fn queue_full_warnings_are_rate_limited() {
+    let logs = captured_logs();
+    let server = Server::start(Vec::new(), Reply::Status(503));
+    let config = build(
+        test_config(&server.url())
+            .max_queue_size(5)
+            .batch_size(5)
+            .environment("rate-limit-test"),
+    );
+    let exporter = start_exporter(&config, fast_options());
+    let mut rejected = 0;
+    for round in 0..3u64 {
+        for i in 0..500 {
+            if !exporter
+                .export(span_record(5, round * 1000 + i + 1, None))
+                .accepted
+            {
+                rejected += 1;
+            }
+        }
+        let r = exporter.flush(10 * SECOND);
+        assert_balanced(&r);
+        assert_eq!(r.rejected, rejected);
+    }
+    assert!(rejected >= 3 * 400, "{rejected}");
+    let warnings = logs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|l| l.contains("event queue full"))
+        .count();
+    assert_eq!(
+        warnings, 1,
+        "one warning per 10 s, not one per dropped span"
+    );
 }

@@ -32,7 +32,12 @@ fn send(exporter: &HttpExporter, n: u64) -> DeliveryReport {
 #[track_caller]
 fn assert_failed(report: &DeliveryReport, n: u64, kind: K, retryable: bool) {
     assert_eq!(
-        (report.accepted, report.delivered, report.failed, report.pending),
+        (
+            report.accepted,
+            report.delivered,
+            report.failed,
+            report.pending
+        ),
         (n, 0, n, 0),
         "{report:?}"
     );
@@ -50,7 +55,11 @@ fn server_error_then_success_is_delivered_once_under_one_key() {
     assert_eq!(report.delivered, 3);
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
-    assert_eq!(reqs[0].key(), reqs[1].key(), "Idempotency-Key reused on retry");
+    assert_eq!(
+        reqs[0].key(),
+        reqs[1].key(),
+        "Idempotency-Key reused on retry"
+    );
     assert_eq!(reqs[0].body, reqs[1].body, "same body on retry");
     assert_eq!(server.assert_delivered_once(), 3);
 }
@@ -84,8 +93,14 @@ fn protocol_retry_delays_are_half_a_second_then_one() {
     let reqs = server.requests();
     assert_eq!(reqs.len(), 3);
     let (d1, d2) = (reqs[1].at - reqs[0].at, reqs[2].at - reqs[1].at);
-    assert!(d1 >= Duration::from_millis(490) && d1 < Duration::from_millis(900), "{d1:?}");
-    assert!(d2 >= Duration::from_millis(990) && d2 < Duration::from_millis(1500), "{d2:?}");
+    assert!(
+        d1 >= Duration::from_millis(490) && d1 < Duration::from_millis(900),
+        "{d1:?}"
+    );
+    assert!(
+        d2 >= Duration::from_millis(990) && d2 < Duration::from_millis(1500),
+        "{d2:?}"
+    );
 }
 
 #[test]
@@ -101,7 +116,10 @@ fn rate_limited_with_retry_after_sleeps_that_long() {
     assert_eq!(reqs.len(), 2);
     assert_eq!(reqs[0].key(), reqs[1].key());
     let gap = reqs[1].at - reqs[0].at;
-    assert!(gap >= Duration::from_millis(950), "Retry-After honoured: {gap:?}");
+    assert!(
+        gap >= Duration::from_millis(950),
+        "Retry-After honoured: {gap:?}"
+    );
     assert_eq!(server.assert_delivered_once(), 2);
 }
 
@@ -130,14 +148,22 @@ fn rate_limited_beyond_sixty_seconds_fails_at_once_as_retryable() {
         let t = Instant::now();
         let report = send(&exporter, 2);
         assert_failed(&report, 2, K::RateLimited, true);
-        assert_eq!(server.requests().len(), 1, "no retry for Retry-After {value}");
+        assert_eq!(
+            server.requests().len(),
+            1,
+            "no retry for Retry-After {value}"
+        );
         assert!(t.elapsed() < 5 * SECOND);
     }
 }
 
 #[test]
 fn auth_and_plan_errors_are_not_retried() {
-    for (status, kind) in [(401, K::InvalidKey), (402, K::PlanExpired), (403, K::Forbidden)] {
+    for (status, kind) in [
+        (401, K::InvalidKey),
+        (402, K::PlanExpired),
+        (403, K::Forbidden),
+    ] {
         let server = Server::start(Vec::new(), Reply::Status(status));
         let exporter = start(&server, fast_options());
         let report = send(&exporter, 3);
@@ -162,7 +188,10 @@ fn other_client_errors_are_malformed_and_not_retried() {
 }
 
 fn wrong_receipt(m: &mut Map<String, Value>) {
-    m.insert("receipt_id".into(), json!("00000000-0000-4000-8000-000000000000"));
+    m.insert(
+        "receipt_id".into(),
+        json!("00000000-0000-4000-8000-000000000000"),
+    );
 }
 fn wrong_count(m: &mut Map<String, Value>) {
     m.insert("accepted".into(), json!(2));
@@ -194,8 +223,14 @@ fn bad_acknowledgements_are_malformed_and_not_retried() {
         ("spans_dropped != 0", Reply::AckEdited(spans_dropped)),
         ("missing field", Reply::AckEdited(missing_field)),
         ("non-JSON", Reply::Raw(200, "text/plain", "ok".into())),
-        ("JSON array", Reply::Raw(200, "application/json", "[]".into())),
-        ("empty 204", Reply::Raw(204, "application/json", String::new())),
+        (
+            "JSON array",
+            Reply::Raw(200, "application/json", "[]".into()),
+        ),
+        (
+            "empty 204",
+            Reply::Raw(204, "application/json", String::new()),
+        ),
         (
             "302 redirect",
             Reply::StatusWith(302, vec![("Location", "/v1/elsewhere".into())]),

@@ -31,7 +31,10 @@ fn flush_without_spans_returns_at_once() {
     let t = Instant::now();
     let r = exporter.flush(5 * SECOND);
     assert!(t.elapsed() < Duration::from_millis(100));
-    assert!(r.ok() && r.accepted == 0 && r.last_failure.is_none(), "{r:?}");
+    assert!(
+        r.ok() && r.accepted == 0 && r.last_failure.is_none(),
+        "{r:?}"
+    );
 }
 
 #[test]
@@ -44,7 +47,10 @@ fn flush_honours_its_bound_when_the_backend_hangs() {
     let t = Instant::now();
     let r = exporter.flush(Duration::from_millis(300));
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(290) && took < SECOND, "{took:?}");
+    assert!(
+        took >= Duration::from_millis(290) && took < SECOND,
+        "{took:?}"
+    );
     assert!(r.timed_out);
     assert_eq!((r.accepted, r.pending), (5, 5));
     assert_eq!((r.last_failure, r.retryable), (Some(K::Timeout), true));
@@ -92,7 +98,11 @@ fn shutdown_drains_is_idempotent_and_counts_later_rejections() {
     let server = Server::acking();
     let exporter = lazy_exporter(&server, 100, 1_000);
     for i in 0..250 {
-        assert!(exporter.export(span_record(u128::from(i % 5) + 1, i + 1, None)).accepted);
+        assert!(
+            exporter
+                .export(span_record(u128::from(i % 5) + 1, i + 1, None))
+                .accepted
+        );
     }
     let first = exporter.shutdown(5 * SECOND);
     assert!(first.ok(), "{first:?}");
@@ -106,7 +116,10 @@ fn shutdown_drains_is_idempotent_and_counts_later_rejections() {
     assert_eq!(r, EnqueueResult::rejected(K::Shutdown, false));
     let after = exporter.shutdown(5 * SECOND);
     assert_eq!(after.rejected, 1);
-    assert_eq!((after.last_failure, after.retryable), (Some(K::Shutdown), false));
+    assert_eq!(
+        (after.last_failure, after.retryable),
+        (Some(K::Shutdown), false)
+    );
     assert_eq!(after.last_rejection, Some(K::Shutdown));
     assert_eq!(after.delivered, 250);
     assert!(!after.ok());
@@ -212,7 +225,10 @@ fn eight_producers_against_a_full_queue_get_exact_rejection_counts() {
     server.release();
     let r = exporter.flush(30 * SECOND);
     assert_balanced(&r);
-    assert_eq!((r.accepted, r.delivered, r.rejected), (1 + queue as u64, 1 + queue as u64, rejected));
+    assert_eq!(
+        (r.accepted, r.delivered, r.rejected),
+        (1 + queue as u64, 1 + queue as u64, rejected)
+    );
     assert_eq!((r.last_failure, r.retryable), (Some(K::QueueFull), true));
     assert!(!r.ok());
     assert_eq!(server.assert_delivered_once(), 1 + queue);

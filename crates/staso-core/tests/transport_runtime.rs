@@ -34,6 +34,7 @@ fn traced(n: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::await_holding_lock)] // the guard serializes tests sharing the global client
 async fn init_and_drop_inside_a_multi_thread_runtime() {
     let _serial = serial();
     let server = Server::acking();
@@ -59,13 +60,12 @@ async fn init_and_drop_inside_a_multi_thread_runtime() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+#[allow(clippy::await_holding_lock)] // the guard serializes tests sharing the global client
 async fn init_and_drop_inside_a_current_thread_runtime() {
     let _serial = serial();
     let server = Server::acking();
     let staso = init(&server);
-    tokio::task::spawn(async { traced(3) })
-        .await
-        .expect("task");
+    tokio::task::spawn(async { traced(3) }).await.expect("task");
     traced(2);
     // Nothing flushed explicitly: the drop delivers everything.
     drop(staso);
@@ -102,7 +102,10 @@ fn dropping_inits_value_flushes_everything() {
     let server = Server::acking();
     let staso = init(&server);
     traced(7);
-    assert!(server.requests().is_empty(), "partial batch waits for the interval");
+    assert!(
+        server.requests().is_empty(),
+        "partial batch waits for the interval"
+    );
     drop(staso);
     assert_eq!(server.assert_delivered_once(), 7);
 }
@@ -139,7 +142,10 @@ fn module_level_shutdown_uninstalls_first() {
     traced(2);
     let report = client::shutdown(Duration::from_millis(200));
     assert!(report.timed_out, "{report:?}");
-    assert!(client::get_client().is_none(), "cleared even when the drain times out");
+    assert!(
+        client::get_client().is_none(),
+        "cleared even when the drain times out"
+    );
     // Spans after the uninstall are recorded by nobody.
     traced(1);
     server.release();

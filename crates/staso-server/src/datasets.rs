@@ -3,6 +3,7 @@
 //! home workspace and visible to keys that see it.
 
 pub mod csv_io;
+pub mod generate;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -51,6 +52,7 @@ pub fn routes() -> Router<State> {
         .route("/v1/datasets/{id}/curate", post(curate))
         .route("/v1/datasets/{id}/import/csv", post(csv_io::import))
         .route("/v1/datasets/{id}/export/csv", get(csv_io::export))
+        .route("/v1/datasets/{id}/generate", post(generate::generate))
 }
 
 type Body = Result<Bytes, BytesRejection>;

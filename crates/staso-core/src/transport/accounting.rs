@@ -196,7 +196,10 @@ mod tests {
         l.record(11, 15, Some((K::BackendUnavailable, true)));
         l.record(16, 20, None);
         let r = l.report(12, none(), false);
-        assert_eq!((r.accepted, r.delivered, r.failed, r.pending), (12, 10, 2, 0));
+        assert_eq!(
+            (r.accepted, r.delivered, r.failed, r.pending),
+            (12, 10, 2, 0)
+        );
         assert_eq!(r.last_failure, Some(K::BackendUnavailable));
         assert!(r.retryable);
         let r = l.report(5, none(), false);

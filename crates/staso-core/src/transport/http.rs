@@ -11,8 +11,8 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::{TransportOptions, USER_AGENT};
 use super::accounting::Failure;
+use super::{TransportOptions, USER_AGENT};
 use crate::report::DeliveryFailureKind;
 
 /// Attempts per batch.
@@ -257,9 +257,7 @@ pub(crate) fn ack_matches(body: &[u8], groups: usize, key: &str) -> bool {
     let Ok(Value::Object(ack)) = serde_json::from_slice::<Value>(body) else {
         return false;
     };
-    let integer_is = |field: &str, want: u64| {
-        matches!(ack.get(field), Some(Value::Number(n)) if n.is_u64() && n.as_u64() == Some(want))
-    };
+    let integer_is = |field: &str, want: u64| matches!(ack.get(field), Some(Value::Number(n)) if n.is_u64() && n.as_u64() == Some(want));
     integer_is("accepted", groups as u64)
         && integer_is("rejected", 0)
         && integer_is("spans_dropped", 0)
@@ -320,10 +318,7 @@ mod tests {
         assert_eq!(parse(" 0.25 "), RetryAfter::Seconds(0.25));
         assert_eq!(parse("-3"), RetryAfter::Seconds(0.0));
         assert_eq!(parse("61"), RetryAfter::Seconds(61.0));
-        assert_eq!(
-            parse("Wed, 21 Oct 2015 07:28:00 GMT"),
-            RetryAfter::Unusable
-        );
+        assert_eq!(parse("Wed, 21 Oct 2015 07:28:00 GMT"), RetryAfter::Unusable);
         assert_eq!(parse(""), RetryAfter::Absent);
     }
 

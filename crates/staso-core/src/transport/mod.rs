@@ -224,7 +224,9 @@ impl Exporter for HttpExporter {
         }
         self.shared.intake.close();
         let barrier = self.shared.intake.accepted();
-        self.shared.shutdown_requested.store(true, Ordering::Release);
+        self.shared
+            .shutdown_requested
+            .store(true, Ordering::Release);
         self.request_barrier(barrier);
         let mut ledger = lock(&self.shared.ledger);
         while !ledger.exited() {
@@ -252,11 +254,7 @@ impl Exporter for HttpExporter {
         }
         drop(ledger);
         // The worker has marked itself exited as its very last step: this join is immediate.
-        let handle = self
-            .worker
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let handle = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(h) = handle {
             let _ = h.join();
         }
@@ -271,7 +269,9 @@ impl Drop for HttpExporter {
     /// Asks the worker to drain and exit, without waiting (see [`Exporter::shutdown`]).
     fn drop(&mut self) {
         self.shared.intake.close();
-        self.shared.shutdown_requested.store(true, Ordering::Release);
+        self.shared
+            .shutdown_requested
+            .store(true, Ordering::Release);
         self.shared.intake.unpark();
     }
 }

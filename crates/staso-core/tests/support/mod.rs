@@ -77,7 +77,9 @@ impl Request {
 
     /// `Idempotency-Key`.
     pub fn key(&self) -> String {
-        self.header("idempotency-key").unwrap_or_default().to_owned()
+        self.header("idempotency-key")
+            .unwrap_or_default()
+            .to_owned()
     }
 
     /// `(trace_id, span_id)` of every span in the body, in order.
@@ -365,7 +367,12 @@ fn answer(reply: &Reply, request: &Request, inner: &Inner) -> Option<Answer> {
             headers.extend(extra.iter().cloned());
             Some((*s, headers, r#"{"detail":"test"}"#.to_owned(), false))
         }
-        Reply::Raw(s, ct, body) => Some((*s, vec![("Content-Type", (*ct).to_owned())], body.clone(), false)),
+        Reply::Raw(s, ct, body) => Some((
+            *s,
+            vec![("Content-Type", (*ct).to_owned())],
+            body.clone(),
+            false,
+        )),
         Reply::Delay(d, then) => {
             thread::sleep(*d);
             answer(then, request, inner)
