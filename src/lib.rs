@@ -66,6 +66,11 @@ pub use staso_core::context::{
     current_user_id, spawn,
 };
 pub use staso_core::export::{ExportedSpan, Exporter, InMemoryExporter, render_trees};
+pub use staso_core::guard::{
+    BlockedTool, DecisionId, EvaluationStatus, GuardAction, GuardBlocked, GuardFailureKind,
+    GuardFailureMode, GuardOptions, GuardResult, GuardRuleResult, InvalidDecisionId, guard,
+    guard_blocking,
+};
 pub use staso_core::kind::{ParseEnumError, SpanKind, SpanStatus};
 pub use staso_core::report::{DeliveryFailureKind, DeliveryReport, EnqueueResult};
 pub use staso_core::span::{

@@ -173,33 +173,39 @@ fn bench_enqueue(c: &mut Criterion) {
     });
     g.bench_function("2_threads", |b| {
         b.iter_custom(|iters| {
-            // `iters` spans per thread; the result is the mean time per span on one thread
-            // while the other pushes concurrently.
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = (CHUNK / 2).min(iters - done);
-                let barrier = Barrier::new(2);
-                let times: Vec<Duration> = std::thread::scope(|s| {
-                    let hs: Vec<_> = (0..2u64)
-                        .map(|t| {
-                            let (e, barrier) = (&e, &barrier);
-                            s.spawn(move || {
-                                barrier.wait();
-                                push_chunk(e, n, (t << 40) + done)
-                            })
+            // `iters` spans per thread, pushed by two long-lived threads in lock-step chunks; the
+            // result is the mean time per span on one thread while the other pushes too.
+            let chunks = iters.div_ceil(CHUNK / 2);
+            let start = Barrier::new(3);
+            let end = Barrier::new(3);
+            std::thread::scope(|s| {
+                let producers: Vec<_> = (0..2u64)
+                    .map(|t| {
+                        let (e, start, end) = (&e, &start, &end);
+                        s.spawn(move || {
+                            let mut total = Duration::ZERO;
+                            for c in 0..chunks {
+                                let n = (CHUNK / 2).min(iters - c * (CHUNK / 2));
+                                start.wait();
+                                total += push_chunk(e, n, (t << 40) + c * CHUNK);
+                                end.wait();
+                            }
+                            total
                         })
-                        .collect();
-                    hs.into_iter()
-                        .map(|h| h.join().expect("producer"))
-                        .collect()
-                });
-                total += (times[0] + times[1]) / 2;
-                done += n;
-                let r = e.flush(Duration::from_secs(10));
-                assert!(r.pending == 0 && r.failed == 0 && r.rejected == 0, "{r:?}");
-            }
-            total
+                    })
+                    .collect();
+                for _ in 0..chunks {
+                    start.wait();
+                    end.wait();
+                    let r = e.flush(Duration::from_secs(10));
+                    assert!(r.pending == 0 && r.failed == 0 && r.rejected == 0, "{r:?}");
+                }
+                let times: Vec<Duration> = producers
+                    .into_iter()
+                    .map(|h| h.join().expect("producer"))
+                    .collect();
+                (times[0] + times[1]) / 2
+            })
         })
     });
     g.finish();

@@ -228,7 +228,10 @@ pub fn to_wire(record: &SpanRecord, ctx: &EmitContext) -> (String, WireSpan) {
         })
     };
     let span = WireSpan {
-        span_id: record.span_id.to_string(),
+        span_id: match &record.wire_span_id {
+            Some(id) => id.clone(),
+            None => record.span_id.to_string(),
+        },
         parent_span_id: record.parent_span_id.map(|p| p.to_string()),
         name,
         kind: record.kind.as_str().to_owned(),

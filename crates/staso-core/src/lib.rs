@@ -14,6 +14,7 @@ pub mod context;
 pub mod dataset;
 pub mod emit;
 pub mod export;
+pub mod guard;
 pub mod ids;
 pub mod kind;
 pub mod record;
@@ -68,6 +69,10 @@ pub mod __private {
     };
     pub use crate::context::{
         conversation_arg, conversation_future, enter_conversation, in_conversation,
+    };
+    pub use crate::guard::tool::{
+        GuardChanges, GuardReturn, GuardVerdict, Rebuild, RebuildUnsupported,
+        RebuildViaDeserialize, guard_blocked, guard_tool, guard_tool_blocking,
     };
     pub use crate::kind::SpanKind;
     pub use crate::record::{CallSite, Role};

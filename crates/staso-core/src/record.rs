@@ -127,6 +127,9 @@ pub struct SpanRecord {
     pub provisional: bool,
     /// The attribute call site, for `code.*`, `tool_name` and tags.
     pub site: Option<&'static CallSite>,
+    /// The wire span id when it is not the 64-bit form of `span_id`: guard decision spans carry a
+    /// full UUIDv5 (PROTOCOL.md §2.2, §6.6). `span_id` then holds its low 64 bits.
+    pub wire_span_id: Option<String>,
 }
 
 impl SpanRecord {
@@ -166,6 +169,7 @@ impl SpanRecord {
             user_id: None,
             provisional: false,
             site: None,
+            wire_span_id: None,
         }
     }
 

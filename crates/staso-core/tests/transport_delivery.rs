@@ -144,7 +144,7 @@ fn batches_hold_at_most_batch_size_records() {
 #[test]
 fn partial_batch_waits_for_flush_interval_then_idle_span_goes_at_once() {
     let server = Server::acking();
-    let interval = Duration::from_millis(800);
+    let interval = Duration::from_millis(1200);
     let config = build(test_config(&server.url()).flush_interval(interval));
     let start = Instant::now();
     let exporter = start_exporter(&config, fast_options());

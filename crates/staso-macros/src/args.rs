@@ -28,7 +28,8 @@ impl Which {
     fn options(self) -> &'static str {
         match self {
             Which::Trace => "name, kind, tags, metadata, capture_input, capture_output, skip",
-            _ => "name, tags, metadata, capture_input, capture_output, skip",
+            Which::Tool => "name, tags, metadata, capture_input, capture_output, skip, guard",
+            Which::Agent => "name, tags, metadata, capture_input, capture_output, skip",
         }
     }
 }
@@ -44,6 +45,8 @@ pub struct Args {
     pub capture_input: Option<LitBool>,
     pub capture_output: Option<LitBool>,
     pub skip: Vec<Ident>,
+    /// `guard` (tools only): the option's token, where errors about it point.
+    pub guard: Option<Ident>,
 }
 
 const KINDS: [(&str, &str); 6] = [
@@ -101,6 +104,24 @@ fn parse_args(which: Which, input: ParseStream<'_>) -> syn::Result<Args> {
                     &key,
                     format!(
                         "`kind` is not an option of {}: its spans are always kind \"{fixed}\"; use #[staso::trace(kind = \"…\")] for another kind",
+                        which.attr_name()
+                    ),
+                ));
+            }
+            "guard" if which == Which::Tool => {
+                if input.peek(Token![=]) || input.peek(syn::token::Paren) {
+                    return Err(Error::new_spanned(
+                        &key,
+                        "`guard` takes no value: #[staso::tool(guard)]",
+                    ));
+                }
+                args.guard = Some(key);
+            }
+            "guard" => {
+                return Err(Error::new_spanned(
+                    &key,
+                    format!(
+                        "`guard` is not an option of {}: only #[staso::tool(guard)] checks calls with the guard",
                         which.attr_name()
                     ),
                 ));

@@ -18,6 +18,65 @@ struct Param {
     name: String,
     tokens: TokenStream,
     span: Span,
+    /// `Some` for a plain `ident` / `mut ident` argument: it can be rebound from a guard's
+    /// modified input, with this mutability.
+    rebind: Option<Option<syn::token::Mut>>,
+    /// The declared type, when it borrows (a reference or a lifetime): such a value cannot be
+    /// rebuilt from JSON, and telling that apart by trait selection is unsound for lifetimes.
+    borrowed_ty: Option<Type>,
+}
+
+/// `tokens` with every token (recursively) placed at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tt = proc_macro2::TokenTree::Group(group);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
+/// A type as written, without the token spacing of `to_string` (`&str`, `Vec<&'a str>`).
+fn type_text(ty: &Type) -> String {
+    let raw = quote!(#ty).to_string();
+    let mut out = String::with_capacity(raw.len());
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ' ' {
+            let prev = out.chars().last();
+            let next = chars.peek().copied();
+            let glue = matches!(prev, Some('&' | '<' | ':' | '(' | '['))
+                || matches!(next, Some('<' | '>' | ',' | ':' | ')' | ']'));
+            if glue {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether a type mentions a reference or a lifetime.
+fn borrows(ty: &Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> Visit<'ast> for Finder {
+        fn visit_type_reference(&mut self, _: &'ast syn::TypeReference) {
+            self.0 = true;
+        }
+        fn visit_lifetime(&mut self, _: &'ast syn::Lifetime) {
+            self.0 = true;
+        }
+    }
+    let mut f = Finder(false);
+    f.visit_type(ty);
+    f.0
 }
 
 fn params(item: &ItemFn) -> Vec<Param> {
@@ -31,6 +90,8 @@ fn params(item: &ItemFn) -> Vec<Param> {
                     name: "self".into(),
                     tokens: quote!(#tok),
                     span: tok.span,
+                    rebind: None,
+                    borrowed_ty: None,
                 })
             }
             FnArg::Typed(pt) => match &*pt.pat {
@@ -42,6 +103,8 @@ fn params(item: &ItemFn) -> Vec<Param> {
                         name,
                         tokens: quote!(#ident),
                         span: ident.span(),
+                        rebind: pi.by_ref.is_none().then_some(pi.mutability),
+                        borrowed_ty: borrows(&pt.ty).then(|| (*pt.ty).clone()),
                     })
                 }
                 _ => None,
@@ -133,8 +196,141 @@ fn async_trait_body(item: &mut ItemFn) -> Option<&mut Expr> {
     call.args.first_mut()
 }
 
+/// The return type a blocked call converts `GuardBlocked` into.
+enum GuardRet {
+    /// A nameable type (`()` for a fn without one).
+    Typed(TokenStream),
+    /// `impl Trait` somewhere in it, or an `#[async_trait]` output we cannot see: inferred.
+    Opaque,
+}
+
+/// The guard check that runs before the body (`#[staso::tool(guard)]`): capture the arguments as
+/// the tool input, ask the guard, then return `Err(GuardBlocked.into())`, rebind the arguments it
+/// changed, or go on. Errors about the return type point at the `guard` option.
+fn guard_prelude(
+    guard: &syn::Ident,
+    params: &[Param],
+    skip: &[syn::Ident],
+    ret: GuardRet,
+    is_async: bool,
+) -> TokenStream {
+    let gspan = guard.span();
+    // The return type is re-spanned too, so that a type error points at the `guard` option.
+    let ret = match ret {
+        GuardRet::Typed(ty) => GuardRet::Typed(respan(ty, gspan)),
+        GuardRet::Opaque => GuardRet::Opaque,
+    };
+    let blocked = |b: TokenStream| match &ret {
+        GuardRet::Typed(ty) => quote_spanned! {gspan=>
+            ::staso::__private::guard_blocked::<#ty>(#b)
+        },
+        GuardRet::Opaque => quote_spanned! {gspan=>
+            ::staso::__private::GuardReturn::from_blocked(#b)
+        },
+    };
+    let args: Vec<&Param> = params
+        .iter()
+        .filter(|p| p.name != "self" && !skip.iter().any(|s| *s == p.name.as_str()))
+        .collect();
+    let capture = args.iter().map(|p| {
+        let key = &p.name;
+        let expr = &p.tokens;
+        quote_spanned! {p.span=>
+            (&&&::staso::__private::Probe(&#expr)).staso_capture(__staso_gi.key(#key));
+        }
+    });
+    let check = if is_async {
+        quote!(::staso::__private::guard_tool(__STASO_SITE.name, __staso_gi).await)
+    } else {
+        quote!(::staso::__private::guard_tool_blocking(
+            __STASO_SITE.name,
+            __staso_gi
+        ))
+    };
+    let block_verdict = blocked(quote!(*__staso_b));
+    let block_leftover = blocked(quote!(__staso_b));
+    let rebinds = args.iter().filter_map(|p| {
+        let mutability = p.rebind?;
+        let key = &p.name;
+        let ident = &p.tokens;
+        if let Some(ty) = &p.borrowed_ty {
+            let why = format!(
+                "its type `{}` borrows, so it cannot be rebuilt from JSON",
+                type_text(ty)
+            );
+            let block_arg = blocked(quote! {
+                ::staso::__private::GuardChanges::rejected(
+                    __staso_changes,
+                    #key,
+                    ::std::string::String::from(#why),
+                )
+            });
+            return Some(quote_spanned! {p.span=>
+                if ::staso::__private::GuardChanges::take(&mut __staso_changes, #key).is_some() {
+                    return #block_arg;
+                }
+            });
+        }
+        let block_arg = blocked(quote! {
+            ::staso::__private::GuardChanges::rejected(__staso_changes, #key, __staso_why)
+        });
+        Some(quote_spanned! {p.span=>
+            #[allow(unused_variables, unused_mut)]
+            let #mutability #ident = match ::staso::__private::GuardChanges::take(&mut __staso_changes, #key) {
+                ::core::option::Option::None => #ident,
+                ::core::option::Option::Some(__staso_v) => {
+                    match (&&::staso::__private::Rebuild(&#ident)).staso_rebuild(__staso_v) {
+                        ::core::result::Result::Ok(__staso_new) => __staso_new,
+                        ::core::result::Result::Err(__staso_why) => return #block_arg,
+                    }
+                }
+            };
+        })
+    });
+    quote! {
+        #[allow(unused_imports)]
+        use ::staso::__private::{RebuildUnsupported as _, RebuildViaDeserialize as _};
+        let __staso_verdict = {
+            let mut __staso_gi = ::staso::__private::CaptureBuf::new();
+            #(#capture)*
+            #check
+        };
+        #[allow(unused_mut)]
+        let mut __staso_changes = match __staso_verdict {
+            ::staso::__private::GuardVerdict::Proceed => ::core::option::Option::None,
+            ::staso::__private::GuardVerdict::Replace(__staso_c) => ::core::option::Option::Some(*__staso_c),
+            ::staso::__private::GuardVerdict::Block(__staso_b) => return #block_verdict,
+        };
+        #(#rebinds)*
+        if let ::core::option::Option::Some(__staso_b) =
+            ::staso::__private::GuardChanges::leftover(__staso_changes)
+        {
+            return #block_leftover;
+        }
+    }
+}
+
+fn guard_ret(ty: Option<&Type>) -> GuardRet {
+    match ty {
+        Some(ty) if !has_impl_trait(ty) => GuardRet::Typed(quote!(#ty)),
+        Some(_) => GuardRet::Opaque,
+        None => GuardRet::Typed(quote!(())),
+    }
+}
+
 pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     let params = params(&item);
+    if args.guard.is_some() {
+        // The guard rebinds arguments (`let mut x = …`), so a `mut` on the parameter itself may
+        // no longer be needed; that is the expansion's doing, not the user's.
+        for arg in item.sig.inputs.iter_mut() {
+            if let FnArg::Typed(pt) = arg
+                && matches!(&*pt.pat, Pat::Ident(pi) if pi.mutability.is_some())
+            {
+                pt.attrs.push(syn::parse_quote!(#[allow(unused_mut)]));
+            }
+        }
+    }
     for s in &args.skip {
         if !params.iter().any(|p| *s == p.name.as_str()) {
             return Err(Error::new_spanned(
@@ -179,14 +375,11 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
                 }
             }
         });
-    let meta = args
-        .metadata
-        .iter()
-        .map(|(k, v)| {
-            // Spanned at the value, so a non-`Serialize` value is reported where it is written.
-            let value = quote_spanned! {v.span()=> &(#v) };
-            quote! { __staso_cap.meta(#k, #value); }
-        });
+    let meta = args.metadata.iter().map(|(k, v)| {
+        // Spanned at the value, so a non-`Serialize` value is reported where it is written.
+        let value = quote_spanned! {v.span()=> &(#v) };
+        quote! { __staso_cap.meta(#k, #value); }
+    });
 
     let site = quote! {
         static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {
@@ -245,7 +438,15 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
                     __staso_rec_out
                 )),
             };
-            let inner = std::mem::replace(body, syn::parse_quote!(()));
+            let mut inner = std::mem::replace(body, syn::parse_quote!(()));
+            if let Some(g) = &args.guard {
+                let ret = match &output {
+                    Some(ty) => guard_ret(Some(ty)),
+                    None => GuardRet::Opaque,
+                };
+                let prelude = guard_prelude(g, &params, &args.skip, ret, true);
+                inner = syn::parse_quote!(async move { #prelude (#inner).await });
+            }
             *body = syn::parse_quote! {
                 async move { __staso_span.run_async(#inner, #classify).await }
             };
@@ -257,7 +458,15 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
     }
 
     let classify = classify(ret_ty.as_ref());
-    let body = &item.block;
+    let user_body = &item.block;
+    let body = match &args.guard {
+        Some(g) => {
+            let prelude =
+                guard_prelude(g, &params, &args.skip, guard_ret(ret_ty.as_ref()), is_async);
+            quote!({ #prelude #user_body })
+        }
+        None => quote!(#user_body),
+    };
     let run = if is_async {
         quote! { __staso_span.run_async(async move #body, #classify).await }
     } else {

@@ -232,9 +232,10 @@ impl Worker {
             }
         };
         self.buffer.clear();
+        // Logged before settling, so a flush that returns has its batches' lines logged.
+        self.log_outcome(&delivery, records, spans, groups, started);
         self.settle(records, delivery.failure);
         self.last_delivery = Instant::now();
-        self.log_outcome(&delivery, records, spans, groups, started);
     }
 
     /// Records the outcome of the next `n` records and wakes flush/shutdown waiters.

@@ -1,0 +1,6 @@
+#[staso::tool(guard)]
+fn lookup(id: u32) -> u32 {
+    id
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[staso::agent(guard)]
+fn plan() {}
+
+fn main() {}
