@@ -65,7 +65,7 @@ pub use staso_core::context::{
     Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
     current_user_id, spawn,
 };
-pub use staso_core::export::{ExportedSpan, Exporter, InMemoryExporter, render_trees};
+pub use staso_core::export::{ExportedSpan, SpanExporter, InMemoryExporter, render_trees};
 pub use staso_core::guard::{
     BlockedTool, DecisionId, EvaluationStatus, GuardAction, GuardBlocked, GuardFailureKind,
     GuardFailureMode, GuardOptions, GuardResult, GuardRuleResult, InvalidDecisionId, guard,

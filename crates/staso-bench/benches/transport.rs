@@ -1,7 +1,7 @@
 //! Transport benchmarks (issue 3):
 //!
 //! - `transport/enqueue`: the cost on the caller's thread of handing a finished span to the HTTP
-//!   exporter (`Exporter::export`: building the `SpanRecord` included), with 1 and 2 producer
+//!   exporter (`SpanExporter::export`: building the `SpanRecord` included), with 1 and 2 producer
 //!   threads. The worker is asleep while a chunk is timed (each chunk is smaller than a batch and
 //!   the flush interval is long); the queue is drained, untimed, between chunks, so every measured
 //!   span is accepted.
@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use staso_core::config::Config;
 use staso_core::emit::EmitContext;
-use staso_core::export::Exporter;
+use staso_core::export::SpanExporter;
 use staso_core::ids::{SpanId, TraceId};
 use staso_core::kind::SpanKind;
 use staso_core::record::SpanRecord;

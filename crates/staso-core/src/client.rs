@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::annotation::PendingAnnotations;
 use crate::config::{CapturePolicy, Config};
 use crate::emit::{EmitContext, default_session_id};
-use crate::export::Exporter;
+use crate::export::SpanExporter;
 use crate::report::DeliveryReport;
 
 /// Default bound of the implicit shutdown (dropping `init`'s value, re-init).
@@ -32,7 +32,7 @@ pub(crate) struct ClientInner {
     pub(crate) emit: Arc<EmitContext>,
     pub(crate) policy: CapturePolicy,
     /// `None` when the client is disabled.
-    pub(crate) exporter: Option<Arc<dyn Exporter>>,
+    pub(crate) exporter: Option<Arc<dyn SpanExporter>>,
     pub(crate) previous_report: Option<DeliveryReport>,
     pub(crate) final_report: Mutex<Option<DeliveryReport>>,
     pub(crate) annotations: PendingAnnotations,
@@ -214,7 +214,7 @@ impl Drop for Client {
 /// the global client, retiring (shutting down) the previous one.
 pub(crate) fn install_client(
     mut config: Config,
-    make_exporter: impl FnOnce(&Config, Arc<EmitContext>) -> Result<Arc<dyn Exporter>, InitError>,
+    make_exporter: impl FnOnce(&Config, Arc<EmitContext>) -> Result<Arc<dyn SpanExporter>, InitError>,
 ) -> Result<Client, InitError> {
     crate::time::warm_up();
     // VCS info set explicitly (`Config::set_vcs`) wins over detection.
@@ -274,7 +274,7 @@ pub(crate) fn install_client(
 pub fn init(config: Config) -> Result<Client, InitError> {
     install_client(config, |cfg, emit| {
         let exporter = crate::transport::HttpExporter::start(cfg, emit)?;
-        Ok(Arc::new(exporter) as Arc<dyn Exporter>)
+        Ok(Arc::new(exporter) as Arc<dyn SpanExporter>)
     })
 }
 
@@ -282,7 +282,7 @@ pub fn init(config: Config) -> Result<Client, InitError> {
 /// backends). Everything else is as [`init`] does.
 pub fn init_with_exporter(
     config: Config,
-    exporter: Arc<dyn Exporter>,
+    exporter: Arc<dyn SpanExporter>,
 ) -> Result<Client, InitError> {
     install_client(config, move |_, _| Ok(exporter))
 }

@@ -1,4 +1,4 @@
-//! Where finished spans go: the [`Exporter`] trait and an in-memory exporter for tests.
+//! Where finished spans go: the [`SpanExporter`] trait and an in-memory exporter for tests.
 
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -10,7 +10,7 @@ use crate::wire::WireSpan;
 
 /// Receives finished spans. `export` is called on the thread that ended the span: it must not
 /// block or do I/O (queue the record and return).
-pub trait Exporter: Send + Sync + 'static {
+pub trait SpanExporter: Send + Sync + 'static {
     /// Called once by `init` with the client's serialization settings, before any export.
     fn attach(&self, _ctx: Arc<EmitContext>) {}
     /// Accepts or rejects one record.
@@ -80,7 +80,7 @@ impl InMemoryExporter {
     }
 }
 
-impl Exporter for InMemoryExporter {
+impl SpanExporter for InMemoryExporter {
     fn attach(&self, ctx: Arc<EmitContext>) {
         let _ = self.inner.ctx.set(ctx);
     }

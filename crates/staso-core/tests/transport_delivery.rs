@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use staso_core::export::Exporter;
+use staso_core::export::SpanExporter;
 use staso_core::ids::{SpanId, TraceId};
 use staso_core::kind::SpanKind;
 use staso_core::record::{CallSite, Role, SpanRecord};

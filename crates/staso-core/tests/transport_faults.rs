@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use staso_core::export::Exporter;
+use staso_core::export::SpanExporter;
 use staso_core::report::{DeliveryFailureKind as K, DeliveryReport, EnqueueResult};
 use staso_core::transport::{HttpExporter, TransportOptions};
 use support::*;

@@ -6,7 +6,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use staso_core::export::Exporter;
+use staso_core::export::SpanExporter;
 use staso_core::report::{DeliveryFailureKind as K, EnqueueResult};
 use staso_core::transport::HttpExporter;
 use support::*;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  caller threads                          worker thread ("staso-transport")
-//!  Exporter::export ─▶ Intake (queue.rs) ─▶ Worker (worker.rs): batch rules, to_wire,
+//!  SpanExporter::export ─▶ Intake (queue.rs) ─▶ Worker (worker.rs): batch rules, to_wire,
 //!     lock-free push, per-thread counter     coalesce + group (coalesce.rs), POST with retries
 //!                                            (http.rs) ─▶ Ledger (accounting.rs) ─▶ flush/shutdown
 //! ```
@@ -31,7 +31,7 @@ use worker::lock;
 use crate::client::InitError;
 use crate::config::Config;
 use crate::emit::EmitContext;
-use crate::export::Exporter;
+use crate::export::SpanExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
 
@@ -74,11 +74,11 @@ pub(crate) struct Shared {
 
 /// Sends spans to `POST {base_url}/v1/traces/ingest` from a background thread.
 ///
-/// [`export`](Exporter::export) puts the record in a bounded lock-free queue of
+/// [`export`](SpanExporter::export) puts the record in a bounded lock-free queue of
 /// `max_queue_size` and returns at once (a full queue rejects the record as `queue_full`); one
 /// worker thread batches, serializes, coalesces, groups and sends them, with the retries and the
-/// acknowledgement check of PROTOCOL.md §3. [`flush`](Exporter::flush) and
-/// [`shutdown`](Exporter::shutdown) return cumulative [`DeliveryReport`]s.
+/// acknowledgement check of PROTOCOL.md §3. [`flush`](SpanExporter::flush) and
+/// [`shutdown`](SpanExporter::shutdown) return cumulative [`DeliveryReport`]s.
 ///
 /// Usually installed through [`init`](crate::client::init). Dropping the exporter asks the worker
 /// to drain and exit without waiting for it; call `shutdown` to wait.
@@ -88,7 +88,7 @@ pub(crate) struct Shared {
 /// use std::time::Duration;
 /// use staso_core::config::Config;
 /// use staso_core::emit::EmitContext;
-/// use staso_core::export::Exporter;
+/// use staso_core::export::SpanExporter;
 /// use staso_core::transport::HttpExporter;
 ///
 /// let config = Config::builder().api_key("ak_live").agent_name("bot").build()?;
@@ -170,7 +170,7 @@ fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
-impl Exporter for HttpExporter {
+impl SpanExporter for HttpExporter {
     #[inline]
     fn export(&self, record: SpanRecord) -> EnqueueResult {
         self.shared.intake.offer(record)
@@ -266,7 +266,7 @@ impl Exporter for HttpExporter {
 }
 
 impl Drop for HttpExporter {
-    /// Asks the worker to drain and exit, without waiting (see [`Exporter::shutdown`]).
+    /// Asks the worker to drain and exit, without waiting (see [`SpanExporter::shutdown`]).
     fn drop(&mut self) {
         self.shared.intake.close();
         self.shared
