@@ -65,18 +65,50 @@ fn parse_hex(s: &str, max_digits: usize) -> Option<u128> {
     if digits == 0 { None } else { Some(v) }
 }
 
-/// Writes a 128-bit value as lowercase hex in 8-4-4-4-12 groups.
+/// An id formatted on the stack: 32 hex digits in 8-4-4-4-12 groups. Formatting happens once per
+/// id on the worker thread, so it is written by hand with a digit table instead of `format!`.
+#[derive(Clone, Copy)]
+pub struct IdText([u8; 36]);
+
+impl IdText {
+    /// Formats a 128-bit value.
+    pub fn new(v: u128) -> Self {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; 36];
+        let mut d = 0;
+        for (i, slot) in out.iter_mut().enumerate() {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                continue;
+            }
+            *slot = HEX[((v >> (124 - 4 * d)) & 0xf) as usize];
+            d += 1;
+        }
+        IdText(out)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits and hyphens were written.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl TraceId {
+    /// The wire text without allocating.
+    pub fn text(self) -> IdText {
+        IdText::new(self.0)
+    }
+}
+
+impl SpanId {
+    /// The wire text (`00000000-0000-0000-XXXX-XXXXXXXXXXXX`) without allocating.
+    pub fn text(self) -> IdText {
+        IdText::new(u128::from(self.0))
+    }
+}
+
 fn write_grouped(f: &mut fmt::Formatter<'_>, v: u128) -> fmt::Result {
-    let h = format!("{v:032x}");
-    write!(
-        f,
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    f.write_str(IdText::new(v).as_str())
 }
 
 impl fmt::Display for TraceId {

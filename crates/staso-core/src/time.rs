@@ -27,21 +27,75 @@ pub fn warm_up() {
     let _ = anchor();
 }
 
+/// A timestamp formatted on the stack (see [`format_timestamp`]).
+#[derive(Clone, Copy)]
+pub struct TimestampText {
+    buf: [u8; 32],
+    len: usize,
+}
+
+impl TimestampText {
+    /// Formats `t` (hand-written digits: this runs once per span on the worker thread).
+    pub fn new(t: SystemTime) -> Self {
+        let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+        let secs = d.as_secs();
+        let micros = d.subsec_micros();
+        let (y, m, day) = civil_from_days((secs / 86_400) as i64);
+        let rem = secs % 86_400;
+        let mut buf = [0u8; 32];
+        let mut len = 0;
+        let mut put = |v: u64, width: usize| {
+            for i in (0..width).rev() {
+                buf[len + i] = b'0' + (v / 10u64.pow((width - 1 - i) as u32) % 10) as u8;
+            }
+            len += width;
+        };
+        put(y.clamp(0, 9999) as u64, 4);
+        put(u64::from(m), 2);
+        put(u64::from(day), 2);
+        put(rem / 3600, 2);
+        put(rem % 3600 / 60, 2);
+        put(rem % 60, 2);
+        if micros != 0 {
+            put(u64::from(micros), 6);
+        }
+        // Lay the digits out with separators: YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00
+        let digits = buf;
+        let mut out = [0u8; 32];
+        let mut o = 0;
+        let mut emit = |bytes: &[u8]| {
+            out[o..o + bytes.len()].copy_from_slice(bytes);
+            o += bytes.len();
+        };
+        emit(&digits[0..4]);
+        emit(b"-");
+        emit(&digits[4..6]);
+        emit(b"-");
+        emit(&digits[6..8]);
+        emit(b"T");
+        emit(&digits[8..10]);
+        emit(b":");
+        emit(&digits[10..12]);
+        emit(b":");
+        emit(&digits[12..14]);
+        if micros != 0 {
+            emit(b".");
+            emit(&digits[14..20]);
+        }
+        emit(b"+00:00");
+        TimestampText { buf: out, len: o }
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
 /// Formats like Python's `datetime.isoformat()` for an aware UTC datetime:
 /// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`, the fraction omitted when microseconds are exactly 0.
 pub fn format_timestamp(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
-    let secs = d.as_secs();
-    let micros = d.subsec_micros();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, day) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    if micros == 0 {
-        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}+00:00")
-    } else {
-        format!("{y:04}-{m:02}-{day:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}+00:00")
-    }
+    TimestampText::new(t).as_str().to_owned()
 }
 
 /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).

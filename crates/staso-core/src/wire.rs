@@ -121,6 +121,37 @@ pub struct WireSpan {
 }
 
 impl WireSpan {
+    /// A span with only its id set and every other field at its wire default.
+    pub fn empty(span_id: String) -> Self {
+        WireSpan {
+            span_id,
+            parent_span_id: None,
+            name: String::new(),
+            kind: "chain".to_owned(),
+            timestamp: String::new(),
+            duration_ms: 0.0,
+            status: "ok".to_owned(),
+            model: String::new(),
+            provider: String::new(),
+            requested_model: String::new(),
+            usage_available: None,
+            reasoning_effort: String::new(),
+            input_tokens: 0,
+            output_tokens: 0,
+            total_tokens: 0,
+            input: String::new(),
+            output: String::new(),
+            attributes: "{}".to_owned(),
+            error_message: None,
+            session_id: String::new(),
+            agent_name: String::new(),
+            agent_id: String::new(),
+            agent_version: String::new(),
+            user_id: String::new(),
+            capture: None,
+        }
+    }
+
     /// True for a provisional root snapshot: no parent and `staso.provisional_root: true` in the
     /// attributes (PROTOCOL.md §2.6).
     pub fn is_provisional_root(&self) -> bool {

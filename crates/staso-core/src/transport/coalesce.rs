@@ -1,54 +1,89 @@
-//! From a batch of records to one ingest body: serialize each record (`emit::to_wire`, which
-//! applies the capture policy), coalesce by `(trace_id, span_id)` and group per trace
-//! (PROTOCOL.md §2.6, §3.2). Runs on the worker thread.
+//! From a batch of records to one ingest body: coalesce by `(trace_id, span_id)`, group per trace
+//! (PROTOCOL.md §2.6, §3.2), and serialize straight into the body (`emit::TraceBatch`, which
+//! applies the capture policy). Runs on the worker thread.
 
 use std::collections::HashMap;
 
-use crate::emit::{EmitContext, to_wire};
+#[cfg(test)]
+use crate::emit::to_wire;
+use crate::emit::{EmitContext, TraceBatch};
+use crate::ids::TraceId;
 use crate::record::SpanRecord;
-use crate::wire::{IngestRequest, TraceGroup, WireSpan};
+#[cfg(test)]
+use crate::wire::{IngestRequest, TraceGroup};
 
-/// One serialized wire span with the numeric identity it was made from.
-struct Entry {
-    key: (u128, u64),
-    trace_id: String,
-    span: WireSpan,
+/// A serialized ingest body.
+pub(crate) struct IngestBody {
+    /// The JSON bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// Number of trace groups (what the ack must count).
+    pub(crate) groups: usize,
+    /// Number of spans after coalescing.
+    pub(crate) spans: usize,
 }
 
-/// Builds the request body for `records` (at most one batch, in queue order).
+/// Serializes `records` (at most one batch, in queue order) into one ingest body.
+pub(crate) fn build_body(
+    records: &[SpanRecord],
+    ctx: &EmitContext,
+) -> Result<IngestBody, serde_json::Error> {
+    let groups = group(coalesce(records));
+    let spans = groups.iter().map(|(_, g)| g.len()).sum();
+    let n_groups = groups.len();
+    // Sized for a typical span (~700 bytes) so the body is not regrown while it is written.
+    let mut bytes = Vec::with_capacity(spans * 768 + 64);
+    serde_json::to_writer(&mut bytes, &TraceBatch { groups, ctx })?;
+    Ok(IngestBody {
+        bytes,
+        groups: n_groups,
+        spans,
+    })
+}
+
+/// The same batch as typed wire values (tests; the worker uses [`build_body`]).
+#[cfg(test)]
 pub(crate) fn build_request(records: &[SpanRecord], ctx: &EmitContext) -> IngestRequest {
-    let entries = coalesce(records.iter().map(|r| {
-        let (trace_id, span) = to_wire(r, ctx);
-        Entry {
-            key: (r.trace_id.0, r.span_id.0),
-            trace_id,
-            span,
-        }
-    }));
-    group(entries, ctx)
+    let traces = group(coalesce(records))
+        .into_iter()
+        .map(|(_, records)| {
+            let spans: Vec<_> = records.iter().map(|r| to_wire(r, ctx)).collect();
+            TraceGroup {
+                trace_id: spans.first().map(|(t, _)| t.clone()).unwrap_or_default(),
+                timestamp: spans
+                    .iter()
+                    .map(|(_, s)| s.timestamp.clone())
+                    .filter(|t| !t.is_empty())
+                    .min()
+                    .unwrap_or_default(),
+                environment: ctx.environment.clone(),
+                workspace_slug: ctx.workspace_slug.clone(),
+                spans: spans.into_iter().map(|(_, s)| s).collect(),
+            }
+        })
+        .collect();
+    IngestRequest { traces }
+}
+
+/// A provisional root snapshot (PROTOCOL.md §2.6): no parent and marked provisional.
+fn is_provisional_root(r: &SpanRecord) -> bool {
+    r.provisional && r.parent_span_id.is_none()
 }
 
 /// Keeps one version per `(trace_id, span_id)`: the first occurrence fixes the position, a later
 /// one replaces it unless the later one is a provisional root and the stored one is not. The key
 /// is the numeric id pair, which formats one-to-one to the wire strings the protocol keys on.
-fn coalesce(entries: impl Iterator<Item = Entry>) -> Vec<Entry> {
-    let mut out: Vec<Entry> = Vec::with_capacity(entries.size_hint().0);
-    let mut positions: HashMap<(u128, u64), usize> = HashMap::with_capacity(out.capacity());
-    for entry in entries {
-        // Spans without an id are never coalesced (cannot happen for SDK records).
-        if entry.span.span_id.is_empty() {
-            out.push(entry);
-            continue;
-        }
-        match positions.get(&entry.key) {
+fn coalesce(records: &[SpanRecord]) -> Vec<&SpanRecord> {
+    let mut out: Vec<&SpanRecord> = Vec::with_capacity(records.len());
+    let mut positions: HashMap<(u128, u64), usize> = HashMap::with_capacity(records.len());
+    for r in records {
+        match positions.get(&(r.trace_id.0, r.span_id.0)) {
             None => {
-                positions.insert(entry.key, out.len());
-                out.push(entry);
+                positions.insert((r.trace_id.0, r.span_id.0), out.len());
+                out.push(r);
             }
             Some(&i) => {
-                // Parsing attributes only on a collision keeps the common path cheap.
-                if !entry.span.is_provisional_root() || out[i].span.is_provisional_root() {
-                    out[i] = entry;
+                if !is_provisional_root(r) || is_provisional_root(out[i]) {
+                    out[i] = r;
                 }
             }
         }
@@ -56,36 +91,18 @@ fn coalesce(entries: impl Iterator<Item = Entry>) -> Vec<Entry> {
     out
 }
 
-/// Groups spans per trace in order of first appearance; each group's timestamp is the smallest
-/// non-empty span timestamp, or `""`.
-fn group(entries: Vec<Entry>, ctx: &EmitContext) -> IngestRequest {
-    let mut traces: Vec<TraceGroup> = Vec::new();
+/// Groups records per trace in order of first appearance.
+fn group(records: Vec<&SpanRecord>) -> Vec<(TraceId, Vec<&SpanRecord>)> {
+    let mut groups: Vec<(TraceId, Vec<&SpanRecord>)> = Vec::new();
     let mut index: HashMap<u128, usize> = HashMap::new();
-    for Entry {
-        key: (trace, _),
-        trace_id,
-        span,
-    } in entries
-    {
-        let i = *index.entry(trace).or_insert_with(|| {
-            traces.push(TraceGroup {
-                trace_id,
-                timestamp: String::new(),
-                environment: ctx.environment.clone(),
-                workspace_slug: ctx.workspace_slug.clone(),
-                spans: Vec::new(),
-            });
-            traces.len() - 1
+    for r in records {
+        let i = *index.entry(r.trace_id.0).or_insert_with(|| {
+            groups.push((r.trace_id, Vec::new()));
+            groups.len() - 1
         });
-        let group = &mut traces[i];
-        if !span.timestamp.is_empty()
-            && (group.timestamp.is_empty() || span.timestamp < group.timestamp)
-        {
-            group.timestamp.clone_from(&span.timestamp);
-        }
-        group.spans.push(span);
+        groups[i].1.push(r);
     }
-    IngestRequest { traces }
+    groups
 }
 
 #[cfg(test)]
@@ -161,5 +178,24 @@ mod tests {
         let g = &req.traces[0];
         assert_eq!(g.timestamp, g.spans[1].timestamp);
         assert!(g.spans[1].timestamp < g.spans[0].timestamp);
+    }
+
+    #[test]
+    fn streamed_body_equals_the_typed_request() {
+        let root = rec(1, 10, None, "root");
+        let mut child = rec(1, 11, Some(10), "child");
+        child.set_metadata("k".into(), serde_json::json!([1, "x"]));
+        child.input = Some("{\"a\":1}".into());
+        let batch = [
+            root.provisional_snapshot(),
+            child,
+            rec(2, 20, None, "other"),
+            root,
+        ];
+        let body = build_body(&batch, &ctx()).unwrap_or_else(|e| panic!("{e}"));
+        let parsed: IngestRequest =
+            serde_json::from_slice(&body.bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(parsed, build_request(&batch, &ctx()));
+        assert_eq!((body.groups, body.spans), (2, 3));
     }
 }

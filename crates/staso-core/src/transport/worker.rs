@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::accounting::{Failure, Ledger};
-use super::coalesce::build_request;
+use super::coalesce::build_body;
 use super::http::{Delivery, IngestClient};
 use super::queue::SleepMode;
 use super::{Shared, TransportOptions};
@@ -212,23 +212,20 @@ impl Worker {
         }
         let started = Instant::now();
         let records = self.buffer.len() as u64;
-        let request = build_request(&self.buffer, &self.emit);
-        let groups = request.traces.len();
-        let spans: usize = request.traces.iter().map(|t| t.spans.len()).sum();
-        // Sized for a typical span (~700 bytes) so the body is not regrown while it is written.
-        let mut body = Vec::with_capacity(spans * 768 + 64);
-        let delivery = match serde_json::to_writer(&mut body, &request) {
-            Ok(()) => {
-                drop(request);
-                self.client.deliver(Bytes::from(body), groups)
-            }
+        let (delivery, groups, spans) = match build_body(&self.buffer, &self.emit) {
+            Ok(body) => (
+                self.client.deliver(Bytes::from(body.bytes), body.groups),
+                body.groups,
+                body.spans,
+            ),
             Err(e) => {
                 log::error!("staso: could not serialize an ingest batch: {e}");
-                Delivery {
+                let failed = Delivery {
                     failure: Some((DeliveryFailureKind::BackendUnavailable, false)),
                     status: None,
                     attempts: 0,
-                }
+                };
+                (failed, 0, 0)
             }
         };
         self.buffer.clear();

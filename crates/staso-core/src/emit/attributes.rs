@@ -1,0 +1,135 @@
+//! The `attributes` document of a span: assembled in wire order from the VCS info (roots), the call
+//! site (`tool_name`, `code.*`, `tags`) and the record's metadata, then filtered by the capture policy
+//! (PROTOCOL.md §2.5). Values are borrowed from the record, so nothing is cloned into an
+//! intermediate map.
+
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+
+use super::{EmitContext, OPERATIONAL_ALLOW_LIST};
+use crate::capture::short_type_name;
+use crate::config::CapturePolicy;
+use crate::record::{Role, SpanRecord};
+
+/// One attribute value, borrowed where possible.
+enum AttrValue<'a> {
+    Str(&'a str),
+    Line(u32),
+    Bool(bool),
+    Tags(&'a [&'static str]),
+    Json(&'a Value),
+    Owned(String),
+}
+
+impl Serialize for AttrValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            AttrValue::Str(v) => s.serialize_str(v),
+            AttrValue::Line(v) => s.serialize_u32(*v),
+            AttrValue::Bool(v) => s.serialize_bool(*v),
+            AttrValue::Tags(v) => v.serialize(s),
+            AttrValue::Json(v) => v.serialize(s),
+            AttrValue::Owned(v) => s.serialize_str(v),
+        }
+    }
+}
+
+/// The attributes of one span, in insertion order; setting an existing key replaces its value in
+/// place (Python dict semantics).
+pub(super) struct Attributes<'a> {
+    entries: Vec<(&'a str, AttrValue<'a>)>,
+}
+
+impl<'a> Attributes<'a> {
+    fn set(&mut self, key: &'a str, value: AttrValue<'a>) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&AttrValue<'a>> {
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    /// Assembles and filters the attributes of `record`; also returns the span's provider, which
+    /// falls back to `metadata["provider"]` as it stood *before* filtering.
+    pub(super) fn build(record: &'a SpanRecord, ctx: &'a EmitContext) -> (Self, Cow<'a, str>) {
+        let mut a = Attributes {
+            entries: Vec::with_capacity(8 + record.metadata.len()),
+        };
+        if record.parent_span_id.is_none()
+            && let Some(vcs) = &ctx.vcs
+        {
+            a.set("vcs.commit.sha", AttrValue::Str(&vcs.commit_sha));
+            a.set("vcs.branch", AttrValue::Str(&vcs.branch));
+            a.set("vcs.repo_url", AttrValue::Str(&vcs.repo_url));
+            a.set("vcs.is_dirty", AttrValue::Bool(vcs.is_dirty));
+        }
+        if let Some(site) = record.site {
+            if site.role == Role::Tool {
+                a.set("tool_name", AttrValue::Str(site.name));
+            }
+            a.set("code.filepath", AttrValue::Str(site.filepath()));
+            a.set("code.lineno", AttrValue::Line(site.line));
+            a.set("code.function", AttrValue::Str(site.function));
+            if !site.tags.is_empty() {
+                a.set("tags", AttrValue::Tags(site.tags));
+            }
+        }
+        for (k, v) in &record.metadata {
+            a.set(k, AttrValue::Json(v));
+        }
+        let provider = if !record.provider.is_empty() {
+            Cow::Borrowed(record.provider.as_str())
+        } else {
+            match a.get("provider") {
+                Some(AttrValue::Json(Value::String(s))) => Cow::Borrowed(s.as_str()),
+                Some(AttrValue::Json(Value::Null)) | None => Cow::Borrowed(""),
+                Some(AttrValue::Json(other)) => Cow::Owned(other.to_string()),
+                Some(_) => Cow::Borrowed(""),
+            }
+        };
+        a.filter(&ctx.policy);
+        if record.provisional {
+            a.set("staso.provisional_root", AttrValue::Bool(true));
+        }
+        if let Some(t) = &record.exception_type {
+            a.set("exception.type", AttrValue::Owned(short_type_name(t)));
+        }
+        (a, provider)
+    }
+
+    fn filter(&mut self, policy: &CapturePolicy) {
+        if !policy.request {
+            self.entries
+                .retain(|(k, _)| OPERATIONAL_ALLOW_LIST.contains(k));
+        }
+        if !policy.output {
+            self.entries.retain(|(k, _)| {
+                !matches!(*k, "synthetic_content" | "guard.reason" | "guard_reason")
+            });
+        }
+        if !policy.tool_arguments {
+            self.entries
+                .retain(|(k, _)| !matches!(*k, "guard.modified_input" | "guard.input"));
+        }
+    }
+
+    /// The JSON document (`{}` when empty).
+    pub(super) fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+impl Serialize for Attributes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.entries.len()))?;
+        for (k, v) in &self.entries {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}

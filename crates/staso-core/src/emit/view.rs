@@ -1,0 +1,185 @@
+//! Serialization of records straight into the ingest body: a [`SpanView`] borrows its record and
+//! the client's settings and writes the wire span field by field (ids and timestamps formatted on
+//! the stack), so the worker builds no intermediate `WireSpan` per span.
+
+use std::borrow::Cow;
+
+use serde::ser::{Serialize, SerializeStruct, Serializer};
+
+use super::attributes::Attributes;
+use super::{EmitContext, input_allowed};
+use crate::ids::{IdText, TraceId};
+use crate::kind::SpanKind;
+use crate::record::SpanRecord;
+use crate::time::{TimestampText, duration_ms, wall_clock};
+
+/// One record as its wire span (PROTOCOL.md §2.1), under the client's capture policy.
+pub struct SpanView<'a> {
+    record: &'a SpanRecord,
+    ctx: &'a EmitContext,
+    span_id: Result<IdText, &'a str>,
+}
+
+impl<'a> SpanView<'a> {
+    /// A view of `record` under `ctx`.
+    pub fn new(record: &'a SpanRecord, ctx: &'a EmitContext) -> Self {
+        let span_id = match &record.wire_span_id {
+            Some(id) => Err(id.as_str()),
+            None => Ok(record.span_id.text()),
+        };
+        SpanView {
+            record,
+            ctx,
+            span_id,
+        }
+    }
+
+    /// The wire span id.
+    pub fn span_id(&self) -> &str {
+        match &self.span_id {
+            Ok(t) => t.as_str(),
+            Err(s) => s,
+        }
+    }
+}
+
+impl Serialize for SpanView<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (r, ctx) = (self.record, self.ctx);
+        let policy = &ctx.policy;
+        let (attributes, provider) = Attributes::build(r, ctx);
+        let name: Cow<'_, str> = if !policy.request && r.kind != SpanKind::Tool {
+            Cow::Owned(format!("{} span", r.kind))
+        } else {
+            Cow::Borrowed(&r.name)
+        };
+        let parent = r.parent_span_id.map(|p| p.text());
+        let usage_available = if r.provisional {
+            Some(false)
+        } else {
+            r.usage_available.or(if r.kind == SpanKind::Llm {
+                Some(false)
+            } else {
+                None
+            })
+        };
+        let mut st = s.serialize_struct("WireSpan", 26)?;
+        st.serialize_field("span_id", self.span_id())?;
+        st.serialize_field("parent_span_id", &parent.as_ref().map(IdText::as_str))?;
+        st.serialize_field("name", &name)?;
+        st.serialize_field("kind", r.kind.as_str())?;
+        st.serialize_field(
+            "timestamp",
+            TimestampText::new(wall_clock(r.start)).as_str(),
+        )?;
+        st.serialize_field(
+            "duration_ms",
+            &if r.provisional {
+                0.0
+            } else {
+                duration_ms(r.duration)
+            },
+        )?;
+        st.serialize_field("status", r.status.as_str())?;
+        st.serialize_field("model", &r.model)?;
+        st.serialize_field("provider", &provider)?;
+        st.serialize_field("requested_model", &r.requested_model)?;
+        st.serialize_field("usage_available", &usage_available)?;
+        st.serialize_field("reasoning_effort", &r.reasoning_effort)?;
+        st.serialize_field("input_tokens", &r.input_tokens)?;
+        st.serialize_field("output_tokens", &r.output_tokens)?;
+        st.serialize_field("total_tokens", &r.total_tokens)?;
+        let input = r.input.as_deref().filter(|_| input_allowed(policy, r.kind));
+        st.serialize_field("input", input.unwrap_or(""))?;
+        st.serialize_field(
+            "output",
+            r.output.as_deref().filter(|_| policy.output).unwrap_or(""),
+        )?;
+        st.serialize_field("attributes", &attributes.to_json())?;
+        st.serialize_field(
+            "error_message",
+            &r.error_message.as_deref().filter(|_| policy.all_on()),
+        )?;
+        st.serialize_field(
+            "session_id",
+            r.session_id.as_deref().unwrap_or(&ctx.default_session),
+        )?;
+        st.serialize_field(
+            "agent_name",
+            r.agent_name.as_deref().unwrap_or(&ctx.agent_name),
+        )?;
+        st.serialize_field("agent_id", &ctx.agent_id)?;
+        st.serialize_field("agent_version", &ctx.agent_version)?;
+        st.serialize_field("user_id", r.user_id.as_deref().unwrap_or(""))?;
+        st.serialize_field("capture", &policy.wire_map())?;
+        st.end()
+    }
+}
+
+/// A whole ingest body (PROTOCOL.md §3.2): records already coalesced and grouped per trace, in
+/// order of first appearance.
+pub struct TraceBatch<'a> {
+    /// `(trace id, its records in order)`.
+    pub groups: Vec<(TraceId, Vec<&'a SpanRecord>)>,
+    /// The client's settings.
+    pub ctx: &'a EmitContext,
+}
+
+struct Group<'a> {
+    trace_id: TraceId,
+    records: &'a [&'a SpanRecord],
+    ctx: &'a EmitContext,
+}
+
+struct Spans<'a> {
+    records: &'a [&'a SpanRecord],
+    ctx: &'a EmitContext,
+}
+
+impl Serialize for Spans<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.records.iter().map(|r| SpanView::new(r, self.ctx)))
+    }
+}
+
+impl Serialize for Group<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // The smallest span timestamp is the earliest start: every timestamp has the same format.
+        let earliest = self.records.iter().map(|r| r.start).min();
+        let timestamp = earliest.map(|t| TimestampText::new(wall_clock(t)));
+        let mut st = s.serialize_struct("TraceGroup", 5)?;
+        st.serialize_field("trace_id", self.trace_id.text().as_str())?;
+        st.serialize_field(
+            "timestamp",
+            timestamp.as_ref().map_or("", TimestampText::as_str),
+        )?;
+        st.serialize_field("environment", &self.ctx.environment)?;
+        st.serialize_field("workspace_slug", &self.ctx.workspace_slug)?;
+        st.serialize_field(
+            "spans",
+            &Spans {
+                records: self.records,
+                ctx: self.ctx,
+            },
+        )?;
+        st.end()
+    }
+}
+
+impl Serialize for TraceBatch<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Traces<'b>(&'b TraceBatch<'b>);
+        impl Serialize for Traces<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_seq(self.0.groups.iter().map(|(trace_id, records)| Group {
+                    trace_id: *trace_id,
+                    records,
+                    ctx: self.0.ctx,
+                }))
+            }
+        }
+        let mut st = s.serialize_struct("IngestRequest", 1)?;
+        st.serialize_field("traces", &Traces(self))?;
+        st.end()
+    }
+}
