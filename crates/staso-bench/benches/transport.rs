@@ -90,10 +90,10 @@ fn serve(stream: TcpStream) {
     }
 }
 
-/// Trace groups: the key `"trace_id":` appears only at group level in an ingest body.
+/// Trace groups: the key `"trace_id":` appears only at group level in an ingest body. A SIMD
+/// substring search keeps the server's share of the 2 cores small.
 fn count_groups(body: &[u8]) -> usize {
-    const KEY: &[u8] = b"\"trace_id\":";
-    body.windows(KEY.len()).filter(|w| *w == KEY).count()
+    memchr::memmem::find_iter(body, b"\"trace_id\":").count()
 }
 
 fn config(url: &str, batch: usize, queue: usize, interval: Duration) -> Config {

@@ -3,6 +3,7 @@
 //! applies the capture policy). Runs on the worker thread.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 #[cfg(test)]
 use crate::emit::to_wire;
@@ -11,6 +12,36 @@ use crate::ids::TraceId;
 use crate::record::SpanRecord;
 #[cfg(test)]
 use crate::wire::{IngestRequest, TraceGroup};
+
+/// Span and trace ids are uniformly random numbers, so mixing their words is a good enough hash and
+/// far cheaper than the default SipHash (this map sees every span of every batch).
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.write_u64(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.write_u64(v as u64);
+        self.write_u64((v >> 64) as u64);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 /// A serialized ingest body.
 pub(crate) struct IngestBody {
@@ -74,7 +105,8 @@ fn is_provisional_root(r: &SpanRecord) -> bool {
 /// is the numeric id pair, which formats one-to-one to the wire strings the protocol keys on.
 fn coalesce(records: &[SpanRecord]) -> Vec<&SpanRecord> {
     let mut out: Vec<&SpanRecord> = Vec::with_capacity(records.len());
-    let mut positions: HashMap<(u128, u64), usize> = HashMap::with_capacity(records.len());
+    let mut positions: IdMap<(u128, u64), usize> =
+        IdMap::with_capacity_and_hasher(records.len(), Default::default());
     for r in records {
         match positions.get(&(r.trace_id.0, r.span_id.0)) {
             None => {
@@ -94,7 +126,7 @@ fn coalesce(records: &[SpanRecord]) -> Vec<&SpanRecord> {
 /// Groups records per trace in order of first appearance.
 fn group(records: Vec<&SpanRecord>) -> Vec<(TraceId, Vec<&SpanRecord>)> {
     let mut groups: Vec<(TraceId, Vec<&SpanRecord>)> = Vec::new();
-    let mut index: HashMap<u128, usize> = HashMap::new();
+    let mut index: IdMap<u128, usize> = IdMap::default();
     for r in records {
         let i = *index.entry(r.trace_id.0).or_insert_with(|| {
             groups.push((r.trace_id, Vec::new()));
