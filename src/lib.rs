@@ -56,10 +56,13 @@
 
 pub use staso_macros::{agent, tool, trace};
 
-pub use staso_core::annotation::{Annotation, AnnotationValue, EmptyAnnotationName};
+pub use staso_core::annotation::{
+    Annotation, AnnotationDataType, AnnotationError, AnnotationValue, annotate,
+};
 pub use staso_core::client::{Client, InitError, flush, get_client, init, init_with_exporter, shutdown};
 pub use staso_core::config::{
-    CapturePolicy, Config, ConfigBuilder, ConfigError, VcsInfo, generate_agent_id,
+    CapturePolicy, Config, ConfigBuilder, ConfigError, Exporter, ExporterConfig, OtlpCompression,
+    OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
 };
 pub use staso_core::context::{
     Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
@@ -72,7 +75,9 @@ pub use staso_core::guard::{
     guard_blocking,
 };
 pub use staso_core::kind::{ParseEnumError, SpanKind, SpanStatus};
-pub use staso_core::report::{DeliveryFailureKind, DeliveryReport, EnqueueResult};
+pub use staso_core::report::{
+    AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult,
+};
 pub use staso_core::span::{
     InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async,
 };
@@ -139,3 +144,8 @@ macro_rules! conversation {
         $body
     }};
 }
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -176,27 +176,18 @@ async fn async_closure_form() {
     );
 }
 
+/// The call side of `Span::annotate`; delivery (which needs the HTTP transport, not the in-memory
+/// exporter used here) is tested end to end in `annotations_delivery.rs`.
 #[test]
-fn annotate_is_queued_not_dropped() {
-    let h = setup();
+fn annotate_checks_the_call() {
+    let _h = setup();
     staso::span("rated", SpanKind::Chain, |s| {
         assert!(s.annotate("quality", 0.9, Some("good")).is_ok());
         assert!(s.annotate("label", "refund", None).is_ok());
-        assert!(
-            s.annotate("", true, None).is_err(),
+        assert_eq!(
+            s.annotate("", true, None),
+            Err(staso::AnnotationError::EmptyName),
             "an empty name is an error at the call"
         );
     });
-    let pending = h
-        .client
-        .as_ref()
-        .map(|c| c.pending_annotations())
-        .unwrap_or_default();
-    assert_eq!(pending.len(), 2);
-    assert_eq!(pending[0].value, staso::AnnotationValue::Numeric(0.9));
-    assert_eq!(
-        pending[0].span_id.as_deref(),
-        Some(h.by_name("rated").span.span_id.as_str())
-    );
-    assert_eq!(pending[1].value.data_type(), "categorical");
 }

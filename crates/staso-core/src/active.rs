@@ -82,13 +82,14 @@ pub(crate) fn new_record(
 }
 
 /// Emits a record through the current client.
-pub(crate) fn emit(record: SpanRecord) -> Option<EnqueueResult> {
-    with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
+pub(crate) fn emit(record: Box<SpanRecord>) -> Option<EnqueueResult> {
+    with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(*record))).flatten()
 }
 
 /// The live span of an instrumented fn call.
 pub struct ActiveSpan {
-    record: Option<SpanRecord>,
+    /// Boxed once at entry, so the span moves through `run`/`finish` as a pointer.
+    record: Option<Box<SpanRecord>>,
     records_output: bool,
 }
 
@@ -148,11 +149,11 @@ fn enter_slow(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -
         }
     };
     if record.parent_span_id.is_none() {
-        emit(record.provisional_snapshot());
+        emit(Box::new(record.provisional_snapshot()));
     }
     ActiveSpan {
         records_output: site.capture_output && policy.output,
-        record: Some(record),
+        record: Some(Box::new(record)),
     }
 }
 
@@ -282,6 +283,7 @@ impl ActiveSpan {
 }
 
 impl Drop for ActiveSpan {
+    #[inline]
     fn drop(&mut self) {
         if self.record.is_some() {
             if std::thread::panicking() {

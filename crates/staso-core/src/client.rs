@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::annotation::PendingAnnotations;
+use crate::annotation::{Annotation, AnnotationError};
 use crate::config::{CapturePolicy, Config};
 use crate::emit::{EmitContext, default_session_id};
 use crate::export::SpanExporter;
 use crate::report::DeliveryReport;
+use crate::transport::AnnotationSender;
 
 /// Default bound of the implicit shutdown (dropping `init`'s value, re-init).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,7 +36,9 @@ pub(crate) struct ClientInner {
     pub(crate) exporter: Option<Arc<dyn SpanExporter>>,
     pub(crate) previous_report: Option<DeliveryReport>,
     pub(crate) final_report: Mutex<Option<DeliveryReport>>,
-    pub(crate) annotations: PendingAnnotations,
+    /// Where annotations are queued: the HTTP transport's worker. `None` when disabled or when
+    /// installed with a custom exporter.
+    pub(crate) annotations: Option<AnnotationSender>,
 }
 
 impl ClientInner {
@@ -63,6 +66,11 @@ static RECORDING: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static CACHE: RefCell<(u64, Option<Arc<ClientInner>>)> = const { RefCell::new((0, None)) };
+}
+
+/// The installed client, enabled or not.
+pub(crate) fn current_client() -> Option<Arc<ClientInner>> {
+    read_global()
 }
 
 fn read_global() -> Option<Arc<ClientInner>> {
@@ -190,9 +198,15 @@ impl Client {
         self.inner.previous_report.as_ref()
     }
 
-    /// Annotations recorded through `Span::annotate` and not yet delivered (see its docs).
-    pub fn pending_annotations(&self) -> Vec<crate::annotation::Annotation> {
-        self.inner.annotations.snapshot()
+    /// Validates `annotation` and queues it on this client's delivery worker, like
+    /// [`Annotation::send`] does on the global client. Never blocks.
+    ///
+    /// # Errors
+    /// [`AnnotationError`] when the annotation is invalid; nothing is queued then.
+    pub fn annotate(&self, annotation: Annotation) -> Result<(), AnnotationError> {
+        annotation.validate()?;
+        crate::annotation::submit(&self.inner, annotation);
+        Ok(())
     }
 }
 
@@ -210,11 +224,14 @@ impl Drop for Client {
     }
 }
 
+/// An exporter and, when it is the HTTP transport, its annotation queue.
+type Transport = (Arc<dyn SpanExporter>, Option<AnnotationSender>);
+
 /// Builds the client for `config` with the given exporter (`None` → disabled) and installs it as
 /// the global client, retiring (shutting down) the previous one.
 pub(crate) fn install_client(
     mut config: Config,
-    make_exporter: impl FnOnce(&Config, Arc<EmitContext>) -> Result<Arc<dyn SpanExporter>, InitError>,
+    make_exporter: impl FnOnce(&Config, Arc<EmitContext>) -> Result<Transport, InitError>,
 ) -> Result<Client, InitError> {
     crate::time::warm_up();
     // VCS info set explicitly (`Config::set_vcs`) wins over detection.
@@ -223,10 +240,11 @@ pub(crate) fn install_client(
     }
     let session = default_session_id(|k| std::env::var(k).ok());
     let emit = Arc::new(EmitContext::from_config(&config, session));
-    let exporter = if config.enabled() {
-        Some(make_exporter(&config, emit.clone())?)
+    let (exporter, annotations) = if config.enabled() {
+        let (exporter, annotations) = make_exporter(&config, emit.clone())?;
+        (Some(exporter), annotations)
     } else {
-        None
+        (None, None)
     };
     if let Some(e) = &exporter {
         e.attach(emit.clone());
@@ -241,7 +259,7 @@ pub(crate) fn install_client(
         exporter,
         previous_report: None,
         final_report: Mutex::new(None),
-        annotations: PendingAnnotations::default(),
+        annotations,
     };
     // Retire the previous client first so its report can be stored on the new one; spans created
     // in between are recorded by nobody, which only happens during a re-init.
@@ -263,7 +281,8 @@ pub(crate) fn install_client(
     Ok(Client { inner, owner: true })
 }
 
-/// Installs the global client, sending spans to `config.base_url()` in the background.
+/// Installs the global client, sending spans in the background to the configured exporters
+/// ([`Config::exporters`]: Staso at `config.base_url()` by default, OTLP, or both).
 ///
 /// Builds and validates the new client before retiring the previous one (whose shutdown report
 /// becomes [`Client::previous_shutdown_report`]). The returned value owns the client: dropping it
@@ -272,19 +291,17 @@ pub(crate) fn install_client(
 /// # Errors
 /// [`InitError::Transport`] when the delivery worker cannot be started.
 pub fn init(config: Config) -> Result<Client, InitError> {
-    install_client(config, |cfg, emit| {
-        let exporter = crate::transport::HttpExporter::start(cfg, emit)?;
-        Ok(Arc::new(exporter) as Arc<dyn SpanExporter>)
-    })
+    install_client(config, crate::fanout::start_exporters)
 }
 
 /// Installs a client that sends spans to `exporter` instead of the Staso service (tests, custom
-/// backends). Everything else is as [`init`] does.
+/// backends). Everything else is as [`init`] does, except annotations: they need the HTTP
+/// transport of [`init`], so this client drops them (with one warning).
 pub fn init_with_exporter(
     config: Config,
     exporter: Arc<dyn SpanExporter>,
 ) -> Result<Client, InitError> {
-    install_client(config, move |_, _| Ok(exporter))
+    install_client(config, move |_, _| Ok((exporter, None)))
 }
 
 /// A non-owning handle to the global client, if one is installed.

@@ -106,6 +106,41 @@ pub struct DeliveryReport {
     pub last_rejection: Option<DeliveryFailureKind>,
     /// Whether `last_rejection` is retryable.
     pub rejection_retryable: bool,
+    /// Annotations, counted apart from spans so the span counts above mean exactly what they mean
+    /// in the official SDK (decision 7), which does not queue annotations. They still decide
+    /// [`ok`](Self::ok), and `timed_out` covers them.
+    pub annotations: AnnotationReport,
+    /// With several exporters (e.g. Staso and OTLP): each one's report by name (`"staso"`,
+    /// `"otlp"`); the fields above are then their total, counted per delivery (a span sent to two
+    /// exporters counts twice). Empty with a single exporter.
+    pub per_exporter: Vec<(String, DeliveryReport)>,
+}
+
+/// Cumulative delivery counts of the annotations of one client, up to the same barrier as the
+/// [`DeliveryReport`] that holds them; the fields mean what the report's span fields mean.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct AnnotationReport {
+    /// Annotations queued for delivery since the client started, up to the barrier.
+    pub accepted: u64,
+    /// Of those, annotations the service acknowledged (2xx).
+    pub delivered: u64,
+    /// Of those, annotations that failed for good (after retries, or not retryable).
+    pub failed: u64,
+    /// `accepted - delivered - failed`.
+    pub pending: u64,
+    /// Annotations refused at the queue (full, after shutdown); not part of `accepted`.
+    pub rejected: u64,
+    /// The most relevant failure, with the precedence of [`DeliveryReport::last_failure`].
+    pub last_failure: Option<DeliveryFailureKind>,
+    /// Whether `last_failure` is retryable.
+    pub retryable: bool,
+}
+
+impl AnnotationReport {
+    /// `failed == 0 && pending == 0 && rejected == 0`.
+    pub fn ok(&self) -> bool {
+        self.failed == 0 && self.pending == 0 && self.rejected == 0
+    }
 }
 
 impl DeliveryReport {
@@ -117,9 +152,50 @@ impl DeliveryReport {
         }
     }
 
-    /// `!timed_out && failed == 0 && pending == 0 && rejected == 0`.
+    /// The total of several exporters' reports: counts summed, `timed_out` if any timed out, the
+    /// failure and rejection of the first exporter that has one; `parts` kept in `per_exporter`.
+    pub fn combine(parts: Vec<(String, DeliveryReport)>) -> Self {
+        let mut total = DeliveryReport::default();
+        for (_, r) in &parts {
+            total.accepted += r.accepted;
+            total.delivered += r.delivered;
+            total.failed += r.failed;
+            total.pending += r.pending;
+            total.rejected += r.rejected;
+            total.timed_out |= r.timed_out;
+            if total.last_failure.is_none() && r.last_failure.is_some() {
+                total.last_failure = r.last_failure;
+                total.retryable = r.retryable;
+            }
+            if total.last_rejection.is_none() && r.last_rejection.is_some() {
+                total.last_rejection = r.last_rejection;
+                total.rejection_retryable = r.rejection_retryable;
+            }
+            // Only the Staso exporter delivers annotations.
+            if r.annotations != AnnotationReport::default() {
+                total.annotations = r.annotations.clone();
+            }
+        }
+        total.per_exporter = parts;
+        total
+    }
+
+    /// The report of the exporter named `name` (see [`per_exporter`](Self::per_exporter)).
+    pub fn exporter(&self, name: &str) -> Option<&DeliveryReport> {
+        self.per_exporter
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r)
+    }
+
+    /// `!timed_out && failed == 0 && pending == 0 && rejected == 0`, for spans and for
+    /// [`annotations`](Self::annotations).
     pub fn ok(&self) -> bool {
-        !self.timed_out && self.failed == 0 && self.pending == 0 && self.rejected == 0
+        !self.timed_out
+            && self.failed == 0
+            && self.pending == 0
+            && self.rejected == 0
+            && self.annotations.ok()
     }
 }
 
@@ -135,6 +211,29 @@ mod tests {
     }
 
     #[test]
+    fn combined_reports_sum_and_keep_the_parts() {
+        let staso = DeliveryReport {
+            accepted: 3,
+            delivered: 3,
+            ..Default::default()
+        };
+        let otlp = DeliveryReport {
+            accepted: 3,
+            pending: 3,
+            timed_out: true,
+            last_failure: Some(DeliveryFailureKind::Timeout),
+            retryable: true,
+            ..Default::default()
+        };
+        let r = DeliveryReport::combine(vec![("staso".into(), staso), ("otlp".into(), otlp)]);
+        assert_eq!((r.accepted, r.delivered, r.pending), (6, 3, 3));
+        assert!(r.timed_out && !r.ok());
+        assert_eq!(r.last_failure, Some(DeliveryFailureKind::Timeout));
+        assert!(r.exporter("staso").is_some_and(DeliveryReport::ok));
+        assert!(r.exporter("otlp").is_some_and(|o| !o.ok()));
+    }
+
+    #[test]
     fn any_failure_makes_it_not_ok() {
         let r = DeliveryReport {
             accepted: 3,
@@ -145,6 +244,15 @@ mod tests {
         assert!(!r.ok());
         let r = DeliveryReport {
             rejected: 1,
+            ..Default::default()
+        };
+        assert!(!r.ok());
+        let r = DeliveryReport {
+            annotations: AnnotationReport {
+                accepted: 1,
+                failed: 1,
+                ..Default::default()
+            },
             ..Default::default()
         };
         assert!(!r.ok());

@@ -20,9 +20,9 @@ use std::task::{Context as TaskContext, Poll};
 use serde::Serialize;
 
 use crate::active::{emit, new_record};
-use crate::annotation::{Annotation, AnnotationValue, EmptyAnnotationName};
+use crate::annotation::{Annotation, AnnotationError, AnnotationValue};
 use crate::capture::{panic_message, short_type_name};
-use crate::client::with_recording_client;
+use crate::client::{current_client, with_recording_client};
 use crate::config::CapturePolicy;
 use crate::context::{self, Frame, ParentRef};
 use crate::emit::{OPERATIONAL_ALLOW_LIST, document, input_allowed};
@@ -212,29 +212,39 @@ impl Span {
         self.with_record(|r, _| r.usage_available = Some(available));
     }
 
-    /// Annotates this span. Until the annotation transport ships, annotations are kept in the
-    /// client's bounded pending queue (see `Client::pending_annotations`) rather than sent; they are
-    /// never silently discarded (overflow is counted and logged).
+    /// Annotates this span: `Annotation::new(trace_id, name, value).span_id(span_id)` with the
+    /// comment, sent as [`Annotation::send`] does (queued on the client's delivery worker,
+    /// retried, counted in the `DeliveryReport`; never blocks).
+    ///
+    /// A no-op span (no client, or not recording) has no ids: nothing is sent and a warning is
+    /// logged when there is no client at all.
+    ///
+    /// # Errors
+    /// [`AnnotationError::EmptyName`] for an empty name, [`AnnotationError::NonFiniteValue`] for a
+    /// NaN or infinite number; nothing is sent then.
     pub fn annotate(
         &self,
         name: impl Into<String>,
         value: impl Into<AnnotationValue>,
         comment: Option<&str>,
-    ) -> Result<(), EmptyAnnotationName> {
-        let name = name.into();
-        if name.is_empty() {
-            return Err(EmptyAnnotationName);
-        }
-        let Some(ids) = self.ids else { return Ok(()) };
-        let a = Annotation {
-            trace_id: ids.trace_id.to_string(),
-            span_id: Some(ids.span_id.to_string()),
-            name,
-            value: value.into(),
-            comment: comment.map(str::to_owned),
+    ) -> Result<(), AnnotationError> {
+        let Some(ids) = self.ids else {
+            // The same checks as on a recording span (with a stand-in trace id), then nothing.
+            let name = name.into();
+            Annotation::new("-", name.as_str(), value).validate()?;
+            if current_client().is_none() {
+                log::warn!(
+                    "staso: annotation {name:?} not sent: no client (call staso::init first)"
+                );
+            } else {
+                log::debug!("staso: annotation {name:?} not sent: the span is not recording");
+            }
+            return Ok(());
         };
-        with_recording_client(|c| c.annotations.push(a));
-        Ok(())
+        let mut a =
+            Annotation::new(ids.trace_id.to_string(), name, value).span_id(ids.span_id.to_string());
+        a.comment = comment.map(str::to_owned);
+        a.send()
     }
 
     /// Discards the span: it is never emitted, and spans started under it while it is current
@@ -266,7 +276,7 @@ impl Span {
         let mut record = st.record.take()?;
         drop(st);
         record.duration = record.start.elapsed();
-        emit(record)
+        emit(Box::new(record))
     }
 
     fn child_frame(&self) -> Option<Frame> {

@@ -5,7 +5,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::capture::CaptureOverrides;
-use super::validate::{RuntimeSettings, validate};
+use super::exporters::{self, Exporter};
+use super::validate::{RuntimeSettings, validate, validate_limits};
 use super::{CapturePolicy, Config, ConfigError, generate_agent_id};
 
 /// Used when neither the builder nor `STASO_BASE_URL` gives one.
@@ -46,6 +47,7 @@ pub struct ConfigBuilder {
     debug: Option<bool>,
     capture_git: Option<bool>,
     capture: CaptureOverrides,
+    exporters: Option<Vec<Exporter>>,
 }
 
 /// Setters that store `Some(value)`; the doc text says what the knob is and where it falls back to.
@@ -130,6 +132,21 @@ impl ConfigBuilder {
         capture_output => 4;
     }
 
+    /// Adds an exporter (see [`Exporter`]). Without any, spans go to Staso, or to OTLP when
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`/`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (and then also to
+    /// Staso when an api key is configured). The api key is required only when Staso is selected.
+    pub fn exporter(mut self, e: impl Into<Exporter>) -> Self {
+        self.exporters.get_or_insert_with(Vec::new).push(e.into());
+        self
+    }
+
+    /// Replaces the exporters with `list`: `.exporters([staso(), otlp("http://127.0.0.1:4318")])`
+    /// sends every span to both.
+    pub fn exporters(mut self, list: impl IntoIterator<Item = Exporter>) -> Self {
+        self.exporters = Some(list.into_iter().collect());
+        self
+    }
+
     /// Resolves against the process environment. VCS detection is separate:
     /// [`Config::detect_vcs`].
     ///
@@ -165,11 +182,21 @@ impl ConfigBuilder {
             Err(_) if !enabled => Ok(String::new()),
             other => other,
         };
-        let api_key = lenient(
-            truthy(self.api_key)
-                .or_else(|| truthy(env("STASO_API_KEY")))
-                .ok_or(ConfigError::MissingApiKey),
-        )?;
+        let api_key = truthy(self.api_key).or_else(|| truthy(env("STASO_API_KEY")));
+        let exporters = match exporters::resolve(self.exporters, api_key.is_some(), env) {
+            Err(e) if !enabled => {
+                log::warn!("staso: {e}; ignored because the client is disabled");
+                Vec::new()
+            }
+            other => other?,
+        };
+        let to_staso = exporters.contains(&exporters::ExporterConfig::Staso);
+        // Without the Staso exporter the key is neither required nor checked.
+        let api_key = match api_key {
+            Some(k) => k,
+            None if !to_staso => String::new(),
+            None => lenient(Err(ConfigError::MissingApiKey))?,
+        };
         let agent_name = lenient(
             truthy(self.agent_name)
                 .or_else(|| truthy(env("STASO_AGENT_NAME")))
@@ -204,7 +231,7 @@ impl ConfigBuilder {
         let batch_size = self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let flush_interval = self.flush_interval.unwrap_or(DEFAULT_FLUSH_INTERVAL);
         let max_queue_size = self.max_queue_size.unwrap_or(DEFAULT_MAX_QUEUE_SIZE);
-        if enabled {
+        if enabled && to_staso {
             validate(&RuntimeSettings {
                 api_key: &api_key,
                 base_url: &base_url,
@@ -212,6 +239,8 @@ impl ConfigBuilder {
                 flush_interval,
                 max_queue_size,
             })?;
+        } else if enabled {
+            validate_limits(batch_size, flush_interval, max_queue_size)?;
         } else {
             log::debug!("staso: disabled; configuration is not validated and nothing will be sent");
         }
@@ -232,6 +261,7 @@ impl ConfigBuilder {
             capture_policy,
             capture_git: self.capture_git.unwrap_or(true),
             vcs: None,
+            exporters,
         })
     }
 }
@@ -255,6 +285,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("debug", &self.debug)
             .field("capture_git", &self.capture_git)
             .field("capture", &self.capture)
+            .field("exporters", &self.exporters)
             .finish()
     }
 }

@@ -48,6 +48,26 @@ pub enum ConfigError {
         /// Its raw value.
         value: String,
     },
+    /// An OTLP exporter was chosen without an endpoint and no `OTEL_EXPORTER_OTLP_*ENDPOINT` is
+    /// set.
+    #[error(
+        "the OTLP exporter needs an endpoint: pass it to Exporter::otlp or set OTEL_EXPORTER_OTLP_ENDPOINT"
+    )]
+    MissingOtlpEndpoint,
+    /// The OTLP endpoint is not an absolute `http`/`https` URL with a host.
+    #[error("the OTLP endpoint must be an absolute HTTP(S) URL ({reason})")]
+    InvalidOtlpEndpoint {
+        /// What is wrong (never the URL itself).
+        reason: String,
+    },
+    /// An `OTEL_*` variable holds a value the OTLP exporter does not support.
+    #[error("{var} has an unsupported value {value:?}")]
+    InvalidOtelEnv {
+        /// The variable, e.g. `OTEL_EXPORTER_OTLP_PROTOCOL`.
+        var: &'static str,
+        /// Its value (`"<hidden>"` for headers).
+        value: String,
+    },
 }
 
 impl ConfigError {
@@ -63,7 +83,8 @@ impl ConfigError {
             Self::BatchSizeOutOfRange { .. } => "batch_size",
             Self::FlushIntervalNotPositive => "flush_interval",
             Self::MaxQueueSizeNotPositive => "max_queue_size",
-            Self::InvalidCaptureEnv { var, .. } => var,
+            Self::InvalidCaptureEnv { var, .. } | Self::InvalidOtelEnv { var, .. } => var,
+            Self::MissingOtlpEndpoint | Self::InvalidOtlpEndpoint { .. } => "otlp_endpoint",
         }
     }
 }

@@ -13,6 +13,7 @@ mod agent_id;
 mod builder;
 mod capture;
 mod error;
+mod exporters;
 mod git;
 mod validate;
 mod vcs;
@@ -25,6 +26,10 @@ pub use agent_id::generate_agent_id;
 pub use builder::ConfigBuilder;
 pub use capture::CapturePolicy;
 pub use error::ConfigError;
+pub use exporters::{
+    DEFAULT_OTLP_TIMEOUT, Exporter, ExporterConfig, OtlpCompression, OtlpConfig, OtlpProtocol,
+    OtlpSettings, otlp, staso,
+};
 pub use vcs::{VcsInfo, detect_vcs_with, strip_credentials};
 
 /// A resolved, validated (when enabled) SDK configuration. Build one with [`Config::builder`].
@@ -47,6 +52,7 @@ pub struct Config {
     capture_policy: CapturePolicy,
     capture_git: bool,
     vcs: Option<VcsInfo>,
+    exporters: Vec<ExporterConfig>,
 }
 
 impl Config {
@@ -147,6 +153,16 @@ impl Config {
         };
     }
 
+    /// Where spans go, resolved (default: Staso alone; see [`ConfigBuilder::exporter`]).
+    pub fn exporters(&self) -> &[ExporterConfig] {
+        &self.exporters
+    }
+
+    /// Whether the Staso service is one of the exporters.
+    pub fn sends_to_staso(&self) -> bool {
+        self.exporters.contains(&ExporterConfig::Staso)
+    }
+
     /// Sets the VCS context directly, e.g. for a host that knows its commit or for tests. Ignores
     /// `capture_git`.
     pub fn set_vcs(&mut self, vcs: Option<VcsInfo>) {
@@ -172,6 +188,7 @@ impl fmt::Debug for Config {
             .field("capture_policy", &self.capture_policy)
             .field("capture_git", &self.capture_git)
             .field("vcs", &self.vcs)
+            .field("exporters", &self.exporters)
             .finish()
     }
 }

@@ -34,15 +34,22 @@ pub(crate) struct RuntimeSettings<'a> {
 pub(crate) fn validate(s: &RuntimeSettings<'_>) -> Result<(), ConfigError> {
     check_api_key(s.api_key)?;
     check_base_url(s.base_url)?;
-    if !(1..=500).contains(&s.batch_size) {
-        return Err(ConfigError::BatchSizeOutOfRange {
-            value: s.batch_size,
-        });
+    validate_limits(s.batch_size, s.flush_interval, s.max_queue_size)
+}
+
+/// The numeric rules alone (also what an OTLP-only configuration checks).
+pub(crate) fn validate_limits(
+    batch_size: usize,
+    flush_interval: Duration,
+    max_queue_size: usize,
+) -> Result<(), ConfigError> {
+    if !(1..=500).contains(&batch_size) {
+        return Err(ConfigError::BatchSizeOutOfRange { value: batch_size });
     }
-    if s.flush_interval.is_zero() {
+    if flush_interval.is_zero() {
         return Err(ConfigError::FlushIntervalNotPositive);
     }
-    if s.max_queue_size == 0 {
+    if max_queue_size == 0 {
         return Err(ConfigError::MaxQueueSizeNotPositive);
     }
     Ok(())

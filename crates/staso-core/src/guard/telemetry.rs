@@ -99,7 +99,7 @@ impl GuardSpan {
             SpanStatus::Error
         };
         r.duration = r.start.elapsed();
-        emit(self.record);
+        emit(Box::new(self.record));
     }
 }
 

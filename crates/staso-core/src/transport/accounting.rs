@@ -155,6 +155,9 @@ impl Ledger {
             retryable,
             last_rejection: rejections.last.map(|(k, _)| k),
             rejection_retryable: rejections.last.is_some_and(|(_, r)| r),
+            // Filled in by the transport, which keeps annotations in a ledger of their own.
+            annotations: Default::default(),
+            per_exporter: Vec::new(),
         }
     }
 

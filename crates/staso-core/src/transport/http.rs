@@ -264,6 +264,127 @@ pub(crate) fn ack_matches(body: &[u8], groups: usize, key: &str) -> bool {
         && matches!(ack.get("receipt_id"), Some(Value::String(r)) if r == key)
 }
 
+/// Requests other than ingest (annotations, §5): one JSON body, the ingest retry policy, and any
+/// 2xx as success (these routes answer with the stored object, not an acknowledgement).
+impl IngestClient {
+    /// Posts `body` to `url` with up to 3 attempts, sleeping 0.5 s / 1 s between them; 5xx,
+    /// timeouts, network errors and 429 (under the `Retry-After` rule of §3.4 and decision 6) are
+    /// retried. Returns the outcome and, for a final error status, the first 300 characters of
+    /// the response body (for the warning).
+    pub(crate) fn post_with_retries(
+        &self,
+        url: &reqwest::Url,
+        body: Bytes,
+    ) -> (Delivery, Option<String>) {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (attempt, detail) = self.post_once(url, body.clone());
+            let (kind, retryable, status, retry_after) = match attempt {
+                Attempt::Acked(status) => {
+                    let done = Delivery {
+                        failure: None,
+                        status: Some(status),
+                        attempts,
+                    };
+                    return (done, None);
+                }
+                Attempt::Failed {
+                    kind,
+                    retryable,
+                    status,
+                    retry_after,
+                } => (kind, retryable, status, retry_after),
+            };
+            match self.retry_delay(kind, retryable, attempts, retry_after) {
+                Some(d) => {
+                    log::info!(
+                        "staso: annotation delivery retrying ({kind}, attempt \
+                         {attempts}/{MAX_ATTEMPTS})"
+                    );
+                    std::thread::sleep(d);
+                }
+                None => {
+                    let failed = Delivery {
+                        failure: Some((kind, retryable)),
+                        status,
+                        attempts,
+                    };
+                    return (failed, detail);
+                }
+            }
+        }
+    }
+
+    /// The sleep before the next attempt, or `None` to give up (the rule of `deliver`).
+    fn retry_delay(
+        &self,
+        kind: DeliveryFailureKind,
+        retryable: bool,
+        attempts: usize,
+        retry_after: RetryAfter,
+    ) -> Option<Duration> {
+        if !retryable || attempts >= MAX_ATTEMPTS {
+            return None;
+        }
+        let normal = self.retry_delays.get(attempts - 1).copied();
+        if kind != DeliveryFailureKind::RateLimited {
+            return normal;
+        }
+        match retry_after {
+            RetryAfter::Seconds(s) if s <= MAX_RETRY_AFTER_SECS => Some(Duration::from_secs_f64(s)),
+            RetryAfter::Absent => normal,
+            _ => None,
+        }
+    }
+
+    fn post_once(&self, url: &reqwest::Url, body: Bytes) -> (Attempt, Option<String>) {
+        let request = self.client.post(url.clone()).body(body);
+        let exchange = async move {
+            let response = request.send().await?;
+            let status = response.status().as_u16();
+            let retry_after = parse_retry_after(response.headers());
+            // The body only matters for the warning of a final failure; a 2xx body is not read.
+            let detail = if status >= 300 {
+                response.text().await.ok()
+            } else {
+                None
+            };
+            Ok::<_, reqwest::Error>((status, retry_after, detail))
+        };
+        match self.runtime.block_on(exchange) {
+            Err(e) => {
+                let kind = if e.is_timeout() {
+                    DeliveryFailureKind::Timeout
+                } else {
+                    DeliveryFailureKind::NetworkUnavailable
+                };
+                let detail = error_chain(e);
+                log::debug!("staso: annotation request failed: {detail}");
+                let failed = Attempt::Failed {
+                    kind,
+                    retryable: true,
+                    status: None,
+                    retry_after: RetryAfter::Absent,
+                };
+                (failed, Some(detail))
+            }
+            Ok((status, _, _)) if (200..300).contains(&status) => (Attempt::Acked(status), None),
+            Ok((status, retry_after, detail)) => {
+                let (kind, retryable) = failure_for_status(status);
+                let detail = detail.map(|d| d.chars().take(300).collect());
+                let failed = Attempt::Failed {
+                    kind,
+                    retryable,
+                    status: Some(status),
+                    retry_after,
+                };
+                (failed, detail)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,14 +8,19 @@
 //!                                            (http.rs) ─▶ Ledger (accounting.rs) ─▶ flush/shutdown
 //! ```
 //!
+//! Annotations (PROTOCOL.md §5) ride on the same worker: their own small queue and ledger
+//! (`annotations.rs`), one request each between span batches, the same retries, and their own
+//! counts in [`DeliveryReport::annotations`].
+//!
 //! [`HttpExporter`] is what [`init`](crate::client::init) installs. Enqueue never blocks and never
 //! does I/O; the worker owns a reqwest client on its own current-thread tokio runtime, so the
 //! transport works the same from a plain `fn main` and from inside any tokio runtime.
 
-mod accounting;
+pub(crate) mod accounting;
+mod annotations;
 mod coalesce;
 mod http;
-mod queue;
+pub(crate) mod queue;
 mod worker;
 
 use std::fmt;
@@ -25,6 +30,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use accounting::Ledger;
+use annotations::AnnotationIntake;
+pub(crate) use annotations::AnnotationSender;
 use queue::Intake;
 use worker::lock;
 
@@ -70,6 +77,8 @@ pub(crate) struct Shared {
     /// The highest barrier a flush or shutdown is waiting for.
     pub(crate) flush_target: AtomicU64,
     pub(crate) shutdown_requested: AtomicBool,
+    /// Annotations: their own small queue and ledger, sent by the same worker.
+    pub(crate) annotations: AnnotationIntake,
 }
 
 /// Sends spans to `POST {base_url}/v1/traces/ingest` from a background thread.
@@ -138,6 +147,7 @@ impl HttpExporter {
             settled: Condvar::new(),
             flush_target: AtomicU64::new(0),
             shutdown_requested: AtomicBool::new(false),
+            annotations: AnnotationIntake::new(config.max_queue_size(), config.base_url()),
         });
         let handle = worker::spawn(shared.clone(), emit, config, opts)?;
         Ok(HttpExporter {
@@ -152,8 +162,48 @@ impl HttpExporter {
         &self.endpoint
     }
 
-    fn report(&self, ledger: &Ledger, barrier: u64, timed_out: bool) -> DeliveryReport {
-        ledger.report(barrier, self.shared.intake.rejections(), timed_out)
+    /// The handle the client queues annotations through (see `transport/annotations.rs`).
+    pub(crate) fn annotation_sender(&self) -> AnnotationSender {
+        AnnotationSender {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// The report for span barrier `barrier.0` and annotation barrier `barrier.1`.
+    fn report(&self, ledger: &Ledger, barrier: Barrier, timed_out: bool) -> DeliveryReport {
+        let mut report = ledger.report(barrier.0, self.shared.intake.rejections(), timed_out);
+        report.annotations = self.shared.annotations.report(barrier.1, timed_out);
+        report
+    }
+
+    /// The final report, if shutdown completed, with the rejections since.
+    fn final_report(&self, ledger: &Ledger) -> Option<DeliveryReport> {
+        let mut report = ledger.final_report(self.shared.intake.rejections())?;
+        let rejections = self.shared.annotations.rejections();
+        let a = &mut report.annotations;
+        if rejections.count > a.rejected {
+            a.rejected = rejections.count;
+            if let Some((kind, retryable)) = rejections.last {
+                a.last_failure = Some(kind);
+                a.retryable = retryable;
+            }
+        }
+        Some(report)
+    }
+
+    /// The barriers of a flush or shutdown starting now.
+    fn barrier(&self) -> Barrier {
+        (
+            self.shared.intake.accepted(),
+            self.shared.annotations.accepted(),
+        )
+    }
+
+    /// Whether everything up to `barrier` has an outcome (or never will: the worker is gone).
+    fn settled(&self, ledger: &Ledger, barrier: Barrier) -> bool {
+        (ledger.settled() >= barrier.0 && self.shared.annotations.settled() >= barrier.1)
+            || ledger.crashed()
+            || ledger.exited()
     }
 
     /// Asks the worker to settle everything up to `barrier` now.
@@ -164,6 +214,9 @@ impl HttpExporter {
         self.shared.intake.unpark();
     }
 }
+
+/// Span and annotation counts a flush or shutdown waits for.
+type Barrier = (u64, u64);
 
 /// `now + timeout`, or `None` when that is beyond what `Instant` can hold (wait without bound).
 fn deadline_after(timeout: Duration) -> Option<Instant> {
@@ -176,20 +229,19 @@ impl SpanExporter for HttpExporter {
         self.shared.intake.offer(record)
     }
 
-    /// Waits until every record accepted before the call is delivered or failed, the worker
-    /// has died, or `timeout` passes (`timed_out = true`). Never stops the transport. Records
+    /// Waits until every record and annotation accepted before the call is delivered or failed,
+    /// the worker has died, or `timeout` passes (`timed_out = true`). Never stops the transport. Records
     /// enqueued concurrently with the call may or may not be waited for.
     fn flush(&self, timeout: Duration) -> DeliveryReport {
         let deadline = deadline_after(timeout);
-        let barrier = self.shared.intake.accepted();
+        let barrier = self.barrier();
         let mut ledger = lock(&self.shared.ledger);
-        let done = |l: &Ledger| l.settled() >= barrier || l.crashed() || l.exited();
-        if barrier == 0 || done(&ledger) {
+        if barrier == (0, 0) || self.settled(&ledger, barrier) {
             return self.report(&ledger, barrier, false);
         }
-        self.request_barrier(barrier);
+        self.request_barrier(barrier.0);
         loop {
-            if done(&ledger) {
+            if self.settled(&ledger, barrier) {
                 return self.report(&ledger, barrier, false);
             }
             ledger = match deadline {
@@ -219,15 +271,16 @@ impl SpanExporter for HttpExporter {
     /// report (updated only by later rejections).
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
         let deadline = deadline_after(timeout);
-        if let Some(r) = lock(&self.shared.ledger).final_report(self.shared.intake.rejections()) {
+        if let Some(r) = self.final_report(&lock(&self.shared.ledger)) {
             return r;
         }
         self.shared.intake.close();
-        let barrier = self.shared.intake.accepted();
+        self.shared.annotations.close();
+        let barrier = self.barrier();
         self.shared
             .shutdown_requested
             .store(true, Ordering::Release);
-        self.request_barrier(barrier);
+        self.request_barrier(barrier.0);
         let mut ledger = lock(&self.shared.ledger);
         while !ledger.exited() {
             ledger = match deadline {
@@ -249,7 +302,7 @@ impl SpanExporter for HttpExporter {
                 }
             };
         }
-        if let Some(r) = ledger.final_report(self.shared.intake.rejections()) {
+        if let Some(r) = self.final_report(&ledger) {
             return r;
         }
         drop(ledger);
@@ -269,6 +322,7 @@ impl Drop for HttpExporter {
     /// Asks the worker to drain and exit, without waiting (see [`SpanExporter::shutdown`]).
     fn drop(&mut self) {
         self.shared.intake.close();
+        self.shared.annotations.close();
         self.shared
             .shutdown_requested
             .store(true, Ordering::Release);

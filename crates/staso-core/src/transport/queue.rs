@@ -76,9 +76,10 @@ pub(crate) enum SleepMode {
     UntilAny,
 }
 
-/// The queue plus everything producers touch.
-pub(crate) struct Intake {
-    queue: ArrayQueue<Box<SpanRecord>>,
+/// The queue plus everything producers touch. Generic over the pointer a slot holds so the OTLP
+/// exporter can queue shared records (`Arc<SpanRecord>`); the Staso transport uses the default.
+pub(crate) struct Intake<P = Box<SpanRecord>> {
+    queue: ArrayQueue<P>,
     state: AtomicU8,
     shards: Box<[Shard]>,
     /// The most recent rejection: 0 none, else a `rejection_code`.
@@ -117,6 +118,24 @@ fn rejection_of(code: u8) -> Option<(DeliveryFailureKind, bool)> {
 impl Intake {
     /// An open intake holding at most `capacity` records (at least 1).
     pub(crate) fn new(capacity: usize) -> Self {
+        Self::with_capacity(capacity)
+    }
+
+    /// Hands one record to the worker, or says why not. Never blocks.
+    #[inline]
+    pub(crate) fn offer(&self, record: SpanRecord) -> EnqueueResult {
+        self.offer_item(Box::new(record))
+    }
+
+    /// Takes the oldest record (worker only).
+    pub(crate) fn pop(&self) -> Option<SpanRecord> {
+        self.queue.pop().map(|b| *b)
+    }
+}
+
+impl<P> Intake<P> {
+    /// An open intake holding at most `capacity` items (at least 1).
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
         Intake {
             queue: ArrayQueue::new(capacity.max(1)),
             state: AtomicU8::new(OPEN),
@@ -128,15 +147,15 @@ impl Intake {
         }
     }
 
-    /// Hands one record to the worker, or says why not. Never blocks.
+    /// Hands one item to the worker, or says why not. Never blocks.
     #[inline]
-    pub(crate) fn offer(&self, record: SpanRecord) -> EnqueueResult {
+    pub(crate) fn offer_item(&self, item: P) -> EnqueueResult {
         match self.state.load(Ordering::Acquire) {
             OPEN => {}
             CLOSED => return self.reject(DeliveryFailureKind::Shutdown, false),
             _ => return self.reject(DeliveryFailureKind::BackendUnavailable, true),
         }
-        if self.queue.push(Box::new(record)).is_err() {
+        if self.queue.push(item).is_err() {
             // The refused record is dropped here, on the caller's thread.
             return self.reject(DeliveryFailureKind::QueueFull, true);
         }
@@ -210,9 +229,9 @@ impl Intake {
         self.wake.store(AWAKE, Ordering::SeqCst);
     }
 
-    /// Takes the oldest record (worker only).
-    pub(crate) fn pop(&self) -> Option<SpanRecord> {
-        self.queue.pop().map(|b| *b)
+    /// Takes the oldest item (worker only).
+    pub(crate) fn pop_item(&self) -> Option<P> {
+        self.queue.pop()
     }
 
     /// Whether the queue is empty right now.

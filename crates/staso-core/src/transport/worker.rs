@@ -155,7 +155,15 @@ impl Worker {
                 self.send_batch();
                 continue;
             }
-            if draining && self.buffer.is_empty() && self.shared.intake.is_empty() {
+            // Annotations go out as soon as they arrive, one per turn, after any due batch.
+            if super::annotations::send_next(&self.shared, &self.client, self.settings.debug) {
+                continue;
+            }
+            if draining
+                && self.buffer.is_empty()
+                && self.shared.intake.is_empty()
+                && self.shared.annotations.is_empty()
+            {
                 return;
             }
             self.sleep();
@@ -201,7 +209,9 @@ impl Worker {
             _ => (SleepMode::UntilAny, IDLE_WAKE),
         };
         self.shared.intake.park(mode, timeout, || {
-            self.shutdown_requested() || (self.barrier_pending() && !self.shared.intake.is_empty())
+            self.shutdown_requested()
+                || (self.barrier_pending() && !self.shared.intake.is_empty())
+                || !self.shared.annotations.is_empty()
         });
     }
 
@@ -310,6 +320,7 @@ impl Worker {
         let kind = DeliveryFailureKind::BackendUnavailable;
         self.shared.intake.mark_crashed();
         lock(&self.shared.ledger).set_crash(kind);
+        self.shared.annotations.fail_unsettled(kind);
         self.buffer.clear();
         while self.shared.intake.pop().is_some() {
             self.taken += 1;

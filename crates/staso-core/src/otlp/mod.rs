@@ -1,0 +1,284 @@
+//! OTLP/HTTP export with the OpenTelemetry GenAI semantic conventions: the same spans that go to
+//! Staso, into any OpenTelemetry pipeline (Collector, Tempo, Jaeger, Langfuse, Phoenix, …).
+//!
+//! ```text
+//!  caller threads                        worker thread ("staso-otlp")
+//!  OtlpExporter::export ─▶ Intake ─▶ batch rules ─▶ mapping.rs (to_wire + GenAI keys)
+//!    (Arc<SpanRecord>)   (transport)   ─▶ encode.rs (protobuf | JSON, gzip) ─▶ sender.rs
+//!                                      (retries per the OTLP spec) ─▶ Ledger ─▶ flush/shutdown
+//! ```
+//!
+//! Selected with [`Exporter::otlp`](crate::config::Exporter::otlp), or with no code change
+//! through the standard variables: `OTEL_EXPORTER_OTLP_ENDPOINT` (base URL, `/v1/traces` is
+//! appended), `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is), `OTEL_EXPORTER_OTLP_HEADERS`
+//! (`k=v,k2=v2`, percent-encoded), `OTEL_EXPORTER_OTLP_PROTOCOL` (`http/protobuf` default,
+//! `http/json`), `OTEL_EXPORTER_OTLP_COMPRESSION` (`gzip`), `OTEL_EXPORTER_OTLP_TIMEOUT` (ms),
+//! `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES` (the `_TRACES_` forms win).
+//!
+//! # Mapping
+//!
+//! | OTLP | from |
+//! |---|---|
+//! | `trace_id` | the 128-bit Staso trace id (16 bytes, big-endian) |
+//! | `span_id`, `parent_span_id` | the 64-bit Staso span ids (the low 8 bytes of the wire UUID) |
+//! | `start_time_unix_nano`, `end_time_unix_nano` | span start (wall clock), start + duration |
+//! | `kind` | `CLIENT` for llm and retriever, else `INTERNAL` |
+//! | `status` | ok → `UNSET`; error/timeout → `ERROR` with the error message (when the policy sends it) |
+//! | `name` | the Staso name (rewritten to `"<kind> span"` when request capture is off) |
+//! | resource `service.name` | `OTEL_SERVICE_NAME`, else the agent name |
+//! | resource `service.version`, `deployment.environment.name` | agent_version, environment |
+//! | resource `vcs.repository.url.full`, `vcs.ref.head.name`, `vcs.ref.head.revision` | detected VCS |
+//! | resource (any) | `OTEL_RESOURCE_ATTRIBUTES`; also `telemetry.sdk.*`, `staso.agent.id`, `staso.workspace_slug` |
+//! | `gen_ai.operation.name` | `invoke_agent` (agent), `execute_tool` (tool), `chat` (llm), `retrieval` (retriever) |
+//! | `gen_ai.agent.name` | the span's agent name |
+//! | `gen_ai.tool.name` | tool spans: the tool name |
+//! | `gen_ai.request.model`, `gen_ai.response.model` | requested_model, model |
+//! | `gen_ai.provider.name` | provider |
+//! | `gen_ai.usage.input_tokens`, `gen_ai.usage.output_tokens` | token counts (when usage exists) |
+//! | `gen_ai.conversation.id`, `session.id` | the session id |
+//! | `user.id` | the conversation's user id |
+//! | `openinference.span.kind` | `AGENT`, `TOOL`, `LLM`, `RETRIEVER`, `CHAIN`, `UNKNOWN` (custom) |
+//! | `input.value` + `input.mime_type`, `output.value` + `output.mime_type` | input/output JSON (policy-gated) |
+//! | `llm.model_name`, `llm.token_count.{prompt,completion,total}` | OpenInference model and usage |
+//! | `code.file.path`, `code.line.number`, `code.function.name` | the instrumented fn |
+//! | `exception.type`, `error.type` | the error or panic type |
+//! | `staso.tags` | `tags = […]` |
+//! | `staso.metadata.<key>` | metadata (policy-filtered); `gen_ai.*` and `staso.*` keys keep their name |
+//! | `staso.span.kind`, `staso.status`, `staso.agent.id`, `staso.usage_available`, `staso.reasoning_effort` | Staso fields |
+//!
+//! The capture policy applies exactly as for Staso: the span is first built by
+//! [`to_wire`](crate::emit::to_wire), and only what it kept is mapped. Provisional root snapshots
+//! (PROTOCOL.md §2.6) are not exported: OTLP spans are immutable, so only final spans are sent.
+//!
+//! # Delivery
+//!
+//! 429, 502, 503, 504, network errors and timeouts are retried with exponential backoff (honouring
+//! `Retry-After`) within a retry budget (30 s per batch); other statuses fail the batch. A partial
+//! success counts its `rejected_spans` as failed (`malformed_response`) and logs the receiver's
+//! message once as a warning. The queue, flush and shutdown behave as the Staso transport's.
+
+mod encode;
+pub(crate) mod env;
+mod mapping;
+mod sender;
+mod worker;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use worker::lock;
+
+use crate::client::InitError;
+use crate::config::{Config, OtlpConfig};
+use crate::emit::EmitContext;
+use crate::export::SpanExporter;
+use crate::record::SpanRecord;
+use crate::report::{DeliveryReport, EnqueueResult};
+use crate::transport::accounting::Ledger;
+use crate::transport::queue::Intake;
+
+/// Retry timing of the OTLP worker; adjustable so tests need not wait. Not a public API.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct OtlpOptions {
+    /// First backoff (doubled per attempt, with jitter).
+    pub initial_backoff: Duration,
+    /// Backoff cap.
+    pub max_backoff: Duration,
+    /// Time a batch may spend retrying before it fails.
+    pub retry_budget: Duration,
+}
+
+impl Default for OtlpOptions {
+    fn default() -> Self {
+        OtlpOptions {
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(8),
+            retry_budget: Duration::from_secs(30),
+        }
+    }
+}
+
+/// State shared by producers, flush/shutdown callers and the worker.
+pub(crate) struct Shared {
+    pub(crate) intake: Intake<Arc<SpanRecord>>,
+    pub(crate) ledger: Mutex<Ledger>,
+    pub(crate) settled: Condvar,
+    pub(crate) flush_target: AtomicU64,
+    pub(crate) shutdown_requested: AtomicBool,
+}
+
+/// Sends spans to an OTLP/HTTP receiver from a background thread (see the [module docs](self)).
+///
+/// Usually installed by [`init`](crate::client::init) from the configured exporters.
+pub struct OtlpExporter {
+    shared: Arc<Shared>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+    url: String,
+}
+
+impl fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpExporter")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpExporter {
+    /// Starts the worker for `otlp`, with `config`'s batch size, flush interval and queue size.
+    ///
+    /// # Errors
+    /// [`InitError::Transport`] when the thread, runtime or HTTP client cannot be created (e.g.
+    /// a header that is not valid HTTP). Messages never contain header values.
+    pub fn start(
+        otlp: &OtlpConfig,
+        config: &Config,
+        emit: Arc<EmitContext>,
+    ) -> Result<Self, InitError> {
+        Self::start_with(otlp, config, emit, OtlpOptions::default())
+    }
+
+    /// [`start`](Self::start) with non-default retry timing. Not a public API.
+    #[doc(hidden)]
+    pub fn start_with(
+        otlp: &OtlpConfig,
+        config: &Config,
+        emit: Arc<EmitContext>,
+        opts: OtlpOptions,
+    ) -> Result<Self, InitError> {
+        let shared = Arc::new(Shared {
+            intake: Intake::with_capacity(config.max_queue_size()),
+            ledger: Mutex::new(Ledger::default()),
+            settled: Condvar::new(),
+            flush_target: AtomicU64::new(0),
+            shutdown_requested: AtomicBool::new(false),
+        });
+        let handle = worker::spawn(shared.clone(), emit, otlp, config, opts)?;
+        Ok(OtlpExporter {
+            shared,
+            worker: Mutex::new(Some(handle)),
+            url: otlp.traces_url.clone(),
+        })
+    }
+
+    /// The traces URL requests go to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Queues a record shared with other exporters (no copy). Provisional snapshots are accepted
+    /// and dropped: OTLP receives final spans only.
+    pub fn export_shared(&self, record: Arc<SpanRecord>) -> EnqueueResult {
+        if record.provisional {
+            return EnqueueResult::ACCEPTED;
+        }
+        self.shared.intake.offer_item(record)
+    }
+
+    fn report(&self, ledger: &Ledger, barrier: u64, timed_out: bool) -> DeliveryReport {
+        ledger.report(barrier, self.shared.intake.rejections(), timed_out)
+    }
+
+    fn request_barrier(&self, barrier: u64) {
+        self.shared
+            .flush_target
+            .fetch_max(barrier, Ordering::AcqRel);
+        self.shared.intake.unpark();
+    }
+
+    /// Waits on the ledger until `done` or the deadline (`None` when it passed).
+    fn wait_until<'a>(
+        &'a self,
+        mut ledger: std::sync::MutexGuard<'a, Ledger>,
+        deadline: Option<Instant>,
+        done: impl Fn(&Ledger) -> bool,
+    ) -> (std::sync::MutexGuard<'a, Ledger>, bool) {
+        while !done(&ledger) {
+            ledger = match deadline {
+                None => self
+                    .shared
+                    .settled
+                    .wait(ledger)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return (ledger, false);
+                    }
+                    self.shared
+                        .settled
+                        .wait_timeout(ledger, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        (ledger, true)
+    }
+}
+
+impl SpanExporter for OtlpExporter {
+    fn export(&self, record: SpanRecord) -> EnqueueResult {
+        self.export_shared(Arc::new(record))
+    }
+
+    /// As the Staso transport's flush: waits until everything accepted before the call is settled.
+    fn flush(&self, timeout: Duration) -> DeliveryReport {
+        let deadline = Instant::now().checked_add(timeout);
+        let barrier = self.shared.intake.accepted();
+        let done = |l: &Ledger| l.settled() >= barrier || l.crashed() || l.exited();
+        let ledger = lock(&self.shared.ledger);
+        if barrier == 0 || done(&ledger) {
+            return self.report(&ledger, barrier, false);
+        }
+        self.request_barrier(barrier);
+        let (ledger, finished) = self.wait_until(ledger, deadline, done);
+        self.report(&ledger, barrier, !finished)
+    }
+
+    /// As the Staso transport's shutdown: stop accepting, drain, join within `timeout`.
+    fn shutdown(&self, timeout: Duration) -> DeliveryReport {
+        let deadline = Instant::now().checked_add(timeout);
+        if let Some(r) = lock(&self.shared.ledger).final_report(self.shared.intake.rejections()) {
+            return r;
+        }
+        self.shared.intake.close();
+        let barrier = self.shared.intake.accepted();
+        self.shared
+            .shutdown_requested
+            .store(true, Ordering::Release);
+        self.request_barrier(barrier);
+        let ledger = lock(&self.shared.ledger);
+        let (ledger, finished) = self.wait_until(ledger, deadline, Ledger::exited);
+        if !finished {
+            return self.report(&ledger, barrier, true);
+        }
+        if let Some(r) = ledger.final_report(self.shared.intake.rejections()) {
+            return r;
+        }
+        drop(ledger);
+        let handle = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let mut ledger = lock(&self.shared.ledger);
+        let report = self.report(&ledger, barrier, false);
+        ledger.set_final(report.clone());
+        report
+    }
+}
+
+impl Drop for OtlpExporter {
+    /// Asks the worker to drain and exit, without waiting.
+    fn drop(&mut self) {
+        self.shared.intake.close();
+        self.shared
+            .shutdown_requested
+            .store(true, Ordering::Release);
+        self.shared.intake.unpark();
+    }
+}
