@@ -57,7 +57,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("GET {path}: {e}"))
         };
         let list = get("/v1/traces?session_id=conv-quickstart")?;
-        let id = list["traces"][0]["trace_id"].as_str().ok_or("no trace stored")?.to_owned();
+        let id = list["traces"][0]["trace_id"]
+            .as_str()
+            .ok_or("no trace stored")?
+            .to_owned();
         Ok((list, get(&format!("/v1/traces/{id}"))?))
     })
     .await??;
@@ -71,13 +74,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         summary["duration_ms"],
         summary["status"].as_str().unwrap_or("?"),
     );
-    print_tree(trace["spans"].as_array().map(Vec::as_slice).unwrap_or(&[]), None, 0);
+    print_tree(
+        trace["spans"].as_array().map(Vec::as_slice).unwrap_or(&[]),
+        None,
+        0,
+    );
     server.shutdown();
     Ok(())
 }
 
 fn print_tree(spans: &[Value], parent: Option<&str>, depth: usize) {
-    for s in spans.iter().filter(|s| s["parent_span_id"].as_str() == parent) {
+    for s in spans
+        .iter()
+        .filter(|s| s["parent_span_id"].as_str() == parent)
+    {
         let mut line = format!(
             "{}{} {} [{}] {} ms",
             "  ".repeat(depth),

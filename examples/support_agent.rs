@@ -33,8 +33,14 @@ impl std::error::Error for ToolError {}
 pub async fn retrieve(question: &str) -> Vec<Doc> {
     tokio::time::sleep(Duration::from_millis(3)).await;
     vec![
-        Doc { id: 1, text: format!("Refunds are issued within 5 days ({question})") },
-        Doc { id: 2, text: "Orders can be cancelled before shipping".into() },
+        Doc {
+            id: 1,
+            text: format!("Refunds are issued within 5 days ({question})"),
+        },
+        Doc {
+            id: 2,
+            text: "Orders can be cancelled before shipping".into(),
+        },
     ]
 }
 
@@ -47,7 +53,9 @@ pub async fn lookup_order(order_id: u64) -> Result<String, ToolError> {
 #[staso::tool(skip(api_token))]
 pub async fn issue_refund(order_id: u64, api_token: &str) -> Result<String, ToolError> {
     let _ = api_token;
-    Err(ToolError(format!("refund for order {order_id} declined: already shipped")))
+    Err(ToolError(format!(
+        "refund for order {order_id} declined: already shipped"
+    )))
 }
 
 #[staso::agent(name = "support-agent")]
@@ -62,7 +70,10 @@ pub async fn answer(question: &str, order_id: u64) -> Result<String, ToolError> 
         Ok(r) => r,
         Err(e) => format!("no refund ({e})"),
     };
-    Ok(format!("{status}; {refund}; see doc {}", best.map(|d| d.id).unwrap_or(0)))
+    Ok(format!(
+        "{status}; {refund}; see doc {}",
+        best.map(|d| d.id).unwrap_or(0)
+    ))
 }
 
 #[allow(dead_code)]
@@ -76,6 +87,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     println!("agent replied: {reply}");
     let report = staso.shutdown(Duration::from_secs(5));
-    println!("delivery: delivered {} of {} spans (ok: {})", report.delivered, report.accepted, report.ok());
+    println!(
+        "delivery: delivered {} of {} spans (ok: {})",
+        report.delivered,
+        report.accepted,
+        report.ok()
+    );
     Ok(())
 }

@@ -59,7 +59,9 @@ pub use staso_macros::{agent, tool, trace};
 pub use staso_core::annotation::{
     Annotation, AnnotationDataType, AnnotationError, AnnotationValue, annotate,
 };
-pub use staso_core::client::{Client, InitError, flush, get_client, init, init_with_exporter, shutdown};
+pub use staso_core::client::{
+    Client, InitError, flush, get_client, init, init_with_exporter, shutdown,
+};
 pub use staso_core::config::{
     CapturePolicy, Config, ConfigBuilder, ConfigError, Exporter, ExporterConfig, OtlpCompression,
     OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
@@ -68,7 +70,7 @@ pub use staso_core::context::{
     Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
     current_user_id, spawn,
 };
-pub use staso_core::export::{ExportedSpan, SpanExporter, InMemoryExporter, render_trees};
+pub use staso_core::export::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
 pub use staso_core::guard::{
     BlockedTool, DecisionId, EvaluationStatus, GuardAction, GuardBlocked, GuardFailureKind,
     GuardFailureMode, GuardOptions, GuardResult, GuardRuleResult, InvalidDecisionId, guard,

@@ -308,7 +308,10 @@ async fn folders() {
 
     dataset::delete(&inside.id).await.unwrap();
     dataset::delete_folder(&child.id).await.unwrap();
-    assert_eq!(dataset::list_folders(None).await.unwrap(), vec![root.clone()]);
+    assert_eq!(
+        dataset::list_folders(None).await.unwrap(),
+        vec![root.clone()]
+    );
     // Folder routes rewrite a 404 (§7.1) and keep the status and body.
     let err = dataset::delete_folder(&child.id).await.unwrap_err();
     assert_eq!(err.status_code, Some(404));

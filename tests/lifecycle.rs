@@ -19,22 +19,44 @@ fn reinit_retires_the_previous_client_and_keeps_its_report() {
     let h = setup();
     work();
     let second = InMemoryExporter::new();
-    let config = builder().agent_name("second").build_with_env(|_| None).expect("config");
+    let config = builder()
+        .agent_name("second")
+        .build_with_env(|_| None)
+        .expect("config");
     let client = staso::init_with_exporter(config, Arc::new(second.clone())).expect("re-init");
-    let previous = client.previous_shutdown_report().cloned().expect("previous report");
+    let previous = client
+        .previous_shutdown_report()
+        .cloned()
+        .expect("previous report");
     assert_eq!(previous.accepted, 2, "snapshot + final of `work`");
     assert!(previous.ok());
     work();
-    assert_eq!(h.finished().len(), 1, "the old exporter got nothing after re-init");
+    assert_eq!(
+        h.finished().len(),
+        1,
+        "the old exporter got nothing after re-init"
+    );
     assert_eq!(second.finished().len(), 1);
     assert_eq!(second.finished()[0].span.agent_name, "second");
     let s = staso::Span::start("after", SpanKind::Chain);
     drop(h); // the first harness' client is already retired; dropping it must not touch the new one
     assert!(s.end().is_some_and(|r| r.accepted));
-    assert_eq!(staso::get_client().map(|c| c.config().agent_name().to_owned()).as_deref(), Some("second"));
+    assert_eq!(
+        staso::get_client()
+            .map(|c| c.config().agent_name().to_owned())
+            .as_deref(),
+        Some("second")
+    );
     let report = client.shutdown(Duration::from_secs(1));
-    assert!(staso::get_client().is_none(), "shutdown uninstalls the client");
-    assert_eq!(report, client.shutdown(Duration::from_secs(1)), "idempotent: the same final report");
+    assert!(
+        staso::get_client().is_none(),
+        "shutdown uninstalls the client"
+    );
+    assert_eq!(
+        report,
+        client.shutdown(Duration::from_secs(1)),
+        "idempotent: the same final report"
+    );
 }
 
 #[test]
@@ -60,10 +82,15 @@ fn root_spans_carry_vcs_metadata_children_do_not() {
     }));
     let mem = InMemoryExporter::new();
     let _client = staso::init_with_exporter(config, Arc::new(mem.clone())).expect("init");
-    staso::span("root", SpanKind::Agent, |_| staso::span("child", SpanKind::Tool, |_| ()));
+    staso::span("root", SpanKind::Agent, |_| {
+        staso::span("child", SpanKind::Tool, |_| ())
+    });
     let spans = mem.finished();
     let root = spans.iter().find(|s| s.span.name == "root").expect("root");
-    let child = spans.iter().find(|s| s.span.name == "child").expect("child");
+    let child = spans
+        .iter()
+        .find(|s| s.span.name == "child")
+        .expect("child");
     let a = attrs(root);
     assert_eq!(a["vcs.commit.sha"], "a".repeat(40));
     assert_eq!(a["vcs.branch"], "main");

@@ -46,8 +46,8 @@ fn fastrace_traced(a: u64, b: &str) -> u64 {
 /// Counts closed spans, so the subscriber really records them.
 struct CountingLayer(&'static AtomicU64);
 
-impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>> tracing_subscriber::Layer<S>
-    for CountingLayer
+impl<S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>>
+    tracing_subscriber::Layer<S> for CountingLayer
 {
     fn on_close(&self, _id: tracing::span::Id, _ctx: tracing_subscriber::layer::Context<'_, S>) {
         self.0.fetch_add(1, Ordering::Relaxed);
@@ -86,7 +86,10 @@ fn staso_loop(iters: u64, f: impl Fn(u64) -> u64) -> Duration {
 }
 
 fn overhead(c: &mut Criterion) {
-    let server = staso_server::Server::builder().api_key("ak_bench").start().expect("server starts");
+    let server = staso_server::Server::builder()
+        .api_key("ak_bench")
+        .start()
+        .expect("server starts");
     let config = |enabled: bool| {
         staso::Config::builder()
             .api_key("ak_bench")
@@ -106,7 +109,8 @@ fn overhead(c: &mut Criterion) {
     fastrace::set_reporter(NullReporter, fastrace::collector::Config::default());
 
     let mut g = c.benchmark_group("overhead");
-    g.warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    g.warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
     g.bench_function("bare", |b| b.iter(|| bare(black_box(1), black_box("two"))));
 
     {
@@ -122,20 +126,29 @@ fn overhead(c: &mut Criterion) {
     }
     {
         let _staso = staso::init(config(false)).expect("init disabled");
-        g.bench_function("staso_disabled", |b| b.iter(|| traced_capture(black_box(1), black_box("two"))));
+        g.bench_function("staso_disabled", |b| {
+            b.iter(|| traced_capture(black_box(1), black_box("two")))
+        });
     }
 
-    g.bench_function("tracing_instrument", |b| b.iter(|| tracing_instrumented(black_box(1), black_box("two"))));
+    g.bench_function("tracing_instrument", |b| {
+        b.iter(|| tracing_instrumented(black_box(1), black_box("two")))
+    });
 
     let root = fastrace::Span::root("bench", fastrace::prelude::SpanContext::random());
     {
         let _guard = root.set_local_parent();
-        g.bench_function("fastrace_trace", |b| b.iter(|| fastrace_traced(black_box(1), black_box("two"))));
+        g.bench_function("fastrace_trace", |b| {
+            b.iter(|| fastrace_traced(black_box(1), black_box("two")))
+        });
     }
     drop(root);
     fastrace::flush();
     g.finish();
-    assert!(CLOSED.load(Ordering::Relaxed) > 0, "the tracing layer recorded spans");
+    assert!(
+        CLOSED.load(Ordering::Relaxed) > 0,
+        "the tracing layer recorded spans"
+    );
     server.shutdown();
 }
 

@@ -138,7 +138,7 @@ fn push_chunk(e: &HttpExporter, n: u64, base: u64) -> Duration {
     let mut records: Vec<SpanRecord> = (0..n).map(|i| record(7, base + i)).collect();
     let t = Instant::now();
     for r in records.drain(..) {
-        let r = e.export(r);
+        let r = e.export(Box::new(r));
         debug_assert!(r.accepted);
         black_box(r);
     }
@@ -230,7 +230,10 @@ fn bench_throughput(c: &mut Criterion) {
                     for i in 0..SPANS {
                         // 10 spans per trace.
                         let id = it * SPANS + i;
-                        assert!(e.export(record(u128::from(id / 10) + 1, id + 1)).accepted);
+                        assert!(
+                            e.export(Box::new(record(u128::from(id / 10) + 1, id + 1)))
+                                .accepted
+                        );
                     }
                     let r = e.flush(Duration::from_secs(60));
                     assert!(r.ok(), "{r:?}");
@@ -272,7 +275,7 @@ fn memory_child() {
     for i in 0..SPANS {
         let mut r = record(u128::from(i / 10) + 1, i + 1);
         r.input = Some(format!(r#"{{"query": "question number {i}"}}"#));
-        if !e.export(r).accepted {
+        if !e.export(Box::new(r)).accepted {
             rejected += 1;
         }
     }

@@ -83,7 +83,7 @@ pub(crate) fn new_record(
 
 /// Emits a record through the current client.
 pub(crate) fn emit(record: Box<SpanRecord>) -> Option<EnqueueResult> {
-    with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(*record))).flatten()
+    with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
 }
 
 /// The live span of an instrumented fn call.

@@ -13,8 +13,9 @@ use crate::wire::WireSpan;
 pub trait SpanExporter: Send + Sync + 'static {
     /// Called once by `init` with the client's serialization settings, before any export.
     fn attach(&self, _ctx: Arc<EmitContext>) {}
-    /// Accepts or rejects one record.
-    fn export(&self, record: SpanRecord) -> EnqueueResult;
+    /// Accepts or rejects one record. The record arrives boxed (it was boxed once when the span
+    /// started), so queueing it moves a pointer.
+    fn export(&self, record: Box<SpanRecord>) -> EnqueueResult;
     /// Waits (up to `timeout`) until everything accepted before the call is settled.
     fn flush(&self, timeout: Duration) -> DeliveryReport;
     /// Stops accepting, drains within `timeout`, and returns the final report. Idempotent.
@@ -85,7 +86,7 @@ impl SpanExporter for InMemoryExporter {
         let _ = self.inner.ctx.set(ctx);
     }
 
-    fn export(&self, record: SpanRecord) -> EnqueueResult {
+    fn export(&self, record: Box<SpanRecord>) -> EnqueueResult {
         use crate::report::DeliveryFailureKind;
         if self.inner.closed.load(std::sync::atomic::Ordering::Acquire) {
             return EnqueueResult::rejected(DeliveryFailureKind::Shutdown, false);

@@ -114,7 +114,7 @@ impl SpanExporter for FanOutExporter {
     }
 
     /// Accepted when every member accepted; otherwise the first member's rejection.
-    fn export(&self, record: SpanRecord) -> EnqueueResult {
+    fn export(&self, record: Box<SpanRecord>) -> EnqueueResult {
         let owned = self
             .members
             .iter()
@@ -146,7 +146,7 @@ impl SpanExporter for FanOutExporter {
         match last_owned {
             Some(e) => keep(e.export(record)),
             None if shares => {
-                let shared = Arc::new(record);
+                let shared: Arc<SpanRecord> = Arc::from(record);
                 for (_, m) in &self.members {
                     if let Member::Otlp(e) = m {
                         keep(e.export_shared(shared.clone()));

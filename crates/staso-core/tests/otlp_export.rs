@@ -113,7 +113,7 @@ fn trace() -> Vec<SpanRecord> {
 fn send(exporter: &OtlpExporter, records: Vec<SpanRecord>) {
     let n = records.len() as u64;
     for r in records {
-        assert!(exporter.export(r).accepted);
+        assert!(exporter.export(Box::new(r)).accepted);
     }
     let report = exporter.flush(SECOND);
     assert!(report.ok(), "{report:?}");
@@ -348,7 +348,11 @@ fn resource_env_and_provisional_snapshots() {
     );
     let root = trace().remove(0);
     // The snapshot is accepted but not sent: OTLP spans are immutable.
-    assert!(exporter.export(root.provisional_snapshot()).accepted);
+    assert!(
+        exporter
+            .export(Box::new(root.provisional_snapshot()))
+            .accepted
+    );
     send(&exporter, vec![root]);
     let req = &rx.received()[0];
     assert_eq!(req.path, "/v1/traces");

@@ -47,7 +47,7 @@ fn both_receivers_get_every_span_and_the_report_is_per_exporter() {
     let rx = Receiver::start(vec![], Reply::ok());
     let fan = both(&server.url(), &rx.url(), fast());
     for i in 0..20u64 {
-        assert!(fan.export(span_record(5, i + 1, None)).accepted);
+        assert!(fan.export(Box::new(span_record(5, i + 1, None))).accepted);
     }
     let r = fan.flush(TIMEOUT);
     assert!(r.ok(), "{r:?}");
@@ -73,7 +73,7 @@ fn a_down_collector_does_not_delay_staso() {
     let fan = both(&server.url(), &closed_port_url(), opts);
     let t = Instant::now();
     for i in 0..5u64 {
-        fan.export(span_record(6, i + 1, None));
+        fan.export(Box::new(span_record(6, i + 1, None)));
     }
     let r = fan.flush(Duration::from_secs(2));
     assert!(r.timed_out, "the OTLP part is still retrying: {r:?}");
@@ -93,7 +93,7 @@ fn a_down_staso_does_not_delay_otlp() {
     let rx = Receiver::start(vec![], Reply::ok());
     let fan = both(&closed_port_url(), &rx.url(), fast());
     for i in 0..5u64 {
-        fan.export(span_record(7, i + 1, None));
+        fan.export(Box::new(span_record(7, i + 1, None)));
     }
     let r = fan.flush(TIMEOUT);
     let otlp = r.exporter("otlp").expect("otlp part");

@@ -46,7 +46,7 @@ fn rec(span: u64) -> SpanRecord {
 
 fn send(e: &OtlpExporter, n: u64) -> DeliveryReport {
     for i in 0..n {
-        assert!(e.export(rec(i + 1)).accepted);
+        assert!(e.export(Box::new(rec(i + 1))).accepted);
     }
     let r = e.flush(TIMEOUT);
     assert_eq!(r.accepted, r.delivered + r.failed + r.pending, "{r:?}");
@@ -123,7 +123,7 @@ fn collector_down_at_start_then_up_gets_the_spans() {
     let addr = free_addr();
     let e = start_at(&format!("http://{addr}"), fast());
     for i in 0..4 {
-        assert!(e.export(rec(i + 1)).accepted);
+        assert!(e.export(Box::new(rec(i + 1))).accepted);
     }
     std::thread::sleep(Duration::from_millis(400));
     let rx = Receiver::start_on(addr, vec![], Reply::ok());
@@ -161,7 +161,7 @@ fn shutdown_drains_then_rejects() {
     let rx = Receiver::start(vec![], Reply::ok());
     let e = start_at(&rx.url(), fast());
     for i in 0..250 {
-        assert!(e.export(rec(i + 1)).accepted);
+        assert!(e.export(Box::new(rec(i + 1))).accepted);
     }
     let r = e.shutdown(TIMEOUT);
     assert!(r.ok(), "{r:?}");
@@ -169,7 +169,7 @@ fn shutdown_drains_then_rejects() {
     assert_eq!(rx.spans().len(), 250);
     assert!(rx.received().len() >= 3, "batches of at most 100");
     assert_eq!(
-        e.export(rec(1)),
+        e.export(Box::new(rec(1))),
         EnqueueResult::rejected(K::Shutdown, false)
     );
     let again = e.shutdown(TIMEOUT);
@@ -191,7 +191,9 @@ fn a_full_queue_rejects_and_counts() {
         panic!()
     };
     let e = OtlpExporter::start_with(otlp, &config, emit, fast()).unwrap();
-    let results: Vec<bool> = (0..50).map(|i| e.export(rec(i)).accepted).collect();
+    let results: Vec<bool> = (0..50)
+        .map(|i| e.export(Box::new(rec(i))).accepted)
+        .collect();
     assert!(results.iter().any(|a| !a), "some records were refused");
     let r = e.flush(Duration::from_millis(10));
     assert!(r.rejected > 0 && !r.ok(), "{r:?}");

@@ -89,7 +89,7 @@ fn python_opentelemetry_proto_decodes_every_field() {
     tool.status = SpanStatus::Error;
     tool.error_message = Some("no results".into());
     tool.input = Some(r#"{"q":"rust"}"#.into());
-    assert!(exporter.export(root).accepted && exporter.export(tool).accepted);
+    assert!(exporter.export(Box::new(root)).accepted && exporter.export(Box::new(tool)).accepted);
     let r = exporter.shutdown(Duration::from_secs(10));
     assert!(r.ok(), "{r:?}");
 

@@ -156,7 +156,7 @@ fn send(url: &str, protocol: OtlpProtocol, tag: &str, trace: u128) {
     (llm.input_tokens, llm.output_tokens) = (12, 34);
     llm.status = SpanStatus::Error;
     llm.error_message = Some("upstream failed".into());
-    assert!(exporter.export(root).accepted && exporter.export(llm).accepted);
+    assert!(exporter.export(Box::new(root)).accepted && exporter.export(Box::new(llm)).accepted);
     let r = exporter.shutdown(Duration::from_secs(10));
     assert!(r.ok(), "rotel refused the {tag} request: {r:?}");
 }

@@ -36,17 +36,25 @@ fn spans_arrive_once_grouped_coalesced_with_protocol_headers() {
     // records are accepted for 120 wire spans.
     let mut root = span_record(1, 1000, None);
     root.kind = SpanKind::Agent;
-    assert!(exporter.export(root.provisional_snapshot()).accepted);
+    assert!(
+        exporter
+            .export(Box::new(root.provisional_snapshot()))
+            .accepted
+    );
     let mut sent = 1;
     for i in 0..119u64 {
         let trace = u128::from(i % 7) + 1;
         let parent = if trace == 1 { Some(1000) } else { None };
-        assert!(exporter.export(span_record(trace, 1 + i, parent)).accepted);
+        assert!(
+            exporter
+                .export(Box::new(span_record(trace, 1 + i, parent)))
+                .accepted
+        );
         sent += 1;
         if i == 20 {
             // The final root lands in the first batch, after the snapshot.
             root.duration = Duration::from_millis(12);
-            assert!(exporter.export(root.clone()).accepted);
+            assert!(exporter.export(Box::new(root.clone())).accepted);
             sent += 1;
         }
     }
@@ -121,7 +129,7 @@ fn batches_hold_at_most_batch_size_records() {
     );
     let exporter = start_exporter(&config, fast_options());
     for i in 0..35 {
-        exporter.export(span_record(u128::from(i) + 1, i + 1, None));
+        exporter.export(Box::new(span_record(u128::from(i) + 1, i + 1, None)));
     }
     // Three full batches go out on their own; the rest waits for the flush interval.
     let before = server.wait_for_requests(3, 5 * SECOND);
@@ -148,7 +156,7 @@ fn partial_batch_waits_for_flush_interval_then_idle_span_goes_at_once() {
     let config = build(test_config(&server.url()).flush_interval(interval));
     let start = Instant::now();
     let exporter = start_exporter(&config, fast_options());
-    exporter.export(span_record(1, 1, None));
+    exporter.export(Box::new(span_record(1, 1, None)));
     let first = server.wait_for_requests(1, 5 * SECOND);
     assert_eq!(first.len(), 1);
     let waited = first[0].at.duration_since(start);
@@ -159,7 +167,7 @@ fn partial_batch_waits_for_flush_interval_then_idle_span_goes_at_once() {
     // After an idle interval the next span is sent almost immediately (rule 4).
     std::thread::sleep(interval + Duration::from_millis(200));
     let t = Instant::now();
-    exporter.export(span_record(2, 2, None));
+    exporter.export(Box::new(span_record(2, 2, None)));
     let second = server.wait_for_requests(2, 5 * SECOND);
     assert_eq!(second.len(), 2);
     let latency = second[1].at.duration_since(t);
@@ -284,7 +292,7 @@ fn request_body_matches_the_protocol_example_field_for_field() {
     let config = build(test_config(&server.url()));
     let exporter = start_exporter(&config, fast_options());
     for r in example_records() {
-        assert!(exporter.export(r).accepted);
+        assert!(exporter.export(Box::new(r)).accepted);
     }
     // 4 records accepted for 3 wire spans: the final root took the snapshot's place (§2.6).
     let report = exporter.flush(5 * SECOND);
@@ -379,13 +387,13 @@ fn debug_logs_each_batch_and_never_the_api_key() {
     let server = Server::start(vec![Reply::Status(500)], Reply::Ack);
     let config = build(test_config(&server.url()).debug(true));
     let exporter = start_exporter(&config, fast_options());
-    exporter.export(span_record(9, 9, None));
+    exporter.export(Box::new(span_record(9, 9, None)));
     let report = exporter.flush(5 * SECOND);
     assert!(report.ok(), "{report:?}");
     let failing = Server::start(Vec::new(), Reply::Status(401));
     let config401 = build(test_config(&failing.url()).debug(true));
     let exporter401 = start_exporter(&config401, fast_options());
-    exporter401.export(span_record(10, 10, None));
+    exporter401.export(Box::new(span_record(10, 10, None)));
     let r401 = exporter401.flush(5 * SECOND);
     assert_eq!(r401.failed, 1);
     let text = format!(
@@ -448,7 +456,7 @@ fn queue_full_warnings_are_rate_limited() {
     for round in 0..3u64 {
         for i in 0..500 {
             if !exporter
-                .export(span_record(5, round * 1000 + i + 1, None))
+                .export(Box::new(span_record(5, round * 1000 + i + 1, None)))
                 .accepted
             {
                 rejected += 1;

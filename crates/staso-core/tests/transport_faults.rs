@@ -21,7 +21,11 @@ fn start(server: &Server, opts: TransportOptions) -> HttpExporter {
 /// Sends `n` spans (one trace) and flushes.
 fn send(exporter: &HttpExporter, n: u64) -> DeliveryReport {
     for i in 0..n {
-        assert!(exporter.export(span_record(7, i + 1, None)).accepted);
+        assert!(
+            exporter
+                .export(Box::new(span_record(7, i + 1, None)))
+                .accepted
+        );
     }
     let report = exporter.flush(20 * SECOND);
     assert_balanced(&report);
@@ -301,7 +305,7 @@ fn an_outage_longer_than_the_queue_counts_every_rejection() {
     let produced = 2_000u64;
     let mut rejected = 0;
     for i in 0..produced {
-        let r = exporter.export(span_record(u128::from(i % 13) + 1, i + 1, None));
+        let r = exporter.export(Box::new(span_record(u128::from(i % 13) + 1, i + 1, None)));
         if !r.accepted {
             assert_eq!(r, EnqueueResult::rejected(K::QueueFull, true));
             rejected += 1;
@@ -321,7 +325,11 @@ fn an_outage_longer_than_the_queue_counts_every_rejection() {
     // The backend comes back: new spans are delivered, the report stays cumulative.
     server.set_default(Reply::Ack);
     for i in 0..10 {
-        assert!(exporter.export(span_record(99, 10_000 + i, None)).accepted);
+        assert!(
+            exporter
+                .export(Box::new(span_record(99, 10_000 + i, None)))
+                .accepted
+        );
     }
     let after = exporter.flush(10 * SECOND);
     assert_balanced(&after);
@@ -341,12 +349,16 @@ fn a_worker_crash_fails_what_it_holds_and_rejects_later_spans() {
     };
     let exporter = start_exporter(&config, opts);
     for i in 0..2 {
-        assert!(exporter.export(span_record(1, i + 1, None)).accepted);
+        assert!(
+            exporter
+                .export(Box::new(span_record(1, i + 1, None)))
+                .accepted
+        );
     }
     let first = exporter.flush(5 * SECOND);
     assert!(first.ok(), "{first:?}");
     for i in 0..5 {
-        exporter.export(span_record(2, i + 10, None));
+        exporter.export(Box::new(span_record(2, i + 10, None)));
     }
     let t = Instant::now();
     let report = exporter.flush(5 * SECOND);
@@ -357,7 +369,7 @@ fn a_worker_crash_fails_what_it_holds_and_rejects_later_spans() {
     assert_eq!(report.failed + report.pending, report.accepted - 2);
     assert_eq!(report.last_failure, Some(K::BackendUnavailable));
     assert!(report.retryable);
-    let r = exporter.export(span_record(3, 99, None));
+    let r = exporter.export(Box::new(span_record(3, 99, None)));
     assert_eq!(r, EnqueueResult::rejected(K::BackendUnavailable, true));
     let fin = exporter.shutdown(5 * SECOND);
     assert_balanced(&fin);

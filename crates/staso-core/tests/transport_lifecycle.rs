@@ -42,7 +42,7 @@ fn flush_honours_its_bound_when_the_backend_hangs() {
     let server = Server::start(Vec::new(), Reply::Hold(Box::new(Reply::Ack)));
     let exporter = lazy_exporter(&server, 100, 100);
     for i in 0..5 {
-        exporter.export(span_record(1, i + 1, None));
+        exporter.export(Box::new(span_record(1, i + 1, None)));
     }
     let t = Instant::now();
     let r = exporter.flush(Duration::from_millis(300));
@@ -58,7 +58,7 @@ fn flush_honours_its_bound_when_the_backend_hangs() {
     // Records accepted after the call are not part of its barrier; once the backend answers,
     // a later flush covers everything.
     for i in 0..3 {
-        exporter.export(span_record(2, i + 10, None));
+        exporter.export(Box::new(span_record(2, i + 10, None)));
     }
     server.release();
     let r = exporter.flush(5 * SECOND);
@@ -72,14 +72,14 @@ fn flush_reports_only_what_was_accepted_before_the_call() {
     let server = Server::acking();
     let exporter = Arc::new(lazy_exporter(&server, 10, 10_000));
     for i in 0..25 {
-        exporter.export(span_record(1, i + 1, None));
+        exporter.export(Box::new(span_record(1, i + 1, None)));
     }
     // A producer keeps going while we flush: the report's barrier is what existed at the call.
     let producer = {
         let e = exporter.clone();
         std::thread::spawn(move || {
             for i in 0..2_000 {
-                e.export(span_record(2, 1_000 + i, None));
+                e.export(Box::new(span_record(2, 1_000 + i, None)));
             }
         })
     };
@@ -100,7 +100,7 @@ fn shutdown_drains_is_idempotent_and_counts_later_rejections() {
     for i in 0..250 {
         assert!(
             exporter
-                .export(span_record(u128::from(i % 5) + 1, i + 1, None))
+                .export(Box::new(span_record(u128::from(i % 5) + 1, i + 1, None)))
                 .accepted
         );
     }
@@ -112,7 +112,7 @@ fn shutdown_drains_is_idempotent_and_counts_later_rejections() {
     let f = exporter.flush(5 * SECOND);
     assert_eq!((f.accepted, f.delivered, f.timed_out), (250, 250, false));
 
-    let r = exporter.export(span_record(9, 9, None));
+    let r = exporter.export(Box::new(span_record(9, 9, None)));
     assert_eq!(r, EnqueueResult::rejected(K::Shutdown, false));
     let after = exporter.shutdown(5 * SECOND);
     assert_eq!(after.rejected, 1);
@@ -131,7 +131,7 @@ fn shutdown_honours_its_bound_and_a_later_call_joins_again() {
     let server = Server::start(Vec::new(), Reply::Hold(Box::new(Reply::Ack)));
     let exporter = lazy_exporter(&server, 100, 100);
     for i in 0..4 {
-        exporter.export(span_record(1, i + 1, None));
+        exporter.export(Box::new(span_record(1, i + 1, None)));
     }
     let t = Instant::now();
     let r = exporter.shutdown(Duration::from_millis(300));
@@ -141,7 +141,7 @@ fn shutdown_honours_its_bound_and_a_later_call_joins_again() {
     assert_eq!(r.last_failure, Some(K::Timeout));
     // Not final: stops accepting, and the next shutdown waits again.
     assert_eq!(
-        exporter.export(span_record(2, 2, None)),
+        exporter.export(Box::new(span_record(2, 2, None))),
         EnqueueResult::rejected(K::Shutdown, false)
     );
     server.release();
@@ -156,7 +156,7 @@ fn dropping_the_exporter_lets_the_worker_drain() {
     let server = Server::acking();
     let exporter = lazy_exporter(&server, 100, 100);
     for i in 0..3 {
-        exporter.export(span_record(1, i + 1, None));
+        exporter.export(Box::new(span_record(1, i + 1, None)));
     }
     drop(exporter);
     let reqs = server.wait_for_requests(1, 5 * SECOND);
@@ -176,7 +176,7 @@ fn produce(exporter: &Arc<HttpExporter>) -> (u64, u64) {
                 for i in 0..PER_THREAD {
                     // 100 spans per trace, ids unique across threads.
                     let id = t * PER_THREAD + i + 1;
-                    let r = e.export(span_record(u128::from(id / 100) + 1, id, None));
+                    let r = e.export(Box::new(span_record(u128::from(id / 100) + 1, id, None)));
                     if r.accepted {
                         ok += 1;
                     } else {
@@ -213,7 +213,7 @@ fn eight_producers_against_a_full_queue_get_exact_rejection_counts() {
     let queue = 1_000;
     let exporter = Arc::new(lazy_exporter(&server, 100, queue));
     // Park the worker inside a request the server holds, so nothing leaves the queue.
-    exporter.export(span_record(1, u64::MAX, None));
+    exporter.export(Box::new(span_record(1, u64::MAX, None)));
     let r = exporter.flush(Duration::from_millis(1));
     assert!(r.timed_out);
     assert_eq!(server.wait_for_requests(1, 5 * SECOND).len(), 1);

@@ -222,8 +222,8 @@ impl OtlpExporter {
 }
 
 impl SpanExporter for OtlpExporter {
-    fn export(&self, record: SpanRecord) -> EnqueueResult {
-        self.export_shared(Arc::new(record))
+    fn export(&self, record: Box<SpanRecord>) -> EnqueueResult {
+        self.export_shared(Arc::from(record))
     }
 
     /// As the Staso transport's flush: waits until everything accepted before the call is settled.

@@ -225,8 +225,8 @@ fn deadline_after(timeout: Duration) -> Option<Instant> {
 
 impl SpanExporter for HttpExporter {
     #[inline]
-    fn export(&self, record: SpanRecord) -> EnqueueResult {
-        self.shared.intake.offer(record)
+    fn export(&self, record: Box<SpanRecord>) -> EnqueueResult {
+        self.shared.intake.offer_item(record)
     }
 
     /// Waits until every record and annotation accepted before the call is delivered or failed,

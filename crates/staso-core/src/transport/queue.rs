@@ -123,6 +123,7 @@ impl Intake {
 
     /// Hands one record to the worker, or says why not. Never blocks.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn offer(&self, record: SpanRecord) -> EnqueueResult {
         self.offer_item(Box::new(record))
     }
