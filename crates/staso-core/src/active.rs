@@ -59,21 +59,21 @@ pub(crate) fn new_record(
     name: Cow<'static, str>,
     kind: crate::kind::SpanKind,
     agent: Option<SharedStr>,
-) -> Option<SpanRecord> {
+) -> Option<Box<SpanRecord>> {
     context::with_current(|frame| {
         let (trace_id, parent) = match frame.span {
             Some(p) if !p.recording => return None,
             Some(p) => (p.trace_id, Some(p.span_id)),
             None => (TraceId::random(), None),
         };
-        let mut record = SpanRecord::new(
+        let mut record = Box::new(SpanRecord::new(
             trace_id,
             SpanId::random(),
             parent,
             name,
             kind,
             Instant::now(),
-        );
+        ));
         record.session_id = frame.session.clone();
         record.user_id = frame.user.clone();
         record.agent_name = agent.or_else(|| frame.agent.clone());
@@ -153,7 +153,7 @@ fn enter_slow(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -
     }
     ActiveSpan {
         records_output: site.capture_output && policy.output,
-        record: Some(Box::new(record)),
+        record: Some(record),
     }
 }
 

@@ -71,7 +71,7 @@ pub struct Span {
 }
 
 struct State {
-    record: Option<SpanRecord>,
+    record: Option<Box<SpanRecord>>,
     policy: CapturePolicy,
     ended: bool,
 }
@@ -276,7 +276,7 @@ impl Span {
         let mut record = st.record.take()?;
         drop(st);
         record.duration = record.start.elapsed();
-        emit(Box::new(record))
+        emit(record)
     }
 
     fn child_frame(&self) -> Option<Frame> {

@@ -17,7 +17,7 @@ use crate::record::SpanRecord;
 
 /// The span of one guard call, open from the call until its result.
 pub(crate) struct GuardSpan {
-    record: SpanRecord,
+    record: Box<SpanRecord>,
 }
 
 impl GuardSpan {
@@ -99,7 +99,7 @@ impl GuardSpan {
             SpanStatus::Error
         };
         r.duration = r.start.elapsed();
-        emit(Box::new(self.record));
+        emit(self.record);
     }
 }
 
