@@ -25,8 +25,9 @@ pub struct CaptureBuf {
 impl CaptureBuf {
     /// An empty object buffer.
     pub fn new() -> Self {
+        // Room for a few small arguments, so a typical capture allocates once.
         CaptureBuf {
-            buf: Vec::new(),
+            buf: Vec::with_capacity(64),
             fields: 0,
         }
     }
@@ -35,8 +36,15 @@ impl CaptureBuf {
     pub fn key(&mut self, name: &str) -> &mut Self {
         self.buf.push(if self.fields == 0 { b'{' } else { b',' });
         self.fields += 1;
-        write_json_str(&mut self.buf, name);
-        self.buf.push(b':');
+        // Argument names are identifiers: no escaping needed, so skip the serializer.
+        if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            self.buf.push(b'"');
+            self.buf.extend_from_slice(name.as_bytes());
+            self.buf.extend_from_slice(b"\":");
+        } else {
+            write_json_str(&mut self.buf, name);
+            self.buf.push(b':');
+        }
         self
     }
 
@@ -371,6 +379,14 @@ mod tests {
             "Box<dyn Error>"
         );
         assert_eq!(short_type_name("&str"), "&str");
+    }
+
+    #[test]
+    fn keys_are_escaped_when_needed() {
+        let mut b = CaptureBuf::new();
+        b.key("plain_1").str_value("x");
+        b.key("we\"ird").str_value("y");
+        assert_eq!(b.finish().as_deref(), Some(r#"{"plain_1":"x","we\"ird":"y"}"#));
     }
 
     #[test]
