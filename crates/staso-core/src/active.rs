@@ -182,6 +182,8 @@ impl ActiveSpan {
     #[inline]
     pub fn run<R>(self, body: impl FnOnce() -> R, classify: impl FnOnce(&R) -> Outcome) -> R {
         if self.record.is_none() {
+            // Nothing to drop (no record): skip the drop glue so the disabled path stays a branch.
+            std::mem::forget(self);
             return body();
         }
         self.run_recording(body, classify)
