@@ -30,6 +30,9 @@
 //! Requests follow §7.1: `X-API-Key`, `User-Agent: staso-rust/<version>`, a 30 s timeout, and up
 //! to 3 attempts for 429, ≥ 500 and network errors (honouring `Retry-After`); the CSV calls make
 //! one attempt.
+//!
+//! With the cargo feature `progress` (off by default), [`EvalOptions::progress_bar`] draws a
+//! one-line progress bar of an evaluation on stderr.
 
 pub mod blocking;
 mod csv;
@@ -39,6 +42,8 @@ mod eval_run;
 mod eval_types;
 mod evaluate;
 mod http;
+#[cfg(feature = "progress")]
+mod progress;
 mod types;
 
 use reqwest::Method;
