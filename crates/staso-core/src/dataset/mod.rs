@@ -31,7 +31,7 @@
 //! to 3 attempts for 429, ≥ 500 and network errors (honouring `Retry-After`); the CSV calls make
 //! one attempt.
 //!
-//! With the cargo feature `progress` (off by default), [`EvalOptions::progress_bar`] draws a
+//! With the cargo feature `progress` (off by default), `EvalOptions::progress_bar` draws a
 //! one-line progress bar of an evaluation on stderr.
 
 pub mod blocking;

@@ -19,11 +19,7 @@ pub(crate) fn render_bar(
     width: usize,
 ) -> String {
     let done = done.min(total);
-    let filled = if total == 0 {
-        width
-    } else {
-        done * width / total
-    };
+    let filled = (done * width).checked_div(total).unwrap_or(width);
     format!(
         "[{}{}] {done}/{total} passed {passed} errors {errors}",
         "#".repeat(filled),
