@@ -386,7 +386,10 @@ mod tests {
         let mut b = CaptureBuf::new();
         b.key("plain_1").str_value("x");
         b.key("we\"ird").str_value("y");
-        assert_eq!(b.finish().as_deref(), Some(r#"{"plain_1":"x","we\"ird":"y"}"#));
+        assert_eq!(
+            b.finish().as_deref(),
+            Some(r#"{"plain_1":"x","we\"ird":"y"}"#)
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::process::Command;
 use common::{KEY, Peer};
 
 fn python() -> Option<String> {
-    let py = std::env::var("STASO_PYTHON").ok().filter(|p| !p.is_empty())?;
+    let py = std::env::var("STASO_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())?;
     let ok = Command::new(&py)
         .args(["-c", "import staso"])
         .status()
@@ -40,15 +42,23 @@ fn run_program(py: &str, peer: &Peer, program: &str) -> String {
 #[test]
 fn official_sdk_programs_are_acked_and_readable() {
     let Some(py) = python() else {
-        eprintln!("note: STASO_PYTHON with staso==0.5.25 not available; official-SDK interop test skipped");
+        eprintln!(
+            "note: STASO_PYTHON with staso==0.5.25 not available; official-SDK interop test skipped"
+        );
         return;
     };
     let peer = Peer::start();
     let out = run_program(&py, &peer, "staso_python_client_error.py");
     // The SDK prints its final delivery report: everything delivered means every ack validated.
-    assert!(out.contains("failed=0") && out.contains("pending=0") && out.contains("rejected=0"), "{out}");
+    assert!(
+        out.contains("failed=0") && out.contains("pending=0") && out.contains("rejected=0"),
+        "{out}"
+    );
     let redacted = run_program(&py, &peer, "staso_python_client_redacted.py");
-    assert!(redacted.contains("failed=0") && redacted.contains("pending=0"), "{redacted}");
+    assert!(
+        redacted.contains("failed=0") && redacted.contains("pending=0"),
+        "{redacted}"
+    );
 
     let (status, list) = peer.get("/v1/conversations/conv-err", KEY);
     assert_eq!(status, 200, "{list}");
@@ -73,11 +83,16 @@ fn official_sdk_programs_are_acked_and_readable() {
         ("step", "error"),
     ] {
         assert!(
-            names.iter().any(|(n, s)| n == expected.0 && s == expected.1),
+            names
+                .iter()
+                .any(|(n, s)| n == expected.0 && s == expected.1),
             "{expected:?} missing from {names:?}"
         );
     }
     let (status, red) = peer.get("/v1/conversations/conv-red", KEY);
     assert_eq!(status, 200);
-    assert!(!red["traces"].as_array().map(Vec::is_empty).unwrap_or(true), "{red}");
+    assert!(
+        !red["traces"].as_array().map(Vec::is_empty).unwrap_or(true),
+        "{red}"
+    );
 }
