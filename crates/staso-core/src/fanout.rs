@@ -1,5 +1,5 @@
 //! Several exporters at once: [`FanOutExporter`] hands every span to each of them, and
-//! [`start_exporters`] builds what a [`Config`]'s exporter selection asks for.
+//! `start_exporters` (used by `init`) builds what a [`Config`]'s exporter selection asks for.
 //!
 //! Each member keeps its own queue, worker and retry state, so a down OTLP collector never delays
 //! Staso delivery, nor the reverse. OTLP members share one `Arc<SpanRecord>`; an exporter that
