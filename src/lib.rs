@@ -88,6 +88,12 @@ pub use staso_core::{record::SpanRecord, wire};
 /// Datasets and local evaluation over them: see [`staso_core::dataset`].
 pub use staso_core::dataset;
 
+/// The traits and names most programs want in scope: `use staso::prelude::*;`
+/// (brings `.in_current_span()` on futures).
+pub mod prelude {
+    pub use crate::{FutureExt, Span, SpanKind, SpanStatus};
+}
+
 /// Threads that keep the caller's context.
 pub mod thread {
     /// Like [`std::thread::spawn`], but the new thread runs under the caller's context: its spans

@@ -192,8 +192,10 @@ impl ServerBuilder {
 /// A started server; shuts down (and removes a temporary database) when dropped.
 #[derive(Debug)]
 pub struct RunningServer {
-    addr: SocketAddr,
-    base_url: String,
+    /// The address the server is bound to (also [`RunningServer::addr`]).
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT`, the value for `STASO_BASE_URL` (also [`RunningServer::base_url`]).
+    pub base_url: String,
     db_path: PathBuf,
     api_key: String,
     dev_key: Option<String>,
