@@ -107,7 +107,7 @@ fn record(trace: u128, span: u64) -> SpanRecord {
         Some(SpanId(1)),
         "tool_call".into(),
         SpanKind::Tool,
-        Instant::now(),
+        staso_core::time::now(),
     );
     r.duration = Duration::from_micros(250);
     r

@@ -10,7 +10,6 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
-use std::time::Instant;
 
 use crate::capture::{CaptureBuf, ErrorInfo, Outcome, panic_message};
 use crate::client::with_recording_client;
@@ -72,7 +71,7 @@ pub(crate) fn new_record(
             parent,
             name,
             kind,
-            Instant::now(),
+            crate::time::now(),
         ));
         record.session_id = frame.session.clone();
         record.user_id = frame.user.clone();

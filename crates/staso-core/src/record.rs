@@ -5,7 +5,9 @@
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use crate::time::Tick;
 
 use crate::ids::{SpanId, TraceId};
 use crate::kind::{SpanKind, SpanStatus};
@@ -86,7 +88,7 @@ pub struct SpanRecord {
     /// Kind.
     pub kind: SpanKind,
     /// Start, on the monotonic clock (converted to wall clock at serialization).
-    pub start: Instant,
+    pub start: Tick,
     /// Elapsed time (zero for provisional snapshots).
     pub duration: Duration,
     /// Status.
@@ -140,7 +142,7 @@ impl SpanRecord {
         parent_span_id: Option<SpanId>,
         name: Cow<'static, str>,
         kind: SpanKind,
-        start: Instant,
+        start: Tick,
     ) -> Self {
         SpanRecord {
             trace_id,

@@ -6,7 +6,7 @@ mod otlp_support;
 
 use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Av;
 use opentelemetry_proto::tonic::trace::v1::Span;
@@ -77,7 +77,7 @@ fn record(span: u64, parent: Option<u64>, name: &'static str, kind: SpanKind) ->
         parent.map(SpanId),
         Cow::Borrowed(name),
         kind,
-        Instant::now(),
+        staso_core::time::now(),
     );
     r.duration = Duration::from_millis(1500);
     r.session_id = Some("conv-1".into());

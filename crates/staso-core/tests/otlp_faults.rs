@@ -40,7 +40,7 @@ fn rec(span: u64) -> SpanRecord {
         None,
         "step".into(),
         SpanKind::Chain,
-        Instant::now(),
+        staso_core::time::now(),
     )
 }
 

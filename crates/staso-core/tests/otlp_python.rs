@@ -9,7 +9,7 @@ mod otlp_support;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use otlp_support::fast;
 use serde_json::{Value, json};
@@ -74,7 +74,7 @@ fn python_opentelemetry_proto_decodes_every_field() {
         None,
         "run".into(),
         SpanKind::Agent,
-        Instant::now(),
+        staso_core::time::now(),
     );
     root.duration = Duration::from_millis(250);
     root.user_id = Some("u-1".into());
@@ -84,7 +84,7 @@ fn python_opentelemetry_proto_decodes_every_field() {
         Some(SpanId(0x10)),
         "search".into(),
         SpanKind::Tool,
-        Instant::now(),
+        staso_core::time::now(),
     );
     tool.status = SpanStatus::Error;
     tool.error_message = Some("no results".into());

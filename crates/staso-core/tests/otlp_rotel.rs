@@ -141,7 +141,7 @@ fn send(url: &str, protocol: OtlpProtocol, tag: &str, trace: u128) {
         None,
         format!("root-{tag}").into(),
         SpanKind::Agent,
-        Instant::now(),
+        staso_core::time::now(),
     );
     root.input = Some(r#"{"q":"hi"}"#.into());
     let mut llm = SpanRecord::new(
@@ -150,7 +150,7 @@ fn send(url: &str, protocol: OtlpProtocol, tag: &str, trace: u128) {
         Some(SpanId(0xaaaa)),
         format!("llm-{tag}").into(),
         SpanKind::Llm,
-        Instant::now(),
+        staso_core::time::now(),
     );
     llm.set_model("gpt-4o".into());
     (llm.input_tokens, llm.output_tokens) = (12, 34);

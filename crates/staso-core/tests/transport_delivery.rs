@@ -205,7 +205,7 @@ static TOOL_SITE: CallSite = CallSite {
 
 /// The records of PROTOCOL.md's example program.
 fn example_records() -> Vec<SpanRecord> {
-    let start = Instant::now();
+    let start = staso_core::time::now();
     let conv = |r: &mut SpanRecord| {
         r.session_id = Some(SharedStr::from("conv-1"));
         r.user_id = Some(SharedStr::from("u1"));

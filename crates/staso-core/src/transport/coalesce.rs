@@ -143,7 +143,7 @@ mod tests {
     use crate::config::Config;
     use crate::ids::{SpanId, TraceId};
     use crate::kind::SpanKind;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     fn ctx() -> EmitContext {
         let config = Config::builder()
@@ -166,7 +166,7 @@ mod tests {
             parent.map(SpanId),
             name.into(),
             SpanKind::Chain,
-            Instant::now(),
+            crate::time::now(),
         )
     }
 
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn group_timestamp_is_the_smallest() {
-        let early = Instant::now();
+        let early = crate::time::now();
         let mut a = rec(1, 1, None, "a");
         let mut b = rec(1, 2, Some(1), "b");
         b.start = early;

@@ -297,7 +297,7 @@ mod tests {
             None,
             "r".into(),
             SpanKind::Chain,
-            Instant::now(),
+            crate::time::now(),
         )
     }
 

@@ -447,7 +447,7 @@ pub fn span_record(trace: u128, span: u64, parent: Option<u64>) -> SpanRecord {
         parent.map(SpanId),
         "step".into(),
         SpanKind::Chain,
-        Instant::now(),
+        staso_core::time::now(),
     )
 }
 
