@@ -62,8 +62,8 @@ fn disabled_client_runs_everything_and_records_nothing() {
 
 #[test]
 fn no_client_at_all() {
-    let h = setup_with(builder());
-    drop(h);
+    let mut h = setup_with(builder());
+    h.drop_client();
     assert!(staso::get_client().is_none());
     assert_eq!(agent(&Panicky), Ok(3));
     let s = staso::Span::start("x", staso::SpanKind::Chain);

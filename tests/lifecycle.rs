@@ -16,7 +16,7 @@ fn work() -> u8 {
 
 #[test]
 fn reinit_retires_the_previous_client_and_keeps_its_report() {
-    let h = setup();
+    let mut h = setup();
     work();
     let second = InMemoryExporter::new();
     let config = builder()
@@ -39,7 +39,7 @@ fn reinit_retires_the_previous_client_and_keeps_its_report() {
     assert_eq!(second.finished().len(), 1);
     assert_eq!(second.finished()[0].span.agent_name, "second");
     let s = staso::Span::start("after", SpanKind::Chain);
-    drop(h); // the first harness' client is already retired; dropping it must not touch the new one
+    h.drop_client(); // the first client is already retired; dropping it must not touch the new one
     assert!(s.end().is_some_and(|r| r.accepted));
     assert_eq!(
         staso::get_client()
@@ -61,9 +61,9 @@ fn reinit_retires_the_previous_client_and_keeps_its_report() {
 
 #[test]
 fn dropping_the_owner_uninstalls_and_module_functions_fall_back() {
-    let h = setup();
+    let mut h = setup();
     assert!(staso::get_client().is_some());
-    drop(h);
+    h.drop_client();
     assert!(staso::get_client().is_none());
     let r = staso::flush(Duration::from_millis(5));
     assert_eq!(r.last_failure, Some(staso::DeliveryFailureKind::Disabled));

@@ -39,6 +39,12 @@ pub fn setup_with(b: ConfigBuilder) -> Harness {
 }
 
 impl Harness {
+    /// Drops (and so shuts down) the harness' client while keeping the test lock: a test that
+    /// goes on using the global client must not let another test install one meanwhile.
+    pub fn drop_client(&mut self) {
+        drop(self.client.take());
+    }
+
     pub fn finished(&self) -> Vec<ExportedSpan> {
         self.spans.finished()
     }
