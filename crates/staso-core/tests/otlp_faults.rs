@@ -183,6 +183,9 @@ fn a_full_queue_rejects_and_counts() {
         .agent_name("q")
         .capture_git(false)
         .max_queue_size(2)
+        // One record per batch: the worker holds at most one while it retries the down collector,
+        // so 1 000 quick exports must overflow a queue of 2 however fast the worker is.
+        .batch_size(1)
         .exporter(OtlpSettings::new(format!("http://{addr}")))
         .build_with_env(|_| None)
         .unwrap();
@@ -191,7 +194,7 @@ fn a_full_queue_rejects_and_counts() {
         panic!()
     };
     let e = OtlpExporter::start_with(otlp, &config, emit, fast()).unwrap();
-    let results: Vec<bool> = (0..50)
+    let results: Vec<bool> = (0..1_000)
         .map(|i| e.export(Box::new(rec(i))).accepted)
         .collect();
     assert!(results.iter().any(|a| !a), "some records were refused");
