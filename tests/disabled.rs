@@ -50,7 +50,11 @@ fn disabled_client_runs_everything_and_records_nothing() {
     let rt = tokio::runtime::Builder::new_current_thread().build().ok();
     assert_eq!(rt.map(|rt| rt.block_on(async_step(4))), Some(4));
     assert!(h.spans.spans().is_empty());
-    assert_eq!(CALLS.load(Ordering::SeqCst), calls_before + 1, "the body ran exactly once");
+    assert_eq!(
+        CALLS.load(Ordering::SeqCst),
+        calls_before + 1,
+        "the body ran exactly once"
+    );
     let client = staso::get_client().expect("a disabled client is still installed");
     assert!(!client.is_enabled());
     let report = staso::flush(std::time::Duration::from_millis(10));
