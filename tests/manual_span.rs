@@ -184,6 +184,7 @@ fn annotate_checks_the_call() {
     staso::span("rated", SpanKind::Chain, |s| {
         assert!(s.annotate("quality", 0.9, Some("good")).is_ok());
         assert!(s.annotate("label", "refund", None).is_ok());
+        assert!(s.annotate("reviewed", true, "a plain comment").is_ok());
         assert_eq!(
             s.annotate("", true, None),
             Err(staso::AnnotationError::EmptyName),

@@ -30,7 +30,8 @@ use crate::kind::{SpanKind, SpanStatus};
 use crate::record::SpanRecord;
 use crate::report::EnqueueResult;
 
-/// A status description for [`Span::set_status`]: `"text"`, a `String`, or `None`/`Some("text")`.
+/// Optional text for [`Span::set_status`] and [`Span::annotate`]: `"text"`, a `String`, or
+/// `None`/`Some("text")`.
 pub trait StatusDescription {
     /// The description, if any.
     fn into_description(self) -> Option<String>;
@@ -226,8 +227,10 @@ impl Span {
         &self,
         name: impl Into<String>,
         value: impl Into<AnnotationValue>,
-        comment: Option<&str>,
+        comment: impl StatusDescription,
     ) -> Result<(), AnnotationError> {
+        let comment = comment.into_description();
+        let comment = comment.as_deref();
         let Some(ids) = self.ids else {
             // The same checks as on a recording span (with a stand-in trace id), then nothing.
             let name = name.into();
