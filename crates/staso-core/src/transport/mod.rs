@@ -25,7 +25,7 @@ mod worker;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -219,6 +219,38 @@ impl HttpExporter {
 type Barrier = (u64, u64);
 
 /// `now + timeout`, or `None` when that is beyond what `Instant` can hold (wait without bound).
+impl HttpExporter {
+    /// Waits on the worker's progress until `done` holds (`true`) or the deadline passes (`false`).
+    fn wait_until<'a>(
+        &self,
+        mut ledger: MutexGuard<'a, Ledger>,
+        deadline: Option<Instant>,
+        done: impl Fn(&Ledger) -> bool,
+    ) -> (MutexGuard<'a, Ledger>, bool) {
+        while !done(&ledger) {
+            ledger = match deadline {
+                None => self
+                    .shared
+                    .settled
+                    .wait(ledger)
+                    .unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return (ledger, false);
+                    }
+                    self.shared
+                        .settled
+                        .wait_timeout(ledger, left)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+        (ledger, true)
+    }
+}
+
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
@@ -235,34 +267,13 @@ impl SpanExporter for HttpExporter {
     fn flush(&self, timeout: Duration) -> DeliveryReport {
         let deadline = deadline_after(timeout);
         let barrier = self.barrier();
-        let mut ledger = lock(&self.shared.ledger);
+        let ledger = lock(&self.shared.ledger);
         if barrier == (0, 0) || self.settled(&ledger, barrier) {
             return self.report(&ledger, barrier, false);
         }
         self.request_barrier(barrier.0);
-        loop {
-            if self.settled(&ledger, barrier) {
-                return self.report(&ledger, barrier, false);
-            }
-            ledger = match deadline {
-                None => self
-                    .shared
-                    .settled
-                    .wait(ledger)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return self.report(&ledger, barrier, true);
-                    }
-                    self.shared
-                        .settled
-                        .wait_timeout(ledger, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
+        let (ledger, finished) = self.wait_until(ledger, deadline, |l| self.settled(l, barrier));
+        self.report(&ledger, barrier, !finished)
     }
 
     /// Stops accepting (later records are rejected as `shutdown`), lets the worker drain the
@@ -281,26 +292,10 @@ impl SpanExporter for HttpExporter {
             .shutdown_requested
             .store(true, Ordering::Release);
         self.request_barrier(barrier.0);
-        let mut ledger = lock(&self.shared.ledger);
-        while !ledger.exited() {
-            ledger = match deadline {
-                None => self
-                    .shared
-                    .settled
-                    .wait(ledger)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return self.report(&ledger, barrier, true);
-                    }
-                    self.shared
-                        .settled
-                        .wait_timeout(ledger, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
+        let (ledger, finished) =
+            self.wait_until(lock(&self.shared.ledger), deadline, Ledger::exited);
+        if !finished {
+            return self.report(&ledger, barrier, true);
         }
         if let Some(r) = self.final_report(&ledger) {
             return r;
