@@ -1,0 +1,82 @@
+//! The hot path of an instrumented call, for profilers: `n` calls of a `#[staso::trace]` fn inside
+//! a parent span, in chunks smaller than a batch, the queue drained between chunks, with the real
+//! HTTP transport delivering to a loopback server that acknowledges at once.
+//!
+//! ```sh
+//! cargo build --release -p staso-bench --example hotpath
+//! valgrind --tool=callgrind target/release/examples/hotpath off 100000
+//! perf record -g target/release/examples/hotpath capture 2000000
+//! ```
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+#[staso::trace(capture_input = false, capture_output = false)]
+#[inline(never)]
+fn traced_no_capture(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[staso::trace]
+#[inline(never)]
+fn traced_capture(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().unwrap_or_else(|| "off".to_owned());
+    let total: u64 = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    if mode == "clock" {
+        // The span clock alone: what one read costs on this machine.
+        let start = Instant::now();
+        for _ in 0..total {
+            black_box(staso_core::time::now());
+        }
+        eprintln!(
+            "clock: {:.1} ns/read",
+            start.elapsed().as_nanos() as f64 / total as f64
+        );
+        return Ok(());
+    }
+    let f: fn(u64, &str) -> u64 = match mode.as_str() {
+        "capture" => traced_capture,
+        _ => traced_no_capture,
+    };
+    let config = staso::Config::builder()
+        .api_key("ak_bench")
+        .agent_name("bench")
+        .base_url(staso_bench::ack_server())
+        .capture_git(false)
+        .batch_size(500)
+        .flush_interval(Duration::from_secs(60))
+        .build()?;
+    let staso = staso::init(config)?;
+    let parent = staso::Span::start("hotpath-parent", staso::SpanKind::Agent);
+    let mut timed = Duration::ZERO;
+    let mut done = 0;
+    while done < total {
+        let n = 400.min(total - done);
+        timed += parent.in_scope(|| {
+            let start = Instant::now();
+            for i in 0..n {
+                black_box(f(black_box(i), black_box("two")));
+            }
+            start.elapsed()
+        });
+        done += n;
+        staso::flush(Duration::from_secs(10));
+    }
+    parent.drop_span();
+    let report = staso.shutdown(Duration::from_secs(10));
+    eprintln!(
+        "{mode}: {:.1} ns/call over {total} calls; delivered {} of {}",
+        timed.as_nanos() as f64 / total as f64,
+        report.delivered,
+        report.accepted
+    );
+    Ok(())
+}
