@@ -65,14 +65,16 @@ pub(crate) fn new_record(
             Some(p) => (p.trace_id, Some(p.span_id)),
             None => (TraceId::random(), None),
         };
-        let mut record = Box::new(SpanRecord::new(
-            trace_id,
-            SpanId::random(),
-            parent,
-            name,
-            kind,
-            crate::time::now(),
-        ));
+        let (span_id, start) = (SpanId::random(), crate::time::now());
+        let mut record = match crate::pool::take() {
+            Some(mut blank) => {
+                blank.init_blank(trace_id, span_id, parent, name, kind, start);
+                blank
+            }
+            None => Box::new(SpanRecord::new(
+                trace_id, span_id, parent, name, kind, start,
+            )),
+        };
         record.session_id = frame.session.clone();
         record.user_id = frame.user.clone();
         record.agent_name = agent.or_else(|| frame.agent.clone());

@@ -25,9 +25,10 @@ pub struct CaptureBuf {
 impl CaptureBuf {
     /// An empty object buffer.
     pub fn new() -> Self {
-        // Room for a few small arguments, so a typical capture allocates once.
+        // A recycled buffer when this thread has one (see `pool`), else room for a few small
+        // arguments, so a typical capture allocates at most once.
         CaptureBuf {
-            buf: Vec::with_capacity(64),
+            buf: crate::pool::capture_buffer(),
             fields: 0,
         }
     }

@@ -19,6 +19,7 @@ pub mod guard;
 pub mod ids;
 pub mod kind;
 pub mod otlp;
+mod pool;
 pub mod record;
 pub mod report;
 pub mod shared_str;

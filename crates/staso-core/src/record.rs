@@ -175,6 +175,98 @@ impl SpanRecord {
         }
     }
 
+    /// Makes a recycled record blank again: what [`SpanRecord::new`] would build, with a zero
+    /// identity and the old start (see `pool`). Strings and the metadata list are dropped, except
+    /// for a small metadata buffer and small capture strings, which are kept for the next spans.
+    pub(crate) fn reset(&mut self) {
+        // Destructured without `..`: a new field does not compile until it is reset here too.
+        let SpanRecord {
+            trace_id,
+            span_id,
+            parent_span_id,
+            name,
+            kind,
+            start: _,
+            duration,
+            status,
+            model,
+            provider,
+            requested_model,
+            usage_available,
+            reasoning_effort,
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            input,
+            output,
+            metadata,
+            error_message,
+            exception_type,
+            session_id,
+            agent_name,
+            user_id,
+            provisional,
+            site,
+            wire_span_id,
+        } = self;
+        *trace_id = TraceId(0);
+        *span_id = SpanId(0);
+        *parent_span_id = None;
+        *name = Cow::Borrowed("");
+        *kind = SpanKind::Custom;
+        *duration = Duration::ZERO;
+        *status = SpanStatus::Ok;
+        *model = String::new();
+        *provider = String::new();
+        *requested_model = String::new();
+        *usage_available = None;
+        *reasoning_effort = String::new();
+        *input_tokens = 0;
+        *output_tokens = 0;
+        *total_tokens = 0;
+        // Small capture strings stay, emptied, for `pool::take` to move to the taking thread's
+        // spare buffers; `take` leaves `input` and `output` as `None`.
+        for capture in [input, output] {
+            match capture {
+                Some(s) if s.capacity() <= crate::pool::MAX_SPARE_BUFFER => s.clear(),
+                _ => *capture = None,
+            }
+        }
+        if metadata.capacity() > 8 {
+            *metadata = Vec::new();
+        } else {
+            metadata.clear();
+        }
+        *error_message = None;
+        *exception_type = None;
+        *session_id = None;
+        *agent_name = None;
+        *user_id = None;
+        *provisional = false;
+        *site = None;
+        *wire_span_id = None;
+    }
+
+    /// Gives a blank record (fresh from [`SpanRecord::new`] or [`SpanRecord::reset`]) its
+    /// identity, writing only the fields a blank record does not already hold.
+    #[inline]
+    pub(crate) fn init_blank(
+        &mut self,
+        trace_id: TraceId,
+        span_id: SpanId,
+        parent_span_id: Option<SpanId>,
+        name: Cow<'static, str>,
+        kind: SpanKind,
+        start: Tick,
+    ) {
+        self.trace_id = trace_id;
+        self.span_id = span_id;
+        self.parent_span_id = parent_span_id;
+        self.name = name;
+        self.kind = kind;
+        self.start = start;
+    }
+
     /// Sets (or replaces, keeping its position) a metadata key.
     pub fn set_metadata(&mut self, key: Cow<'static, str>, value: serde_json::Value) {
         match self.metadata.iter_mut().find(|(k, _)| *k == key) {

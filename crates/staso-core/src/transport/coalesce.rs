@@ -2,6 +2,7 @@
 //! (PROTOCOL.md §2.6, §3.2), and serialize straight into the body (`emit::TraceBatch`, which
 //! applies the capture policy). Runs on the worker thread.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
@@ -54,8 +55,8 @@ pub(crate) struct IngestBody {
 }
 
 /// Serializes `records` (at most one batch, in queue order) into one ingest body.
-pub(crate) fn build_body(
-    records: &[SpanRecord],
+pub(crate) fn build_body<R: Borrow<SpanRecord>>(
+    records: &[R],
     ctx: &EmitContext,
 ) -> Result<IngestBody, serde_json::Error> {
     let groups = group(coalesce(records));
@@ -73,7 +74,10 @@ pub(crate) fn build_body(
 
 /// The same batch as typed wire values (tests; the worker uses [`build_body`]).
 #[cfg(test)]
-pub(crate) fn build_request(records: &[SpanRecord], ctx: &EmitContext) -> IngestRequest {
+pub(crate) fn build_request<R: Borrow<SpanRecord>>(
+    records: &[R],
+    ctx: &EmitContext,
+) -> IngestRequest {
     let traces = group(coalesce(records))
         .into_iter()
         .map(|(_, records)| {
@@ -103,11 +107,12 @@ fn is_provisional_root(r: &SpanRecord) -> bool {
 /// Keeps one version per `(trace_id, span_id)`: the first occurrence fixes the position, a later
 /// one replaces it unless the later one is a provisional root and the stored one is not. The key
 /// is the numeric id pair, which formats one-to-one to the wire strings the protocol keys on.
-fn coalesce(records: &[SpanRecord]) -> Vec<&SpanRecord> {
+fn coalesce<R: Borrow<SpanRecord>>(records: &[R]) -> Vec<&SpanRecord> {
     let mut out: Vec<&SpanRecord> = Vec::with_capacity(records.len());
     let mut positions: IdMap<(u128, u64), usize> =
         IdMap::with_capacity_and_hasher(records.len(), Default::default());
     for r in records {
+        let r = r.borrow();
         match positions.get(&(r.trace_id.0, r.span_id.0)) {
             None => {
                 positions.insert((r.trace_id.0, r.span_id.0), out.len());

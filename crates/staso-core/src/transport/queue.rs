@@ -129,8 +129,8 @@ impl Intake {
     }
 
     /// Takes the oldest record (worker only).
-    pub(crate) fn pop(&self) -> Option<SpanRecord> {
-        self.queue.pop().map(|b| *b)
+    pub(crate) fn pop(&self) -> Option<Box<SpanRecord>> {
+        self.queue.pop()
     }
 }
 

@@ -17,6 +17,7 @@ use super::{Shared, TransportOptions};
 use crate::client::InitError;
 use crate::config::Config;
 use crate::emit::EmitContext;
+use crate::pool::Recycler;
 use crate::record::SpanRecord;
 use crate::report::DeliveryFailureKind;
 
@@ -101,7 +102,9 @@ struct Worker {
     emit: Arc<EmitContext>,
     client: IngestClient,
     settings: Settings,
-    buffer: Vec<SpanRecord>,
+    buffer: Vec<Box<SpanRecord>>,
+    /// Hands the boxes of sent records back to span entry (see `pool`).
+    recycler: Recycler,
     /// Records taken from the queue so far (numbered 1..=taken).
     taken: u64,
     /// Records with an outcome so far.
@@ -124,6 +127,7 @@ impl Worker {
             emit,
             client,
             buffer: Vec::with_capacity(settings.batch_size),
+            recycler: Recycler::default(),
             settings,
             taken: 0,
             settled: 0,
@@ -238,7 +242,9 @@ impl Worker {
                 (failed, 0, 0)
             }
         };
-        self.buffer.clear();
+        for record in self.buffer.drain(..) {
+            self.recycler.put(record);
+        }
         // Logged before settling, so a flush that returns has its batches' lines logged.
         self.log_outcome(&delivery, records, spans, groups, started);
         self.settle(records, delivery.failure);
