@@ -23,9 +23,14 @@ pub(crate) const CHUNK: usize = 32;
 /// Chunks the pool holds at most (2 048 records).
 pub(crate) const POOL_CHUNKS: usize = 64;
 
+/// A run of record boxes. The boxes are the point (they are what the queue carries and what span
+/// entry reuses), so clippy's advice to store the records inline does not apply.
+#[allow(clippy::vec_box)]
+pub(crate) type Chunk = Vec<Box<SpanRecord>>;
+
 /// Blank records (see [`SpanRecord::reset`]), in chunks.
-fn pool() -> &'static ArrayQueue<Vec<Box<SpanRecord>>> {
-    static POOL: OnceLock<ArrayQueue<Vec<Box<SpanRecord>>>> = OnceLock::new();
+fn pool() -> &'static ArrayQueue<Chunk> {
+    static POOL: OnceLock<ArrayQueue<Chunk>> = OnceLock::new();
     POOL.get_or_init(|| ArrayQueue::new(POOL_CHUNKS))
 }
 
@@ -37,7 +42,7 @@ const MAX_SPARE_BUFFERS: usize = 2 * CHUNK;
 /// What a thread keeps for its next spans.
 struct Local {
     /// Blank records.
-    records: Vec<Box<SpanRecord>>,
+    records: Chunk,
     /// Empty capture buffers (the input and output strings of recycled records).
     buffers: Vec<Vec<u8>>,
 }
@@ -84,7 +89,7 @@ pub(crate) fn take() -> Option<Box<SpanRecord>> {
 }
 
 #[cold]
-fn refill(local: &mut Vec<Box<SpanRecord>>) -> Option<Box<SpanRecord>> {
+fn refill(local: &mut Chunk) -> Option<Box<SpanRecord>> {
     let mut chunk = pool().pop()?;
     let record = chunk.pop();
     *local = chunk;
@@ -105,7 +110,7 @@ pub(crate) fn capture_buffer() -> Vec<u8> {
 /// The worker's side: blanks records and returns them to the pool a chunk at a time.
 #[derive(Default)]
 pub(crate) struct Recycler {
-    chunk: Vec<Box<SpanRecord>>,
+    chunk: Chunk,
 }
 
 impl Recycler {

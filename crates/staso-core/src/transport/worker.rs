@@ -17,8 +17,7 @@ use super::{Shared, TransportOptions};
 use crate::client::InitError;
 use crate::config::Config;
 use crate::emit::EmitContext;
-use crate::pool::Recycler;
-use crate::record::SpanRecord;
+use crate::pool::{Chunk, Recycler};
 use crate::report::DeliveryFailureKind;
 
 /// The worker wakes at least this often, whatever else happens.
@@ -102,7 +101,7 @@ struct Worker {
     emit: Arc<EmitContext>,
     client: IngestClient,
     settings: Settings,
-    buffer: Vec<Box<SpanRecord>>,
+    buffer: Chunk,
     /// Hands the boxes of sent records back to span entry (see `pool`).
     recycler: Recycler,
     /// Records taken from the queue so far (numbered 1..=taken).
