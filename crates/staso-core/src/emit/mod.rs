@@ -10,6 +10,7 @@ use crate::record::SpanRecord;
 use crate::wire::WireSpan;
 
 mod attributes;
+mod json;
 mod view;
 
 pub use view::{SpanView, TraceBatch};
