@@ -233,6 +233,9 @@ impl<'a> JsonWriter<'a> {
 }
 
 #[cfg(test)]
+mod equivalence;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
