@@ -54,6 +54,23 @@ fn next_special(b: &[u8], mut i: usize) -> usize {
         }
         i += 8;
     }
+    if i >= b.len() {
+        return b.len();
+    }
+    // Fewer than eight bytes left: read the last word of the string and shift out the bytes
+    // already scanned (they may hold the special byte just escaped, whose borrows could flag
+    // later bytes falsely), filling with spaces, which need no escaping.
+    if let Some(last) = b.last_chunk::<8>() {
+        let shift = 8 * (8 - (b.len() - i)) as u32;
+        let w = (u64::from_le_bytes(*last) >> shift) | ((ONES * 0x20) << (64 - shift));
+        let m = special_mask(w);
+        return if m == 0 {
+            b.len()
+        } else {
+            i + (m.trailing_zeros() / 8) as usize
+        };
+    }
+    // A string shorter than a word.
     while let Some(&c) = b.get(i) {
         if needs_escape(c) {
             return i;
@@ -83,10 +100,33 @@ impl<'a> JsonWriter<'a> {
 
     /// Appends `s` as is: punctuation, static keys and text known to need no escaping. At
     /// embedded level it must not contain `"` or `\`.
+    #[inline]
     pub(super) fn raw(&mut self, s: &str) {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    /// Appends JSON already written (by a writer at the same level) as is.
+    #[inline]
+    pub(super) fn bytes(&mut self, json: &[u8]) {
+        self.out.extend_from_slice(json);
+    }
+
+    /// A quoted 8-4-4-4-12 id: lowercase hex of the 128-bit value, as `IdText` formats it,
+    /// written straight into the buffer.
+    pub(super) fn id(&mut self, v: u128) {
+        // Where the two digits of each byte of the value go; hyphens stay in between.
+        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut text = [b'-'; 36];
+        for (byte, at) in v.to_be_bytes().into_iter().zip(AT) {
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 0xf)];
+        }
+        self.quote();
+        self.out.extend_from_slice(&text);
+        self.quote();
+    }
+
+    #[inline]
     fn quote(&mut self) {
         match self.nesting {
             Nesting::Body => self.out.push(b'"'),
@@ -104,8 +144,10 @@ impl<'a> JsonWriter<'a> {
 
     /// A string, quoted and escaped as serde_json escapes it.
     pub(super) fn str(&mut self, s: &str) {
-        self.quote();
         let b = s.as_bytes();
+        // Enough for the common string that needs no escaping, so it never regrows mid-way.
+        self.out.reserve(b.len() + 4);
+        self.quote();
         let mut i = 0;
         loop {
             let j = next_special(b, i);
@@ -279,12 +321,31 @@ mod tests {
     }
 
     #[test]
-    fn every_byte_escapes_like_serde_json() {
+    fn every_byte_at_every_offset_escapes_like_serde_json() {
         for c in 0..=0x7fu8 {
-            let s = format!("abcdefg{}hijklmnopq", char::from(c));
+            for len in 1..=20 {
+                for at in 0..len {
+                    let mut s = "abcdefghijklmnopqrst"[..len].to_owned();
+                    s.replace_range(at..=at, char::from(c).encode_utf8(&mut [0; 4]));
+                    let mut out = Vec::new();
+                    JsonWriter::new(&mut out).str(&s);
+                    assert_eq!(Ok(out), serde_json::to_vec(&s).map_err(|e| e.to_string()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ids_match_id_text() {
+        let mut rng = fastrand::Rng::with_seed(3);
+        for v in [0, 1, u128::MAX, u128::from(u64::MAX)]
+            .into_iter()
+            .chain((0..1000).map(|_| rng.u128(..)))
+        {
             let mut out = Vec::new();
-            JsonWriter::new(&mut out).str(&s);
-            assert_eq!(Ok(out), serde_json::to_vec(&s).map_err(|e| e.to_string()));
+            JsonWriter::new(&mut out).id(v);
+            let expected = format!("\"{}\"", crate::ids::IdText::new(v).as_str());
+            assert_eq!(out, expected.as_bytes());
         }
     }
 

@@ -10,6 +10,7 @@ use crate::record::SpanRecord;
 use crate::wire::WireSpan;
 
 mod attributes;
+mod body;
 mod json;
 mod view;
 
