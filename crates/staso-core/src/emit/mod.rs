@@ -10,6 +10,8 @@ use crate::record::SpanRecord;
 use crate::wire::WireSpan;
 
 mod attributes;
+mod body;
+mod json;
 mod view;
 
 pub use view::{SpanView, TraceBatch};

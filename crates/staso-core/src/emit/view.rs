@@ -43,75 +43,98 @@ impl<'a> SpanView<'a> {
     }
 }
 
+/// What a span's wire fields resolve to under the policy, computed by one function for both
+/// writers (this `Serialize` impl and the fast path in `body.rs`) so they cannot disagree.
+pub(super) struct Resolved<'a> {
+    /// `None`: the name is withheld and replaced by `"<kind> span"`.
+    pub(super) name: Option<&'a str>,
+    pub(super) timestamp: TimestampText,
+    pub(super) duration_ms: f64,
+    pub(super) provider: Cow<'a, str>,
+    pub(super) usage_available: Option<bool>,
+    pub(super) input: &'a str,
+    pub(super) output: &'a str,
+    pub(super) attributes: Attributes<'a>,
+    pub(super) error_message: Option<&'a str>,
+    /// `None`: the client's default session.
+    pub(super) session_id: Option<&'a str>,
+    /// `None`: the configured agent name.
+    pub(super) agent_name: Option<&'a str>,
+    pub(super) user_id: &'a str,
+}
+
+/// Resolves the policy-dependent fields of `r` under `ctx`.
+pub(super) fn resolve<'a>(r: &'a SpanRecord, ctx: &'a EmitContext) -> Resolved<'a> {
+    let policy = &ctx.policy;
+    let (attributes, provider) = Attributes::build(r, ctx);
+    let usage_available = if r.provisional {
+        Some(false)
+    } else {
+        r.usage_available.or(if r.kind == SpanKind::Llm {
+            Some(false)
+        } else {
+            None
+        })
+    };
+    Resolved {
+        name: (policy.request || r.kind == SpanKind::Tool).then_some(&*r.name),
+        timestamp: TimestampText::new(wall_clock(r.start)),
+        duration_ms: if r.provisional {
+            0.0
+        } else {
+            duration_ms(r.duration)
+        },
+        provider,
+        usage_available,
+        input: r
+            .input
+            .as_deref()
+            .filter(|_| input_allowed(policy, r.kind))
+            .unwrap_or(""),
+        output: r.output.as_deref().filter(|_| policy.output).unwrap_or(""),
+        attributes,
+        error_message: r.error_message.as_deref().filter(|_| policy.all_on()),
+        session_id: r.session_id.as_deref(),
+        agent_name: r.agent_name.as_deref(),
+        user_id: r.user_id.as_deref().unwrap_or(""),
+    }
+}
+
 impl Serialize for SpanView<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (r, ctx) = (self.record, self.ctx);
-        let policy = &ctx.policy;
-        let (attributes, provider) = Attributes::build(r, ctx);
-        let name: Cow<'_, str> = if !policy.request && r.kind != SpanKind::Tool {
-            Cow::Owned(format!("{} span", r.kind))
-        } else {
-            Cow::Borrowed(&r.name)
-        };
+        let v = resolve(r, ctx);
         let parent = r.parent_span_id.map(|p| p.text());
-        let usage_available = if r.provisional {
-            Some(false)
-        } else {
-            r.usage_available.or(if r.kind == SpanKind::Llm {
-                Some(false)
-            } else {
-                None
-            })
+        let name: Cow<'_, str> = match v.name {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(format!("{} span", r.kind)),
         };
         let mut st = s.serialize_struct("WireSpan", 26)?;
         st.serialize_field("span_id", self.span_id())?;
         st.serialize_field("parent_span_id", &parent.as_ref().map(IdText::as_str))?;
         st.serialize_field("name", &name)?;
         st.serialize_field("kind", r.kind.as_str())?;
-        st.serialize_field(
-            "timestamp",
-            TimestampText::new(wall_clock(r.start)).as_str(),
-        )?;
-        st.serialize_field(
-            "duration_ms",
-            &if r.provisional {
-                0.0
-            } else {
-                duration_ms(r.duration)
-            },
-        )?;
+        st.serialize_field("timestamp", v.timestamp.as_str())?;
+        st.serialize_field("duration_ms", &v.duration_ms)?;
         st.serialize_field("status", r.status.as_str())?;
         st.serialize_field("model", &r.model)?;
-        st.serialize_field("provider", &provider)?;
+        st.serialize_field("provider", &v.provider)?;
         st.serialize_field("requested_model", &r.requested_model)?;
-        st.serialize_field("usage_available", &usage_available)?;
+        st.serialize_field("usage_available", &v.usage_available)?;
         st.serialize_field("reasoning_effort", &r.reasoning_effort)?;
         st.serialize_field("input_tokens", &r.input_tokens)?;
         st.serialize_field("output_tokens", &r.output_tokens)?;
         st.serialize_field("total_tokens", &r.total_tokens)?;
-        let input = r.input.as_deref().filter(|_| input_allowed(policy, r.kind));
-        st.serialize_field("input", input.unwrap_or(""))?;
-        st.serialize_field(
-            "output",
-            r.output.as_deref().filter(|_| policy.output).unwrap_or(""),
-        )?;
-        st.serialize_field("attributes", &attributes.to_json())?;
-        st.serialize_field(
-            "error_message",
-            &r.error_message.as_deref().filter(|_| policy.all_on()),
-        )?;
-        st.serialize_field(
-            "session_id",
-            r.session_id.as_deref().unwrap_or(&ctx.default_session),
-        )?;
-        st.serialize_field(
-            "agent_name",
-            r.agent_name.as_deref().unwrap_or(&ctx.agent_name),
-        )?;
+        st.serialize_field("input", v.input)?;
+        st.serialize_field("output", v.output)?;
+        st.serialize_field("attributes", &v.attributes.to_json())?;
+        st.serialize_field("error_message", &v.error_message)?;
+        st.serialize_field("session_id", v.session_id.unwrap_or(&ctx.default_session))?;
+        st.serialize_field("agent_name", v.agent_name.unwrap_or(&ctx.agent_name))?;
         st.serialize_field("agent_id", &ctx.agent_id)?;
         st.serialize_field("agent_version", &ctx.agent_version)?;
-        st.serialize_field("user_id", r.user_id.as_deref().unwrap_or(""))?;
-        st.serialize_field("capture", &policy.wire_map())?;
+        st.serialize_field("user_id", v.user_id)?;
+        st.serialize_field("capture", &ctx.policy.wire_map())?;
         st.end()
     }
 }
@@ -142,11 +165,16 @@ impl Serialize for Spans<'_> {
     }
 }
 
+/// The timestamp of a group: the smallest span timestamp is the earliest start, since every
+/// timestamp has the same format.
+pub(super) fn group_timestamp(records: &[&SpanRecord]) -> Option<TimestampText> {
+    let earliest = records.iter().map(|r| r.start).min();
+    earliest.map(|t| TimestampText::new(wall_clock(t)))
+}
+
 impl Serialize for Group<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        // The smallest span timestamp is the earliest start: every timestamp has the same format.
-        let earliest = self.records.iter().map(|r| r.start).min();
-        let timestamp = earliest.map(|t| TimestampText::new(wall_clock(t)));
+        let timestamp = group_timestamp(self.records);
         let mut st = s.serialize_struct("TraceGroup", 5)?;
         st.serialize_field("trace_id", self.trace_id.text().as_str())?;
         st.serialize_field(

@@ -64,7 +64,7 @@ pub(crate) fn build_body<R: Borrow<SpanRecord>>(
     let n_groups = groups.len();
     // Sized for a typical span (~700 bytes) so the body is not regrown while it is written.
     let mut bytes = Vec::with_capacity(spans * 768 + 64);
-    serde_json::to_writer(&mut bytes, &TraceBatch { groups, ctx })?;
+    TraceBatch { groups, ctx }.write_json(&mut bytes)?;
     Ok(IngestBody {
         bytes,
         groups: n_groups,
