@@ -5,6 +5,7 @@
 //! and drops on the worker thread, so the user's runtime (if any) is never used or blocked, and no
 //! runtime is ever dropped inside an async context.
 
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -101,14 +102,22 @@ impl IngestClient {
     }
 
     /// Sends one batch body (`groups` trace groups) with up to 3 attempts under one
-    /// `Idempotency-Key`.
-    pub(crate) fn deliver(&self, body: Bytes, groups: usize) -> Delivery {
+    /// `Idempotency-Key`. `meanwhile` runs once, on this thread, after the first attempt's request
+    /// has been handed to the connection and before its response is read: the worker prepares
+    /// its next batch there while the server handles this one.
+    pub(crate) fn deliver(
+        &self,
+        body: Bytes,
+        groups: usize,
+        meanwhile: &mut dyn FnMut(),
+    ) -> Delivery {
         let key = uuid::Uuid::new_v4().to_string();
         let mut attempts = 0;
+        let mut meanwhile = Some(meanwhile);
         loop {
             attempts += 1;
             let (kind, retryable, status, retry_after) =
-                match self.attempt(body.clone(), &key, groups) {
+                match self.attempt(body.clone(), &key, groups, meanwhile.take()) {
                     Attempt::Acked(status) => {
                         return Delivery {
                             failure: None,
@@ -155,22 +164,35 @@ impl IngestClient {
         }
     }
 
-    fn attempt(&self, body: Bytes, key: &str, groups: usize) -> Attempt {
+    fn attempt(
+        &self,
+        body: Bytes,
+        key: &str,
+        groups: usize,
+        meanwhile: Option<&mut dyn FnMut()>,
+    ) -> Attempt {
         let request = self
             .client
             .post(self.url.clone())
             .header(IDEMPOTENCY_KEY, key)
             .body(body);
         let exchange = async move {
-            let response = request.send().await?;
-            let status = response.status().as_u16();
-            let retry_after = parse_retry_after(response.headers());
-            let body = if (200..300).contains(&status) {
-                Some(response.bytes().await?)
-            } else {
-                None
-            };
-            Ok::<_, reqwest::Error>((status, retry_after, body))
+            let mut send = std::pin::pin!(request.send());
+            if let Some(work) = meanwhile {
+                // Poll the request, then yield so the connection task (spawned on this runtime)
+                // writes it; only then is the server busy while `work` runs here. Twice, for a
+                // connection that is opened first.
+                for _ in 0..2 {
+                    if let Poll::Ready(done) =
+                        std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await
+                    {
+                        return finish_exchange(done?).await;
+                    }
+                    tokio::task::yield_now().await;
+                }
+                work();
+            }
+            finish_exchange(send.await?).await
         };
         match self.runtime.block_on(exchange) {
             Err(e) => {
@@ -201,6 +223,20 @@ impl IngestClient {
             }
         }
     }
+}
+
+/// Reads what the ack check needs from a response: status, `Retry-After` and, on 2xx, the body.
+async fn finish_exchange(
+    response: reqwest::Response,
+) -> Result<(u16, RetryAfter, Option<Bytes>), reqwest::Error> {
+    let status = response.status().as_u16();
+    let retry_after = parse_retry_after(response.headers());
+    let body = if (200..300).contains(&status) {
+        Some(response.bytes().await?)
+    } else {
+        None
+    };
+    Ok((status, retry_after, body))
 }
 
 /// An error and its sources on one line, without the URL.

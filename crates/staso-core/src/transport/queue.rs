@@ -235,6 +235,11 @@ impl<P> Intake<P> {
         self.queue.pop()
     }
 
+    /// Items in the queue right now.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Whether the queue is empty right now.
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::accounting::{Failure, Ledger};
-use super::coalesce::build_body;
+use super::coalesce::{IngestBody, build_body};
 use super::http::{Delivery, IngestClient};
 use super::queue::SleepMode;
 use super::{Shared, TransportOptions};
@@ -104,6 +104,11 @@ struct Worker {
     buffer: Chunk,
     /// Hands the boxes of sent records back to span entry (see `pool`).
     recycler: Recycler,
+    /// The next batch, taken from the queue while the current one was in flight (already
+    /// counted in `taken`); it becomes `buffer` once the current batch settles.
+    next: Chunk,
+    /// The body of `next` (or of `buffer`, once swapped), with the record count it was built for.
+    prepared: Option<(usize, IngestBody)>,
     /// Records taken from the queue so far (numbered 1..=taken).
     taken: u64,
     /// Records with an outcome so far.
@@ -127,6 +132,8 @@ impl Worker {
             client,
             buffer: Vec::with_capacity(settings.batch_size),
             recycler: Recycler::default(),
+            next: Vec::with_capacity(settings.batch_size),
+            prepared: None,
             settings,
             taken: 0,
             settled: 0,
@@ -225,12 +232,40 @@ impl Worker {
         }
         let started = Instant::now();
         let records = self.buffer.len() as u64;
-        let (delivery, groups, spans) = match build_body(&self.buffer, &self.emit) {
-            Ok(body) => (
-                self.client.deliver(Bytes::from(body.bytes), body.groups),
-                body.groups,
-                body.spans,
-            ),
+        let body = match self.prepared.take() {
+            Some((n, body)) if n == self.buffer.len() => Ok(body),
+            _ => build_body(&self.buffer, &self.emit),
+        };
+        let (delivery, groups, spans) = match body {
+            Ok(body) => {
+                let Worker {
+                    client,
+                    shared,
+                    emit,
+                    settings,
+                    next,
+                    prepared,
+                    taken,
+                    ..
+                } = self;
+                // While the server handles this batch, take and serialize the next one if a whole
+                // batch is already queued: the two cores work at once instead of in turn. Only
+                // full batches: anything smaller waits for the batching rules as before.
+                let mut prepare_next = || {
+                    if shared.intake.len() < settings.batch_size {
+                        return;
+                    }
+                    while next.len() < settings.batch_size {
+                        let Some(r) = shared.intake.pop() else { break };
+                        next.push(r);
+                        *taken += 1;
+                    }
+                    *prepared = build_body(next, emit).ok().map(|b| (next.len(), b));
+                };
+                let delivery =
+                    client.deliver(Bytes::from(body.bytes), body.groups, &mut prepare_next);
+                (delivery, body.groups, body.spans)
+            }
             Err(e) => {
                 log::error!("staso: could not serialize an ingest batch: {e}");
                 let failed = Delivery {
@@ -244,6 +279,7 @@ impl Worker {
         for record in self.buffer.drain(..) {
             self.recycler.put(record);
         }
+        std::mem::swap(&mut self.buffer, &mut self.next);
         // Logged before settling, so a flush that returns has its batches' lines logged.
         self.log_outcome(&delivery, records, spans, groups, started);
         self.settle(records, delivery.failure);
@@ -327,6 +363,8 @@ impl Worker {
         lock(&self.shared.ledger).set_crash(kind);
         self.shared.annotations.fail_unsettled(kind);
         self.buffer.clear();
+        self.next.clear();
+        self.prepared = None;
         while self.shared.intake.pop().is_some() {
             self.taken += 1;
         }
