@@ -13,6 +13,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use crate::capture::{CaptureBuf, ErrorInfo, Outcome, panic_message};
 use crate::client::with_recording_client;
+use crate::config::CapturePolicy;
 use crate::context::{self, Frame, ParentRef};
 use crate::emit::input_allowed;
 use crate::ids::{SpanId, TraceId};
@@ -107,14 +108,20 @@ pub fn enter(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) ->
 }
 
 fn enter_slow(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> ActiveSpan {
-    let policy = match with_recording_client(|c| c.policy) {
-        Some(p) => p,
-        None => {
-            return ActiveSpan {
-                record: None,
-                records_output: false,
-            };
+    // The policy matters only to a site that captures something; a site with capture off skips
+    // the client lookup here (emission looks the client up anyway).
+    let policy = if site.capture_input || site.capture_output {
+        match with_recording_client(|c| c.policy) {
+            Some(p) => p,
+            None => {
+                return ActiveSpan {
+                    record: None,
+                    records_output: false,
+                };
+            }
         }
+    } else {
+        CapturePolicy::ALL
     };
     let agent = (site.role == Role::Agent).then_some(SharedStr::Static(site.name));
     let Some(mut record) = new_record(Cow::Borrowed(site.name), site.kind, agent) else {
@@ -199,10 +206,11 @@ impl ActiveSpan {
             return body();
         };
         let me = Self::parent_ref(record);
-        let agent = record
-            .agent_name
-            .clone()
-            .filter(|_| record.site.is_some_and(|s| s.role == Role::Agent));
+        let agent = if record.site.is_some_and(|s| s.role == Role::Agent) {
+            record.agent_name.clone()
+        } else {
+            None
+        };
         let (saved_span, saved_agent) = context::with_current_mut(|f| {
             let s = f.span.replace(me);
             let a = agent.map(|a| f.agent.replace(a));
