@@ -37,30 +37,54 @@ impl Serialize for AttrValue<'_> {
     }
 }
 
+/// One attribute.
+pub(super) struct Entry<'a> {
+    key: &'a str,
+    /// The key is one the SDK sets itself, which never needs escaping, so the writer copies it
+    /// as is. Metadata replacing such a key keeps the flag: the text is the same.
+    plain_key: bool,
+    value: AttrValue<'a>,
+}
+
 /// The attributes of one span, in insertion order; setting an existing key replaces its value in
 /// place (Python dict semantics).
 pub(super) struct Attributes<'a> {
-    entries: Vec<(&'a str, AttrValue<'a>)>,
+    entries: Vec<Entry<'a>>,
 }
 
 impl<'a> Attributes<'a> {
-    fn set(&mut self, key: &'a str, value: AttrValue<'a>) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
+    fn insert(&mut self, key: &'a str, plain_key: bool, value: AttrValue<'a>) {
+        match self.entries.iter_mut().find(|e| e.key == key) {
+            Some(slot) => slot.value = value,
+            None => self.entries.push(Entry {
+                key,
+                plain_key,
+                value,
+            }),
         }
     }
 
+    /// Sets one of the SDK's own keys (escape-free by construction).
+    fn set(&mut self, key: &'static str, value: AttrValue<'a>) {
+        self.insert(key, true, value);
+    }
+
     fn get(&self, key: &str) -> Option<&AttrValue<'a>> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
 
     /// Assembles and filters the attributes of `record`; also returns the span's provider, which
-    /// falls back to `metadata["provider"]` as it stood *before* filtering.
-    pub(super) fn build(record: &'a SpanRecord, ctx: &'a EmitContext) -> (Self, Cow<'a, str>) {
-        let mut a = Attributes {
-            entries: Vec::with_capacity(8 + record.metadata.len()),
-        };
+    /// falls back to `metadata["provider"]` as it stood *before* filtering. The entries go into
+    /// `scratch` (cleared first), so the body writer reuses one allocation for all the spans of a
+    /// body (see [`Attributes::into_scratch`]).
+    pub(super) fn build_in(
+        record: &'a SpanRecord,
+        ctx: &'a EmitContext,
+        mut scratch: Vec<Entry<'a>>,
+    ) -> (Self, Cow<'a, str>) {
+        scratch.clear();
+        scratch.reserve(8 + record.metadata.len());
+        let mut a = Attributes { entries: scratch };
         if record.parent_span_id.is_none()
             && let Some(vcs) = &ctx.vcs
         {
@@ -81,7 +105,7 @@ impl<'a> Attributes<'a> {
             }
         }
         for (k, v) in &record.metadata {
-            a.set(k, AttrValue::Json(v));
+            a.insert(k, false, AttrValue::Json(v));
         }
         let provider = if !record.provider.is_empty() {
             Cow::Borrowed(record.provider.as_str())
@@ -106,17 +130,24 @@ impl<'a> Attributes<'a> {
     fn filter(&mut self, policy: &CapturePolicy) {
         if !policy.request {
             self.entries
-                .retain(|(k, _)| OPERATIONAL_ALLOW_LIST.contains(k));
+                .retain(|e| OPERATIONAL_ALLOW_LIST.contains(&e.key));
         }
         if !policy.output {
-            self.entries.retain(|(k, _)| {
-                !matches!(*k, "synthetic_content" | "guard.reason" | "guard_reason")
+            self.entries.retain(|e| {
+                !matches!(e.key, "synthetic_content" | "guard.reason" | "guard_reason")
             });
         }
         if !policy.tool_arguments {
             self.entries
-                .retain(|(k, _)| !matches!(*k, "guard.modified_input" | "guard.input"));
+                .retain(|e| !matches!(e.key, "guard.modified_input" | "guard.input"));
         }
+    }
+
+    /// The emptied entry buffer, for the next span's [`Attributes::build_in`].
+    pub(super) fn into_scratch(self) -> Vec<Entry<'a>> {
+        let mut entries = self.entries;
+        entries.clear();
+        entries
     }
 
     /// The JSON document (`{}` when empty).
@@ -128,13 +159,17 @@ impl<'a> Attributes<'a> {
     /// (`w` is normally an embedded writer, so the document lands escaped inside a string).
     pub(super) fn write(&self, w: &mut JsonWriter<'_>) -> Result<(), serde_json::Error> {
         w.raw("{");
-        for (i, (k, v)) in self.entries.iter().enumerate() {
+        for (i, e) in self.entries.iter().enumerate() {
             if i > 0 {
                 w.raw(",");
             }
-            w.str(k);
+            if e.plain_key {
+                w.plain_str(e.key);
+            } else {
+                w.str(e.key);
+            }
             w.raw(":");
-            match v {
+            match &e.value {
                 AttrValue::Str(s) => w.str(s),
                 AttrValue::Line(n) => w.u64(u64::from(*n)),
                 AttrValue::Bool(b) => w.bool(*b),
@@ -160,8 +195,8 @@ impl<'a> Attributes<'a> {
 impl Serialize for Attributes<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.entries.len()))?;
-        for (k, v) in &self.entries {
-            m.serialize_entry(k, v)?;
+        for e in &self.entries {
+            m.serialize_entry(e.key, &e.value)?;
         }
         m.end()
     }

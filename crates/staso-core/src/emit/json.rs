@@ -142,6 +142,14 @@ impl<'a> JsonWriter<'a> {
         self.quote();
     }
 
+    /// Bytes known to need no escaping (a formatted timestamp), quoted.
+    pub(super) fn plain_bytes(&mut self, b: &[u8]) {
+        debug_assert!(!b.iter().copied().any(needs_escape));
+        self.quote();
+        self.out.extend_from_slice(b);
+        self.quote();
+    }
+
     /// A string, quoted and escaped as serde_json escapes it.
     pub(super) fn str(&mut self, s: &str) {
         let b = s.as_bytes();
