@@ -69,6 +69,17 @@ impl<'a> Attributes<'a> {
         self.insert(key, true, value);
     }
 
+    /// Appends one of the SDK's own keys without looking for it: only for the VCS and call-site
+    /// keys, which come first and are distinct constants, so none can be present yet.
+    fn push_new(&mut self, key: &'static str, value: AttrValue<'a>) {
+        debug_assert!(self.get(key).is_none());
+        self.entries.push(Entry {
+            key,
+            plain_key: true,
+            value,
+        });
+    }
+
     fn get(&self, key: &str) -> Option<&AttrValue<'a>> {
         self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
@@ -88,20 +99,20 @@ impl<'a> Attributes<'a> {
         if record.parent_span_id.is_none()
             && let Some(vcs) = &ctx.vcs
         {
-            a.set("vcs.commit.sha", AttrValue::Str(&vcs.commit_sha));
-            a.set("vcs.branch", AttrValue::Str(&vcs.branch));
-            a.set("vcs.repo_url", AttrValue::Str(&vcs.repo_url));
-            a.set("vcs.is_dirty", AttrValue::Bool(vcs.is_dirty));
+            a.push_new("vcs.commit.sha", AttrValue::Str(&vcs.commit_sha));
+            a.push_new("vcs.branch", AttrValue::Str(&vcs.branch));
+            a.push_new("vcs.repo_url", AttrValue::Str(&vcs.repo_url));
+            a.push_new("vcs.is_dirty", AttrValue::Bool(vcs.is_dirty));
         }
         if let Some(site) = record.site {
             if site.role == Role::Tool {
-                a.set("tool_name", AttrValue::Str(site.name));
+                a.push_new("tool_name", AttrValue::Str(site.name));
             }
-            a.set("code.filepath", AttrValue::Str(site.filepath()));
-            a.set("code.lineno", AttrValue::Line(site.line));
-            a.set("code.function", AttrValue::Str(site.function));
+            a.push_new("code.filepath", AttrValue::Str(site.filepath()));
+            a.push_new("code.lineno", AttrValue::Line(site.line));
+            a.push_new("code.function", AttrValue::Str(site.function));
             if !site.tags.is_empty() {
-                a.set("tags", AttrValue::Tags(site.tags));
+                a.push_new("tags", AttrValue::Tags(site.tags));
             }
         }
         for (k, v) in &record.metadata {

@@ -153,6 +153,12 @@ impl<'a> JsonWriter<'a> {
     /// A string, quoted and escaped as serde_json escapes it.
     pub(super) fn str(&mut self, s: &str) {
         let b = s.as_bytes();
+        if b.is_empty() {
+            // Most optional text fields of a span are empty: skip the scan.
+            self.quote();
+            self.quote();
+            return;
+        }
         // Enough for the common string that needs no escaping, so it never regrows mid-way.
         self.out.reserve(b.len() + 4);
         self.quote();
