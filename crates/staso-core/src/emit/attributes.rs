@@ -37,12 +37,32 @@ impl Serialize for AttrValue<'_> {
     }
 }
 
+/// One of the keys the SDK sets itself, with its written forms made at compile time: these never
+/// need escaping, so the writer copies the whole `"key":` instead of scanning the key.
+pub(super) struct SdkKey {
+    text: &'static str,
+    /// `"key":`, at body level.
+    body: &'static str,
+    /// `\"key\":`, inside the embedded document.
+    embedded: &'static str,
+}
+
+macro_rules! sdk_key {
+    ($k:literal) => {
+        &SdkKey {
+            text: $k,
+            body: concat!("\"", $k, "\":"),
+            embedded: concat!("\\\"", $k, "\\\":"),
+        }
+    };
+}
+
 /// One attribute.
 pub(super) struct Entry<'a> {
     key: &'a str,
-    /// The key is one the SDK sets itself, which never needs escaping, so the writer copies it
-    /// as is. Metadata replacing such a key keeps the flag: the text is the same.
-    plain_key: bool,
+    /// Set when the key is one of the SDK's own. Metadata replacing such a key keeps it: the
+    /// text is the same.
+    sdk: Option<&'static SdkKey>,
     value: AttrValue<'a>,
 }
 
@@ -53,29 +73,25 @@ pub(super) struct Attributes<'a> {
 }
 
 impl<'a> Attributes<'a> {
-    fn insert(&mut self, key: &'a str, plain_key: bool, value: AttrValue<'a>) {
+    fn insert(&mut self, key: &'a str, sdk: Option<&'static SdkKey>, value: AttrValue<'a>) {
         match self.entries.iter_mut().find(|e| e.key == key) {
             Some(slot) => slot.value = value,
-            None => self.entries.push(Entry {
-                key,
-                plain_key,
-                value,
-            }),
+            None => self.entries.push(Entry { key, sdk, value }),
         }
     }
 
-    /// Sets one of the SDK's own keys (escape-free by construction).
-    fn set(&mut self, key: &'static str, value: AttrValue<'a>) {
-        self.insert(key, true, value);
+    /// Sets one of the SDK's own keys.
+    fn set(&mut self, key: &'static SdkKey, value: AttrValue<'a>) {
+        self.insert(key.text, Some(key), value);
     }
 
     /// Appends one of the SDK's own keys without looking for it: only for the VCS and call-site
     /// keys, which come first and are distinct constants, so none can be present yet.
-    fn push_new(&mut self, key: &'static str, value: AttrValue<'a>) {
-        debug_assert!(self.get(key).is_none());
+    fn push_new(&mut self, key: &'static SdkKey, value: AttrValue<'a>) {
+        debug_assert!(self.get(key.text).is_none());
         self.entries.push(Entry {
-            key,
-            plain_key: true,
+            key: key.text,
+            sdk: Some(key),
             value,
         });
     }
@@ -99,24 +115,24 @@ impl<'a> Attributes<'a> {
         if record.parent_span_id.is_none()
             && let Some(vcs) = &ctx.vcs
         {
-            a.push_new("vcs.commit.sha", AttrValue::Str(&vcs.commit_sha));
-            a.push_new("vcs.branch", AttrValue::Str(&vcs.branch));
-            a.push_new("vcs.repo_url", AttrValue::Str(&vcs.repo_url));
-            a.push_new("vcs.is_dirty", AttrValue::Bool(vcs.is_dirty));
+            a.push_new(sdk_key!("vcs.commit.sha"), AttrValue::Str(&vcs.commit_sha));
+            a.push_new(sdk_key!("vcs.branch"), AttrValue::Str(&vcs.branch));
+            a.push_new(sdk_key!("vcs.repo_url"), AttrValue::Str(&vcs.repo_url));
+            a.push_new(sdk_key!("vcs.is_dirty"), AttrValue::Bool(vcs.is_dirty));
         }
         if let Some(site) = record.site {
             if site.role == Role::Tool {
-                a.push_new("tool_name", AttrValue::Str(site.name));
+                a.push_new(sdk_key!("tool_name"), AttrValue::Str(site.name));
             }
-            a.push_new("code.filepath", AttrValue::Str(site.filepath()));
-            a.push_new("code.lineno", AttrValue::Line(site.line));
-            a.push_new("code.function", AttrValue::Str(site.function));
+            a.push_new(sdk_key!("code.filepath"), AttrValue::Str(site.filepath()));
+            a.push_new(sdk_key!("code.lineno"), AttrValue::Line(site.line));
+            a.push_new(sdk_key!("code.function"), AttrValue::Str(site.function));
             if !site.tags.is_empty() {
-                a.push_new("tags", AttrValue::Tags(site.tags));
+                a.push_new(sdk_key!("tags"), AttrValue::Tags(site.tags));
             }
         }
         for (k, v) in &record.metadata {
-            a.insert(k, false, AttrValue::Json(v));
+            a.insert(k, None, AttrValue::Json(v));
         }
         let provider = if !record.provider.is_empty() {
             Cow::Borrowed(record.provider.as_str())
@@ -130,10 +146,13 @@ impl<'a> Attributes<'a> {
         };
         a.filter(&ctx.policy);
         if record.provisional {
-            a.set("staso.provisional_root", AttrValue::Bool(true));
+            a.set(sdk_key!("staso.provisional_root"), AttrValue::Bool(true));
         }
         if let Some(t) = &record.exception_type {
-            a.set("exception.type", AttrValue::Owned(short_type_name(t)));
+            a.set(
+                sdk_key!("exception.type"),
+                AttrValue::Owned(short_type_name(t)),
+            );
         }
         (a, provider)
     }
@@ -174,12 +193,13 @@ impl<'a> Attributes<'a> {
             if i > 0 {
                 w.raw(",");
             }
-            if e.plain_key {
-                w.plain_str(e.key);
-            } else {
-                w.str(e.key);
+            match e.sdk {
+                Some(k) => w.by_level(k.body, k.embedded),
+                None => {
+                    w.str(e.key);
+                    w.raw(":");
+                }
             }
-            w.raw(":");
             match &e.value {
                 AttrValue::Str(s) => w.str(s),
                 AttrValue::Line(n) => w.u64(u64::from(*n)),

@@ -105,6 +105,17 @@ impl<'a> JsonWriter<'a> {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    /// Appends `body` at body level, `embedded` inside an embedded document: the two forms of
+    /// one static fragment, escaped ahead of time.
+    #[inline]
+    pub(super) fn by_level(&mut self, body: &str, embedded: &str) {
+        let s = match self.nesting {
+            Nesting::Body => body,
+            Nesting::Embedded => embedded,
+        };
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
     /// Appends JSON already written (by a writer at the same level) as is.
     #[inline]
     pub(super) fn bytes(&mut self, json: &[u8]) {
