@@ -38,6 +38,17 @@ pub fn warm_up() {
     let _ = anchor();
 }
 
+/// `00` through `99`: a two-digit field is one table load instead of two divisions.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
 /// A timestamp formatted on the stack (see [`format_timestamp`]).
 #[derive(Clone, Copy)]
 pub struct TimestampText {
@@ -59,9 +70,9 @@ impl TimestampText {
         let y = y.clamp(0, 9999) as u32;
         let mut buf = *b"0000-00-00T00:00:00.000000+00:00";
         let mut put2 = |at: usize, v: u32| {
-            // `v < 100` for every field; the `% 10` keeps a stray value a digit.
-            buf[at] = b'0' + (v / 10 % 10) as u8;
-            buf[at + 1] = b'0' + (v % 10) as u8;
+            // `v < 100` for every field; a stray value would print `00` rather than panic.
+            let pair = PAIRS.get(v as usize).unwrap_or(&PAIRS[0]);
+            buf[at..at + 2].copy_from_slice(pair);
         };
         put2(0, y / 100);
         put2(2, y % 100);
