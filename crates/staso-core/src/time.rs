@@ -38,6 +38,17 @@ pub fn warm_up() {
     let _ = anchor();
 }
 
+/// `00` through `99`: a two-digit field is one table load instead of two divisions.
+const PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
 /// A timestamp formatted on the stack (see [`format_timestamp`]).
 #[derive(Clone, Copy)]
 pub struct TimestampText {
@@ -46,60 +57,52 @@ pub struct TimestampText {
 }
 
 impl TimestampText {
-    /// Formats `t` (hand-written digits: this runs once per span on the worker thread).
+    /// Formats `t` (hand-written digits: this runs once per span on the worker thread). The
+    /// separators sit in a template and each two-digit field is written in place, so there is
+    /// no second pass laying digits out.
     pub fn new(t: SystemTime) -> Self {
         let d = t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
         let secs = d.as_secs();
         let micros = d.subsec_micros();
         let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-        let rem = secs % 86_400;
-        let mut buf = [0u8; 32];
-        let mut len = 0;
-        let mut put = |v: u64, width: usize| {
-            for i in (0..width).rev() {
-                buf[len + i] = b'0' + (v / 10u64.pow((width - 1 - i) as u32) % 10) as u8;
-            }
-            len += width;
+        // Below 86 400, so the field arithmetic stays in 32 bits.
+        let rem = (secs % 86_400) as u32;
+        let y = y.clamp(0, 9999) as u32;
+        let mut buf = *b"0000-00-00T00:00:00.000000+00:00";
+        let mut put2 = |at: usize, v: u32| {
+            // `v < 100` for every field; a stray value would print `00` rather than panic.
+            let pair = PAIRS.get(v as usize).unwrap_or(&PAIRS[0]);
+            buf[at..at + 2].copy_from_slice(pair);
         };
-        put(y.clamp(0, 9999) as u64, 4);
-        put(u64::from(m), 2);
-        put(u64::from(day), 2);
-        put(rem / 3600, 2);
-        put(rem % 3600 / 60, 2);
-        put(rem % 60, 2);
-        if micros != 0 {
-            put(u64::from(micros), 6);
-        }
-        // Lay the digits out with separators: YYYY-MM-DDTHH:MM:SS[.ffffff]+00:00
-        let digits = buf;
-        let mut out = [0u8; 32];
-        let mut o = 0;
-        let mut emit = |bytes: &[u8]| {
-            out[o..o + bytes.len()].copy_from_slice(bytes);
-            o += bytes.len();
+        put2(0, y / 100);
+        put2(2, y % 100);
+        put2(5, m);
+        put2(8, day);
+        put2(11, rem / 3600);
+        put2(14, rem % 3600 / 60);
+        put2(17, rem % 60);
+        let len = if micros != 0 {
+            put2(20, micros / 10_000);
+            put2(22, micros / 100 % 100);
+            put2(24, micros % 100);
+            buf.len()
+        } else {
+            // Python omits a zero fraction: the offset moves up over it.
+            buf[19..25].copy_from_slice(b"+00:00");
+            25
         };
-        emit(&digits[0..4]);
-        emit(b"-");
-        emit(&digits[4..6]);
-        emit(b"-");
-        emit(&digits[6..8]);
-        emit(b"T");
-        emit(&digits[8..10]);
-        emit(b":");
-        emit(&digits[10..12]);
-        emit(b":");
-        emit(&digits[12..14]);
-        if micros != 0 {
-            emit(b".");
-            emit(&digits[14..20]);
-        }
-        emit(b"+00:00");
-        TimestampText { buf: out, len: o }
+        TimestampText { buf, len }
+    }
+
+    /// The text as bytes (always ASCII): what the body writer appends, without the UTF-8 check
+    /// of [`TimestampText::as_str`].
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or_default()
     }
 
     /// The text.
     pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+        std::str::from_utf8(self.as_bytes()).unwrap_or("")
     }
 }
 
@@ -152,6 +155,12 @@ mod tests {
         assert_eq!(format_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00+00:00");
         let leap = UNIX_EPOCH + Duration::new(951_782_400, 1_000);
         assert_eq!(format_timestamp(leap), "2000-02-29T00:00:00.000001+00:00");
+        let late = UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_000);
+        assert_eq!(format_timestamp(late), "9999-12-31T23:59:59.999999+00:00");
+        assert_eq!(
+            TimestampText::new(late).as_bytes(),
+            format_timestamp(late).as_bytes()
+        );
     }
 
     #[test]

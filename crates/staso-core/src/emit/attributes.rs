@@ -37,51 +37,102 @@ impl Serialize for AttrValue<'_> {
     }
 }
 
+/// One of the keys the SDK sets itself, with its written forms made at compile time: these never
+/// need escaping, so the writer copies the whole `"key":` instead of scanning the key.
+pub(super) struct SdkKey {
+    text: &'static str,
+    /// `"key":`, at body level.
+    body: &'static str,
+    /// `\"key\":`, inside the embedded document.
+    embedded: &'static str,
+}
+
+macro_rules! sdk_key {
+    ($k:literal) => {
+        &SdkKey {
+            text: $k,
+            body: concat!("\"", $k, "\":"),
+            embedded: concat!("\\\"", $k, "\\\":"),
+        }
+    };
+}
+
+/// One attribute.
+pub(super) struct Entry<'a> {
+    key: &'a str,
+    /// Set when the key is one of the SDK's own. Metadata replacing such a key keeps it: the
+    /// text is the same.
+    sdk: Option<&'static SdkKey>,
+    value: AttrValue<'a>,
+}
+
 /// The attributes of one span, in insertion order; setting an existing key replaces its value in
 /// place (Python dict semantics).
 pub(super) struct Attributes<'a> {
-    entries: Vec<(&'a str, AttrValue<'a>)>,
+    entries: Vec<Entry<'a>>,
 }
 
 impl<'a> Attributes<'a> {
-    fn set(&mut self, key: &'a str, value: AttrValue<'a>) {
-        match self.entries.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
+    fn insert(&mut self, key: &'a str, sdk: Option<&'static SdkKey>, value: AttrValue<'a>) {
+        match self.entries.iter_mut().find(|e| e.key == key) {
+            Some(slot) => slot.value = value,
+            None => self.entries.push(Entry { key, sdk, value }),
         }
+    }
+
+    /// Sets one of the SDK's own keys.
+    fn set(&mut self, key: &'static SdkKey, value: AttrValue<'a>) {
+        self.insert(key.text, Some(key), value);
+    }
+
+    /// Appends one of the SDK's own keys without looking for it: only for the VCS and call-site
+    /// keys, which come first and are distinct constants, so none can be present yet.
+    fn push_new(&mut self, key: &'static SdkKey, value: AttrValue<'a>) {
+        debug_assert!(self.get(key.text).is_none());
+        self.entries.push(Entry {
+            key: key.text,
+            sdk: Some(key),
+            value,
+        });
     }
 
     fn get(&self, key: &str) -> Option<&AttrValue<'a>> {
-        self.entries.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
 
     /// Assembles and filters the attributes of `record`; also returns the span's provider, which
-    /// falls back to `metadata["provider"]` as it stood *before* filtering.
-    pub(super) fn build(record: &'a SpanRecord, ctx: &'a EmitContext) -> (Self, Cow<'a, str>) {
-        let mut a = Attributes {
-            entries: Vec::with_capacity(8 + record.metadata.len()),
-        };
+    /// falls back to `metadata["provider"]` as it stood *before* filtering. The entries go into
+    /// `scratch` (cleared first), so the body writer reuses one allocation for all the spans of a
+    /// body (see [`Attributes::into_scratch`]).
+    pub(super) fn build_in(
+        record: &'a SpanRecord,
+        ctx: &'a EmitContext,
+        mut scratch: Vec<Entry<'a>>,
+    ) -> (Self, Cow<'a, str>) {
+        scratch.clear();
+        scratch.reserve(8 + record.metadata.len());
+        let mut a = Attributes { entries: scratch };
         if record.parent_span_id.is_none()
             && let Some(vcs) = &ctx.vcs
         {
-            a.set("vcs.commit.sha", AttrValue::Str(&vcs.commit_sha));
-            a.set("vcs.branch", AttrValue::Str(&vcs.branch));
-            a.set("vcs.repo_url", AttrValue::Str(&vcs.repo_url));
-            a.set("vcs.is_dirty", AttrValue::Bool(vcs.is_dirty));
+            a.push_new(sdk_key!("vcs.commit.sha"), AttrValue::Str(&vcs.commit_sha));
+            a.push_new(sdk_key!("vcs.branch"), AttrValue::Str(&vcs.branch));
+            a.push_new(sdk_key!("vcs.repo_url"), AttrValue::Str(&vcs.repo_url));
+            a.push_new(sdk_key!("vcs.is_dirty"), AttrValue::Bool(vcs.is_dirty));
         }
         if let Some(site) = record.site {
             if site.role == Role::Tool {
-                a.set("tool_name", AttrValue::Str(site.name));
+                a.push_new(sdk_key!("tool_name"), AttrValue::Str(site.name));
             }
-            a.set("code.filepath", AttrValue::Str(site.filepath()));
-            a.set("code.lineno", AttrValue::Line(site.line));
-            a.set("code.function", AttrValue::Str(site.function));
+            a.push_new(sdk_key!("code.filepath"), AttrValue::Str(site.filepath()));
+            a.push_new(sdk_key!("code.lineno"), AttrValue::Line(site.line));
+            a.push_new(sdk_key!("code.function"), AttrValue::Str(site.function));
             if !site.tags.is_empty() {
-                a.set("tags", AttrValue::Tags(site.tags));
+                a.push_new(sdk_key!("tags"), AttrValue::Tags(site.tags));
             }
         }
         for (k, v) in &record.metadata {
-            a.set(k, AttrValue::Json(v));
+            a.insert(k, None, AttrValue::Json(v));
         }
         let provider = if !record.provider.is_empty() {
             Cow::Borrowed(record.provider.as_str())
@@ -95,10 +146,13 @@ impl<'a> Attributes<'a> {
         };
         a.filter(&ctx.policy);
         if record.provisional {
-            a.set("staso.provisional_root", AttrValue::Bool(true));
+            a.set(sdk_key!("staso.provisional_root"), AttrValue::Bool(true));
         }
         if let Some(t) = &record.exception_type {
-            a.set("exception.type", AttrValue::Owned(short_type_name(t)));
+            a.set(
+                sdk_key!("exception.type"),
+                AttrValue::Owned(short_type_name(t)),
+            );
         }
         (a, provider)
     }
@@ -106,17 +160,24 @@ impl<'a> Attributes<'a> {
     fn filter(&mut self, policy: &CapturePolicy) {
         if !policy.request {
             self.entries
-                .retain(|(k, _)| OPERATIONAL_ALLOW_LIST.contains(k));
+                .retain(|e| OPERATIONAL_ALLOW_LIST.contains(&e.key));
         }
         if !policy.output {
-            self.entries.retain(|(k, _)| {
-                !matches!(*k, "synthetic_content" | "guard.reason" | "guard_reason")
+            self.entries.retain(|e| {
+                !matches!(e.key, "synthetic_content" | "guard.reason" | "guard_reason")
             });
         }
         if !policy.tool_arguments {
             self.entries
-                .retain(|(k, _)| !matches!(*k, "guard.modified_input" | "guard.input"));
+                .retain(|e| !matches!(e.key, "guard.modified_input" | "guard.input"));
         }
+    }
+
+    /// The emptied entry buffer, for the next span's [`Attributes::build_in`].
+    pub(super) fn into_scratch(self) -> Vec<Entry<'a>> {
+        let mut entries = self.entries;
+        entries.clear();
+        entries
     }
 
     /// The JSON document (`{}` when empty).
@@ -128,13 +189,18 @@ impl<'a> Attributes<'a> {
     /// (`w` is normally an embedded writer, so the document lands escaped inside a string).
     pub(super) fn write(&self, w: &mut JsonWriter<'_>) -> Result<(), serde_json::Error> {
         w.raw("{");
-        for (i, (k, v)) in self.entries.iter().enumerate() {
+        for (i, e) in self.entries.iter().enumerate() {
             if i > 0 {
                 w.raw(",");
             }
-            w.str(k);
-            w.raw(":");
-            match v {
+            match e.sdk {
+                Some(k) => w.by_level(k.body, k.embedded),
+                None => {
+                    w.str(e.key);
+                    w.raw(":");
+                }
+            }
+            match &e.value {
                 AttrValue::Str(s) => w.str(s),
                 AttrValue::Line(n) => w.u64(u64::from(*n)),
                 AttrValue::Bool(b) => w.bool(*b),
@@ -160,8 +226,8 @@ impl<'a> Attributes<'a> {
 impl Serialize for Attributes<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(self.entries.len()))?;
-        for (k, v) in &self.entries {
-            m.serialize_entry(k, v)?;
+        for e in &self.entries {
+            m.serialize_entry(e.key, &e.value)?;
         }
         m.end()
     }

@@ -3,8 +3,9 @@
 //! reference; `json/equivalence.rs` compares the two), field by field in wire order.
 
 use super::EmitContext;
+use super::attributes::Entry;
 use super::json::JsonWriter;
-use super::view::{TraceBatch, group_timestamp, resolve};
+use super::view::{TraceBatch, group_timestamp, resolve_in};
 use crate::record::SpanRecord;
 use crate::time::TimestampText;
 
@@ -76,6 +77,8 @@ impl TraceBatch<'_> {
     pub fn write_json(&self, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
         let prepared = Prepared::new(self.ctx);
         let mut w = JsonWriter::new(out);
+        // One attribute buffer for the whole body instead of an allocation per span.
+        let mut scratch = Vec::new();
         w.raw("{\"traces\":[");
         for (i, (trace_id, records)) in self.groups.iter().enumerate() {
             if i > 0 {
@@ -84,17 +87,17 @@ impl TraceBatch<'_> {
             w.raw("{\"trace_id\":");
             w.id(trace_id.0);
             w.raw(",\"timestamp\":");
-            w.plain_str(
+            w.plain_bytes(
                 group_timestamp(records)
                     .as_ref()
-                    .map_or("", TimestampText::as_str),
+                    .map_or(&[][..], TimestampText::as_bytes),
             );
             w.bytes(&prepared.group_fields);
             for (i, r) in records.iter().enumerate() {
                 if i > 0 {
                     w.raw(",");
                 }
-                write_span(&mut w, r, self.ctx, &prepared)?;
+                write_span(&mut w, r, self.ctx, &prepared, &mut scratch)?;
             }
             w.raw("]}");
         }
@@ -105,13 +108,14 @@ impl TraceBatch<'_> {
 
 /// One wire span. Static keys and escape-free values (ids, timestamps, enum strings, numbers)
 /// are appended as they are; anything a user can set goes through the escaper.
-fn write_span(
+fn write_span<'a>(
     w: &mut JsonWriter<'_>,
-    r: &SpanRecord,
-    ctx: &EmitContext,
+    r: &'a SpanRecord,
+    ctx: &'a EmitContext,
     prepared: &Prepared,
+    scratch: &mut Vec<Entry<'a>>,
 ) -> Result<(), serde_json::Error> {
-    let v = resolve(r, ctx);
+    let v = resolve_in(r, ctx, std::mem::take(scratch));
     w.raw("{\"span_id\":");
     match &r.wire_span_id {
         Some(id) => w.str(id),
@@ -134,7 +138,7 @@ fn write_span(
     w.raw(",\"kind\":");
     w.plain_str(r.kind.as_str());
     w.raw(",\"timestamp\":");
-    w.plain_str(v.timestamp.as_str());
+    w.plain_bytes(v.timestamp.as_bytes());
     w.raw(",\"duration_ms\":");
     w.f64(v.duration_ms)?;
     w.raw(",\"status\":");
@@ -177,5 +181,6 @@ fn write_span(
     w.bytes(&prepared.agent_fields);
     w.str(v.user_id);
     w.bytes(&prepared.capture_tail);
+    *scratch = v.attributes.into_scratch();
     Ok(())
 }

@@ -41,6 +41,20 @@ fn special_mask(w: u64) -> u64 {
     (control | quote | backslash) & HIGHS
 }
 
+/// The eight lowercase hex digits of `x`, most significant first, computed a word at a time
+/// instead of a table lookup per nibble.
+fn hex8(x: u32) -> [u8; 8] {
+    // Spread the nibbles so that nibble i of `x` sits alone in byte i.
+    let mut v = u64::from(x);
+    v = (v | v << 16) & 0x0000_ffff_0000_ffff;
+    v = (v | v << 8) & 0x00ff_00ff_00ff_00ff;
+    v = (v | v << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+    // 1 in the bytes holding 10..=15 (n + 6 carries into bit 4 exactly then), which need
+    // `'a' - '0' - 10` = 39 more than a digit.
+    let letters = ((v + ONES * 6) >> 4) & ONES;
+    (v + ONES * u64::from(b'0') + letters * 39).to_be_bytes()
+}
+
 fn needs_escape(c: u8) -> bool {
     c < 0x20 || c == b'"' || c == b'\\'
 }
@@ -105,6 +119,17 @@ impl<'a> JsonWriter<'a> {
         self.out.extend_from_slice(s.as_bytes());
     }
 
+    /// Appends `body` at body level, `embedded` inside an embedded document: the two forms of
+    /// one static fragment, escaped ahead of time.
+    #[inline]
+    pub(super) fn by_level(&mut self, body: &str, embedded: &str) {
+        let s = match self.nesting {
+            Nesting::Body => body,
+            Nesting::Embedded => embedded,
+        };
+        self.out.extend_from_slice(s.as_bytes());
+    }
+
     /// Appends JSON already written (by a writer at the same level) as is.
     #[inline]
     pub(super) fn bytes(&mut self, json: &[u8]) {
@@ -112,18 +137,26 @@ impl<'a> JsonWriter<'a> {
     }
 
     /// A quoted 8-4-4-4-12 id: lowercase hex of the 128-bit value, as `IdText` formats it,
-    /// written straight into the buffer.
+    /// written straight into the buffer (quotes included at body level: one copy).
     pub(super) fn id(&mut self, v: u128) {
-        // Where the two digits of each byte of the value go; hyphens stay in between.
-        const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-        let mut text = [b'-'; 36];
-        for (byte, at) in v.to_be_bytes().into_iter().zip(AT) {
-            text[at] = HEX[usize::from(byte >> 4)];
-            text[at + 1] = HEX[usize::from(byte & 0xf)];
+        let [a, b, c, d] = [96, 64, 32, 0].map(|shift| hex8((v >> shift) as u32));
+        let mut text = [b'-'; 38];
+        text[0] = b'"';
+        text[37] = b'"';
+        text[1..9].copy_from_slice(&a);
+        text[10..14].copy_from_slice(&b[..4]);
+        text[15..19].copy_from_slice(&b[4..]);
+        text[20..24].copy_from_slice(&c[..4]);
+        text[25..29].copy_from_slice(&c[4..]);
+        text[29..37].copy_from_slice(&d);
+        match self.nesting {
+            Nesting::Body => self.out.extend_from_slice(&text),
+            Nesting::Embedded => {
+                self.quote();
+                self.out.extend_from_slice(&text[1..37]);
+                self.quote();
+            }
         }
-        self.quote();
-        self.out.extend_from_slice(&text);
-        self.quote();
     }
 
     #[inline]
@@ -142,9 +175,23 @@ impl<'a> JsonWriter<'a> {
         self.quote();
     }
 
+    /// Bytes known to need no escaping (a formatted timestamp), quoted.
+    pub(super) fn plain_bytes(&mut self, b: &[u8]) {
+        debug_assert!(!b.iter().copied().any(needs_escape));
+        self.quote();
+        self.out.extend_from_slice(b);
+        self.quote();
+    }
+
     /// A string, quoted and escaped as serde_json escapes it.
     pub(super) fn str(&mut self, s: &str) {
         let b = s.as_bytes();
+        if b.is_empty() {
+            // Most optional text fields of a span are empty: skip the scan.
+            self.quote();
+            self.quote();
+            return;
+        }
         // Enough for the common string that needs no escaping, so it never regrows mid-way.
         self.out.reserve(b.len() + 4);
         self.quote();

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
-use super::attributes::Attributes;
+use super::attributes::{Attributes, Entry};
 use super::{EmitContext, input_allowed};
 use crate::ids::{IdText, TraceId};
 use crate::kind::SpanKind;
@@ -65,8 +65,18 @@ pub(super) struct Resolved<'a> {
 
 /// Resolves the policy-dependent fields of `r` under `ctx`.
 pub(super) fn resolve<'a>(r: &'a SpanRecord, ctx: &'a EmitContext) -> Resolved<'a> {
+    resolve_in(r, ctx, Vec::new())
+}
+
+/// [`resolve`] with the attributes built into `scratch`, a buffer the caller reuses from span to
+/// span (taken back with `Attributes::into_scratch`).
+pub(super) fn resolve_in<'a>(
+    r: &'a SpanRecord,
+    ctx: &'a EmitContext,
+    scratch: Vec<Entry<'a>>,
+) -> Resolved<'a> {
     let policy = &ctx.policy;
-    let (attributes, provider) = Attributes::build(r, ctx);
+    let (attributes, provider) = Attributes::build_in(r, ctx, scratch);
     let usage_available = if r.provisional {
         Some(false)
     } else {
