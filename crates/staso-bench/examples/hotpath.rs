@@ -6,6 +6,7 @@
 //! cargo build --release -p staso-bench --example hotpath
 //! valgrind --tool=callgrind target/release/examples/hotpath off 100000
 //! perf record -g target/release/examples/hotpath capture 2000000
+//! target/release/examples/hotpath null 2000000   # records dropped on the caller: no transport
 //! ```
 
 use std::hint::black_box;
@@ -21,6 +22,22 @@ fn traced_no_capture(a: u64, b: &str) -> u64 {
 #[inline(never)]
 fn traced_capture(a: u64, b: &str) -> u64 {
     a.wrapping_add(b.len() as u64)
+}
+
+/// Accepts every record and drops it at once.
+struct Dropper;
+
+impl staso::SpanExporter for Dropper {
+    fn export(&self, record: Box<staso_core::record::SpanRecord>) -> staso::EnqueueResult {
+        drop(record);
+        staso::EnqueueResult::ACCEPTED
+    }
+    fn flush(&self, _timeout: Duration) -> staso::DeliveryReport {
+        staso::DeliveryReport::disabled()
+    }
+    fn shutdown(&self, _timeout: Duration) -> staso::DeliveryReport {
+        staso::DeliveryReport::disabled()
+    }
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,6 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
+    let null = mode == "null";
     let f: fn(u64, &str) -> u64 = match mode.as_str() {
         "capture" => traced_capture,
         _ => traced_no_capture,
@@ -54,7 +72,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .batch_size(500)
         .flush_interval(Duration::from_secs(60))
         .build()?;
-    let staso = staso::init(config)?;
+    // `null`: the span path alone, records dropped on the calling thread (no queue, no worker, no
+    // recycling), for telling the caller's own cost from what the transport adds.
+    let staso = if null {
+        staso::init_with_exporter(config, std::sync::Arc::new(Dropper))?
+    } else {
+        staso::init(config)?
+    };
     let parent = staso::Span::start("hotpath-parent", staso::SpanKind::Agent);
     let mut timed = Duration::ZERO;
     let mut done = 0;

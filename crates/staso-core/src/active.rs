@@ -6,21 +6,24 @@
 //! also when the body panics (the panic then continues) or the future is dropped unfinished.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::capture::{CaptureBuf, ErrorInfo, Outcome, panic_message};
-use crate::client::with_recording_client;
+use crate::client::{with_cached_client, with_recording_client};
 use crate::config::CapturePolicy;
 use crate::context::{self, Frame, ParentRef};
 use crate::emit::input_allowed;
 use crate::ids::{SpanId, TraceId};
 use crate::kind::SpanStatus;
+use crate::pool::Local;
 use crate::record::{CallSite, Role, SpanRecord};
 use crate::report::EnqueueResult;
 use crate::shared_str::SharedStr;
+use crate::thread_state;
 
 /// What the capture closure of an attribute writes into: the input object and metadata.
 pub struct Capture<'a> {
@@ -52,35 +55,94 @@ impl Capture<'_> {
     }
 }
 
+/// Creates a span record under `frame`, in a box from this thread's pool stock, or `None` when
+/// the current span was dropped (its descendants are not recorded).
+#[inline]
+fn build_record(
+    frame: &Frame,
+    pool: &RefCell<Local>,
+    name: Cow<'static, str>,
+    kind: crate::kind::SpanKind,
+    agent: Option<SharedStr>,
+) -> Option<Box<SpanRecord>> {
+    let (trace_id, parent) = match frame.span {
+        Some(p) if !p.recording => return None,
+        Some(p) => (p.trace_id, Some(p.span_id)),
+        None => (TraceId::random(), None),
+    };
+    let (span_id, start) = (SpanId::random(), crate::time::now());
+    let mut record = match crate::pool::take_from(pool) {
+        Some(mut blank) => {
+            blank.init_blank(trace_id, span_id, parent, name, kind, start);
+            blank
+        }
+        None => Box::new(SpanRecord::new(
+            trace_id, span_id, parent, name, kind, start,
+        )),
+    };
+    record.session_id = frame.session.clone();
+    record.user_id = frame.user.clone();
+    record.agent_name = agent.or_else(|| frame.agent.clone());
+    Some(record)
+}
+
 /// Creates a span record under the current context, or `None` when nothing records (no enabled
 /// client, or the current span was dropped).
-#[inline]
 pub(crate) fn new_record(
     name: Cow<'static, str>,
     kind: crate::kind::SpanKind,
     agent: Option<SharedStr>,
 ) -> Option<Box<SpanRecord>> {
-    context::with_current(|frame| {
-        let (trace_id, parent) = match frame.span {
-            Some(p) if !p.recording => return None,
-            Some(p) => (p.trace_id, Some(p.span_id)),
-            None => (TraceId::random(), None),
-        };
-        let (span_id, start) = (SpanId::random(), crate::time::now());
-        let mut record = match crate::pool::take() {
-            Some(mut blank) => {
-                blank.init_blank(trace_id, span_id, parent, name, kind, start);
-                blank
-            }
-            None => Box::new(SpanRecord::new(
-                trace_id, span_id, parent, name, kind, start,
-            )),
-        };
-        record.session_id = frame.session.clone();
-        record.user_id = frame.user.clone();
-        record.agent_name = agent.or_else(|| frame.agent.clone());
+    thread_state::with(|s| {
+        let frame = s.frame.try_borrow().ok()?;
+        build_record(&frame, &s.pool, name, kind, agent)
+    })
+    .flatten()
+}
+
+/// What a span made current replaced in the thread's frame, to put back when it ends.
+struct Saved {
+    span: Option<ParentRef>,
+    /// `Some` for an agent span: the agent name it replaced.
+    agent: Option<Option<SharedStr>>,
+}
+
+/// Creates a span record under the current context and makes it the current span, in the same
+/// thread-local access. What it replaced is the record's parent (see [`Saved::parent_of`]), so
+/// nothing needs saving. Not for agent spans, which also replace the current agent.
+fn enter_record(name: Cow<'static, str>, kind: crate::kind::SpanKind) -> Option<Box<SpanRecord>> {
+    thread_state::with(|s| {
+        let mut frame = s.frame.try_borrow_mut().ok()?;
+        let record = build_record(&frame, &s.pool, name, kind, None)?;
+        frame.span = Some(ActiveSpan::parent_ref(&record));
         Some(record)
     })
+    .flatten()
+}
+
+impl Saved {
+    /// What [`enter_record`] replaced: the span a record was created under. A record is only
+    /// created under a recording span (or none, for a root), which is its parent.
+    fn parent_of(record: &SpanRecord) -> Saved {
+        Saved {
+            span: record.parent_span_id.map(|span_id| ParentRef {
+                trace_id: record.trace_id,
+                span_id,
+                recording: true,
+            }),
+            agent: None,
+        }
+    }
+}
+
+/// Puts back what [`enter_record`] replaced.
+fn restore(frame: &RefCell<Frame>, saved: Saved) {
+    if let Ok(mut f) = frame.try_borrow_mut() {
+        f.span = saved.span;
+        if let Some(a) = saved.agent {
+            f.agent = a;
+        }
+    }
 }
 
 /// Emits a record through the current client.
@@ -93,42 +155,68 @@ pub struct ActiveSpan {
     /// Boxed once at entry, so the span moves through `run`/`finish` as a pointer.
     record: Option<Box<SpanRecord>>,
     records_output: bool,
+    /// True while the span is current on this thread ([`enter_current`]) and `run` has not
+    /// taken over.
+    entered: bool,
+}
+
+impl ActiveSpan {
+    const NONE: ActiveSpan = ActiveSpan {
+        record: None,
+        records_output: false,
+        entered: false,
+    };
 }
 
 /// Creates the span of an instrumented call. `capture` runs only when the span records.
 #[inline]
 pub fn enter(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> ActiveSpan {
     if !crate::client::is_recording() {
-        return ActiveSpan {
-            record: None,
-            records_output: false,
-        };
+        return ActiveSpan::NONE;
     }
-    enter_slow(site, capture)
+    enter_slow(site, capture, false)
 }
 
-fn enter_slow(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> ActiveSpan {
+/// Like [`enter`], and makes the span current on this thread at once (it stays current until
+/// [`ActiveSpan::run`] returns): the form for sync fns, which saves the thread-local access `run`
+/// would make. `capture` runs with the span already current.
+#[inline]
+pub fn enter_current(
+    site: &'static CallSite,
+    capture: impl FnOnce(&mut Capture<'_>),
+) -> ActiveSpan {
+    if !crate::client::is_recording() {
+        return ActiveSpan::NONE;
+    }
+    enter_slow(site, capture, true)
+}
+
+fn enter_slow(
+    site: &'static CallSite,
+    capture: impl FnOnce(&mut Capture<'_>),
+    current: bool,
+) -> ActiveSpan {
     // The policy matters only to a site that captures something; a site with capture off skips
     // the client lookup here (emission looks the client up anyway).
     let policy = if site.capture_input || site.capture_output {
         match with_recording_client(|c| c.policy) {
             Some(p) => p,
-            None => {
-                return ActiveSpan {
-                    record: None,
-                    records_output: false,
-                };
-            }
+            None => return ActiveSpan::NONE,
         }
     } else {
         CapturePolicy::ALL
     };
     let agent = (site.role == Role::Agent).then_some(SharedStr::Static(site.name));
-    let Some(mut record) = new_record(Cow::Borrowed(site.name), site.kind, agent) else {
-        return ActiveSpan {
-            record: None,
-            records_output: false,
-        };
+    let name = Cow::Borrowed(site.name);
+    // An agent span also replaces the current agent: it is made current by `run` instead.
+    let entered = current && agent.is_none();
+    let record = if entered {
+        enter_record(name, site.kind)
+    } else {
+        new_record(name, site.kind, agent)
+    };
+    let Some(mut record) = record else {
+        return ActiveSpan::NONE;
     };
     record.site = Some(site);
     let mut input = (site.capture_input && input_allowed(&policy, site.kind)).then(CaptureBuf::new);
@@ -162,6 +250,7 @@ fn enter_slow(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -
     ActiveSpan {
         records_output: site.capture_output && policy.output,
         record: Some(record),
+        entered,
     }
 }
 
@@ -190,11 +279,26 @@ impl ActiveSpan {
     #[inline]
     pub fn run<R>(self, body: impl FnOnce() -> R, classify: impl FnOnce(&R) -> Outcome) -> R {
         if self.record.is_none() {
-            // Nothing to drop (no record): skip the drop glue so the disabled path stays a branch.
+            // Nothing to drop (no record, so nothing saved): skip the drop glue so the disabled
+            // path stays a branch.
             std::mem::forget(self);
             return body();
         }
         self.run_recording(body, classify)
+    }
+
+    /// Makes this span current (the `enter` + `run` form): what [`enter_record`] does at entry.
+    fn make_current(record: &SpanRecord) -> Saved {
+        let me = Self::parent_ref(record);
+        let agent = if record.site.is_some_and(|s| s.role == Role::Agent) {
+            record.agent_name.clone()
+        } else {
+            None
+        };
+        context::with_current_mut(|f| Saved {
+            span: f.span.replace(me),
+            agent: agent.map(|a| f.agent.replace(a)),
+        })
     }
 
     fn run_recording<R>(
@@ -202,35 +306,34 @@ impl ActiveSpan {
         body: impl FnOnce() -> R,
         classify: impl FnOnce(&R) -> Outcome,
     ) -> R {
-        let Some(record) = self.record.as_ref() else {
+        let Some(record) = self.record.as_deref() else {
             return body();
         };
-        let me = Self::parent_ref(record);
-        let agent = if record.site.is_some_and(|s| s.role == Role::Agent) {
-            record.agent_name.clone()
+        let saved = if std::mem::take(&mut self.entered) {
+            Saved::parent_of(record)
         } else {
-            None
+            Self::make_current(record)
         };
-        let (saved_span, saved_agent) = context::with_current_mut(|f| {
-            let s = f.span.replace(me);
-            let a = agent.map(|a| f.agent.replace(a));
-            (s, a)
-        });
         let result = catch_unwind(AssertUnwindSafe(body));
-        context::with_current_mut(|f| {
-            f.span = saved_span;
-            if let Some(a) = saved_agent {
-                f.agent = a;
-            }
-        });
         match result {
             Ok(value) => {
+                // Classified while the span is still current: a span created by a `Display` or
+                // `Serialize` impl of the result is this span's child.
                 let outcome =
                     catch_unwind(AssertUnwindSafe(|| classify(&value))).unwrap_or_default();
-                self.finish(outcome);
+                let record = self.record.take();
+                std::mem::forget(self);
+                // Restoring the frame and emitting share one thread-local access.
+                thread_state::with(|s| {
+                    restore(&s.frame, saved);
+                    let mut record = record?;
+                    Self::settle(&mut record, outcome);
+                    with_cached_client(&s.client, |c| c.exporter.as_ref().map(|e| e.export(record)))
+                });
                 value
             }
             Err(payload) => {
+                let _ = thread_state::with(|s| restore(&s.frame, saved));
                 self.fail_with_panic(&*payload);
                 resume_unwind(payload)
             }
@@ -239,11 +342,13 @@ impl ActiveSpan {
 
     /// Wraps an async body: the span is current on every poll; when the future completes its
     /// outcome is recorded and the span emitted.
-    pub fn run_async<F, C>(self, future: F, classify: C) -> SpanFuture<F, C>
+    pub fn run_async<F, C>(mut self, future: F, classify: C) -> SpanFuture<F, C>
     where
         F: Future,
         C: FnOnce(&F::Output) -> Outcome,
     {
+        // Made current by `enter_current`: the future carries its own frame instead.
+        self.leave();
         let frame = self.record.as_ref().map(|record| {
             let mut frame = context::with_current(Frame::clone);
             frame.span = Some(Self::parent_ref(record));
@@ -260,11 +365,9 @@ impl ActiveSpan {
         }
     }
 
-    /// Records the outcome, sets the duration and emits.
-    fn finish(&mut self, outcome: Outcome) {
-        let Some(mut record) = self.record.take() else {
-            return;
-        };
+    /// Records the outcome and the duration.
+    #[inline]
+    fn settle(record: &mut SpanRecord, outcome: Outcome) {
         match outcome {
             Outcome::Ok(output) => {
                 record.status = SpanStatus::Ok;
@@ -277,8 +380,26 @@ impl ActiveSpan {
             }
             Outcome::Skipped => record.status = SpanStatus::Ok,
         }
-        record.duration = record.start.elapsed();
+        record.duration = crate::time::since(record.start);
+    }
+
+    /// Records the outcome, sets the duration and emits.
+    fn finish(&mut self, outcome: Outcome) {
+        let Some(mut record) = self.record.take() else {
+            return;
+        };
+        Self::settle(&mut record, outcome);
         emit(record);
+    }
+
+    /// Puts back the current span if [`enter_current`] made this one current.
+    fn leave(&mut self) {
+        if std::mem::take(&mut self.entered)
+            && let Some(record) = self.record.as_deref()
+        {
+            let saved = Saved::parent_of(record);
+            let _ = thread_state::with(|s| restore(&s.frame, saved));
+        }
     }
 
     fn fail(&mut self, message: String, type_name: &'static str) {
@@ -296,6 +417,7 @@ impl ActiveSpan {
 impl Drop for ActiveSpan {
     #[inline]
     fn drop(&mut self) {
+        self.leave();
         if self.record.is_some() {
             if std::thread::panicking() {
                 self.fail("panicked".to_owned(), "panic");

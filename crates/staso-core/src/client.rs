@@ -11,6 +11,7 @@ use crate::config::{CapturePolicy, Config};
 use crate::emit::{EmitContext, default_session_id};
 use crate::export::SpanExporter;
 use crate::report::DeliveryReport;
+use crate::thread_state::ClientCache;
 use crate::transport::AnnotationSender;
 
 /// Default bound of the implicit shutdown (dropping `init`'s value, re-init).
@@ -64,10 +65,6 @@ static GENERATION: AtomicU64 = AtomicU64::new(1);
 /// True while an enabled client is installed: the one load a disabled span pays.
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
-thread_local! {
-    static CACHE: RefCell<(u64, Option<Arc<ClientInner>>)> = const { RefCell::new((0, None)) };
-}
-
 /// The installed client, enabled or not.
 pub(crate) fn current_client() -> Option<Arc<ClientInner>> {
     read_global()
@@ -93,20 +90,24 @@ pub(crate) fn with_recording_client<R>(f: impl FnOnce(&ClientInner) -> R) -> Opt
     if !is_recording() {
         return None;
     }
+    crate::thread_state::with(|s| with_cached_client(&s.client, f)).flatten()
+}
+
+/// [`with_recording_client`] on an already looked-up thread state's cache.
+#[inline]
+pub(crate) fn with_cached_client<R>(
+    cache: &RefCell<ClientCache>,
+    f: impl FnOnce(&ClientInner) -> R,
+) -> Option<R> {
     let generation = GENERATION.load(Ordering::Acquire);
-    CACHE
-        .try_with(|cache| {
-            let stale = cache.try_borrow().ok()?.0 != generation;
-            if stale {
-                *cache.try_borrow_mut().ok()? = (generation, read_global());
-            }
-            let cache = cache.try_borrow().ok()?;
-            let client = cache.1.as_deref()?;
-            client.exporter.as_ref()?;
-            Some(f(client))
-        })
-        .ok()
-        .flatten()
+    let stale = cache.try_borrow().ok()?.0 != generation;
+    if stale {
+        *cache.try_borrow_mut().ok()? = (generation, read_global());
+    }
+    let cache = cache.try_borrow().ok()?;
+    let client = cache.1.as_deref()?;
+    client.exporter.as_ref()?;
+    Some(f(client))
 }
 
 /// Installs a new global client, retiring the previous one.

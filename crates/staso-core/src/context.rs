@@ -5,13 +5,13 @@
 //! swaps it into the thread-local for the duration of each `poll`, so a task that migrates between
 //! worker threads keeps its context and two tasks interleaved on one thread never see each other's.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use crate::ids::{SpanId, TraceId};
 use crate::shared_str::SharedStr;
+use crate::thread_state;
 
 /// The identity of the current span, as its children need it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,23 +37,30 @@ pub struct Frame {
     pub agent: Option<SharedStr>,
 }
 
-thread_local! {
-    static CURRENT: RefCell<Frame> = RefCell::new(Frame::default());
+impl Frame {
+    /// The frame outside any span, conversation or agent.
+    pub const EMPTY: Frame = Frame {
+        span: None,
+        session: None,
+        user: None,
+        agent: None,
+    };
 }
 
-/// Runs `f` with the current frame (read-only).
+/// Runs `f` with the current frame (read-only). The frame lives in the thread's state (see
+/// `thread_state`).
 pub fn with_current<R>(f: impl FnOnce(&Frame) -> R) -> R {
-    CURRENT.with(|c| f(&c.borrow()))
+    thread_state::with_live(|s| f(&s.frame.borrow()))
 }
 
 /// Runs `f` with the current frame (mutable). Used by span entry/exit and `drop_span`.
 pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut Frame) -> R) -> R {
-    CURRENT.with(|c| f(&mut c.borrow_mut()))
+    thread_state::with_live(|s| f(&mut s.frame.borrow_mut()))
 }
 
 /// Swaps `frame` with the thread's current frame.
 pub(crate) fn swap_current(frame: &mut Frame) {
-    CURRENT.with(|c| std::mem::swap(&mut *c.borrow_mut(), frame));
+    thread_state::with_live(|s| std::mem::swap(&mut *s.frame.borrow_mut(), frame));
 }
 
 /// Restores a swapped frame even when the code in between panics.
@@ -255,8 +262,8 @@ impl Drop for ConversationGuard {
     fn drop(&mut self) {
         if let Some((s, u)) = self.saved.take() {
             // During thread teardown the thread-local may be gone; nothing to restore then.
-            let _ = CURRENT.try_with(|c| {
-                if let Ok(mut f) = c.try_borrow_mut() {
+            let _ = thread_state::with(|state| {
+                if let Ok(mut f) = state.frame.try_borrow_mut() {
                     f.session = s;
                     f.user = u;
                 }

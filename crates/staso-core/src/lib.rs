@@ -24,6 +24,7 @@ pub mod record;
 pub mod report;
 pub mod shared_str;
 pub mod span;
+mod thread_state;
 pub mod time;
 pub mod transport;
 pub mod wire;
@@ -64,7 +65,9 @@ macro_rules! __outcome {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__outcome as outcome;
-    pub use crate::active::{ActiveSpan, Capture, SpanFuture, classify_opaque, enter};
+    pub use crate::active::{
+        ActiveSpan, Capture, SpanFuture, classify_opaque, enter, enter_current,
+    };
     pub use crate::capture::{
         CaptureBuf, CaptureViaDebug, CaptureViaSerialize, CaptureViaTypeName, ErrProbe,
         ErrViaDebug, ErrViaDisplay, ErrViaTypeName, Outcome, OutcomeProbe, Probe, SplitPlain,

@@ -39,8 +39,8 @@ pub(crate) const MAX_SPARE_BUFFER: usize = 512;
 /// Capture buffers a thread keeps for reuse at most.
 const MAX_SPARE_BUFFERS: usize = 2 * CHUNK;
 
-/// What a thread keeps for its next spans.
-struct Local {
+/// What a thread keeps for its next spans (in its `thread_state`).
+pub(crate) struct Local {
     /// Blank records.
     records: Chunk,
     /// Empty capture buffers (the input and output strings of recycled records).
@@ -48,6 +48,12 @@ struct Local {
 }
 
 impl Local {
+    /// Nothing kept yet.
+    pub(crate) const EMPTY: Local = Local {
+        records: Vec::new(),
+        buffers: Vec::new(),
+    };
+
     fn keep(&mut self, spare: String) {
         if self.buffers.len() < MAX_SPARE_BUFFERS {
             self.buffers.push(spare.into_bytes());
@@ -55,37 +61,29 @@ impl Local {
     }
 }
 
-thread_local! {
-    static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local {
-            records: Vec::new(),
-            buffers: Vec::new(),
-        })
+/// A blank record box from this thread's stock (refilled from the pool), if one is available.
+#[inline]
+pub(crate) fn take_from(local: &RefCell<Local>) -> Option<Box<SpanRecord>> {
+    let mut local = local.try_borrow_mut().ok()?;
+    let mut record = match local.records.pop() {
+        Some(record) => record,
+        None => refill(&mut local.records)?,
     };
+    // The recycler left the record's emptied capture strings in place: move them to this
+    // thread's spare buffers, so the record is blank again.
+    if let Some(spare) = record.input.take() {
+        local.keep(spare);
+    }
+    if let Some(spare) = record.output.take() {
+        local.keep(spare);
+    }
+    Some(record)
 }
 
 /// A blank record box, if one is available on this thread or in the pool.
-#[inline]
-pub(crate) fn take() -> Option<Box<SpanRecord>> {
-    LOCAL
-        .try_with(|local| {
-            let mut local = local.try_borrow_mut().ok()?;
-            let mut record = match local.records.pop() {
-                Some(record) => record,
-                None => refill(&mut local.records)?,
-            };
-            // The recycler left the record's emptied capture strings in place: move them to this
-            // thread's spare buffers, so the record is blank again.
-            if let Some(spare) = record.input.take() {
-                local.keep(spare);
-            }
-            if let Some(spare) = record.output.take() {
-                local.keep(spare);
-            }
-            Some(record)
-        })
-        .ok()
-        .flatten()
+#[cfg(test)]
+fn take() -> Option<Box<SpanRecord>> {
+    crate::thread_state::with(|s| take_from(&s.pool)).flatten()
 }
 
 #[cold]
@@ -100,9 +98,7 @@ fn refill(local: &mut Chunk) -> Option<Box<SpanRecord>> {
 /// room for a few small arguments.
 #[inline]
 pub(crate) fn capture_buffer() -> Vec<u8> {
-    LOCAL
-        .try_with(|local| local.try_borrow_mut().ok()?.buffers.pop())
-        .ok()
+    crate::thread_state::with(|s| s.pool.try_borrow_mut().ok()?.buffers.pop())
         .flatten()
         .unwrap_or_else(|| Vec::with_capacity(64))
 }

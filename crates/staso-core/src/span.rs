@@ -278,7 +278,7 @@ impl Span {
         st.ended = true;
         let mut record = st.record.take()?;
         drop(st);
-        record.duration = record.start.elapsed();
+        record.duration = crate::time::since(record.start);
         emit(record)
     }
 

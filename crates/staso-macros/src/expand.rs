@@ -381,32 +381,35 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         quote! { __staso_cap.meta(#k, #value); }
     });
 
-    let site = quote! {
-        static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {
-            name: #name,
-            kind: ::staso::__private::SpanKind::#kind,
-            role: ::staso::__private::Role::#role,
-            tags: &[#(#tags),*],
-            function: #fn_name,
-            file: ::core::file!(),
-            line: #line,
-            manifest_dir: match ::core::option_env!("CARGO_MANIFEST_DIR") {
-                ::core::option::Option::Some(d) => d,
-                ::core::option::Option::None => "",
-            },
-            capture_input: #capture_input,
-            capture_output: #capture_output,
-            abs_file: ::staso::__private::OnceLock::new(),
-        };
-        #[allow(unused_imports)]
-        use ::staso::__private::{CaptureViaDebug as _, CaptureViaSerialize as _, CaptureViaTypeName as _};
-        let __staso_span = ::staso::__private::enter(&__STASO_SITE, |__staso_cap| {
-            if __staso_cap.wants_input() {
-                #(#captured)*
-            }
-            #(#meta)*
-        });
-        let __staso_rec_out = __staso_span.records_output();
+    // Sync fns enter the span already current (`enter_current`); futures carry their own frame.
+    let site = |enter_fn: TokenStream| {
+        quote! {
+            static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {
+                name: #name,
+                kind: ::staso::__private::SpanKind::#kind,
+                role: ::staso::__private::Role::#role,
+                tags: &[#(#tags),*],
+                function: #fn_name,
+                file: ::core::file!(),
+                line: #line,
+                manifest_dir: match ::core::option_env!("CARGO_MANIFEST_DIR") {
+                    ::core::option::Option::Some(d) => d,
+                    ::core::option::Option::None => "",
+                },
+                capture_input: #capture_input,
+                capture_output: #capture_output,
+                abs_file: ::staso::__private::OnceLock::new(),
+            };
+            #[allow(unused_imports)]
+            use ::staso::__private::{CaptureViaDebug as _, CaptureViaSerialize as _, CaptureViaTypeName as _};
+            let __staso_span = ::staso::__private::#enter_fn(&__STASO_SITE, |__staso_cap| {
+                if __staso_cap.wants_input() {
+                    #(#captured)*
+                }
+                #(#meta)*
+            });
+            let __staso_rec_out = __staso_span.records_output();
+        }
     };
 
     let classify = |ret: Option<&Type>| match ret {
@@ -451,6 +454,7 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
                 async move { __staso_span.run_async(#inner, #classify).await }
             };
             let stmts = &item.block.stmts;
+            let site = site(quote!(enter));
             let block: syn::Block = syn::parse_quote!({ #site #(#stmts)* });
             *item.block = block;
             return Ok(quote!(#item));
@@ -472,6 +476,11 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
     } else {
         quote! { __staso_span.run(move || #body, #classify) }
     };
+    let site = site(if is_async {
+        quote!(enter)
+    } else {
+        quote!(enter_current)
+    });
     let new_block: syn::Block = syn::parse_quote!({
         #site
         #run

@@ -98,7 +98,7 @@ impl GuardSpan {
         } else {
             SpanStatus::Error
         };
-        r.duration = r.start.elapsed();
+        r.duration = crate::time::since(r.start);
         emit(self.record);
     }
 }
