@@ -145,6 +145,16 @@ fn restore(frame: &RefCell<Frame>, saved: Saved) {
     }
 }
 
+/// Puts back the span `record` replaced as current (`saved`, or its parent when `None`) and emits
+/// it, in one thread-local access.
+fn leave_and_emit(record: Box<SpanRecord>, saved: Option<Saved>) {
+    let saved = saved.unwrap_or_else(|| Saved::parent_of(&record));
+    thread_state::with(|s| {
+        restore(&s.frame, saved);
+        with_cached_client(&s.client, |c| c.exporter.as_ref().map(|e| e.export(record)))
+    });
+}
+
 /// Emits a record through the current client.
 pub(crate) fn emit(record: Box<SpanRecord>) -> Option<EnqueueResult> {
     with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
@@ -155,6 +165,8 @@ pub struct ActiveSpan {
     /// Boxed once at entry, so the span moves through `run`/`finish` as a pointer.
     record: Option<Box<SpanRecord>>,
     records_output: bool,
+    /// Whether the capture step starts an input buffer (set by `begin`, used by `capture`).
+    wants_input: bool,
     /// True while the span is current on this thread ([`enter_current`]) and `run` has not
     /// taken over.
     entered: bool,
@@ -164,6 +176,7 @@ impl ActiveSpan {
     const NONE: ActiveSpan = ActiveSpan {
         record: None,
         records_output: false,
+        wants_input: false,
         entered: false,
     };
 }
@@ -174,7 +187,7 @@ pub fn enter(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) ->
     if !crate::client::is_recording() {
         return ActiveSpan::NONE;
     }
-    enter_slow(site, capture, false)
+    begin(site, false).capture(site, capture)
 }
 
 /// Like [`enter`], and makes the span current on this thread at once (it stays current until
@@ -188,14 +201,12 @@ pub fn enter_current(
     if !crate::client::is_recording() {
         return ActiveSpan::NONE;
     }
-    enter_slow(site, capture, true)
+    begin(site, true).capture(site, capture)
 }
 
-fn enter_slow(
-    site: &'static CallSite,
-    capture: impl FnOnce(&mut Capture<'_>),
-    current: bool,
-) -> ActiveSpan {
+/// The part of span entry that does not depend on the capture closure (kept out of line, so the
+/// instrumented fn inlines only the capture step).
+fn begin(site: &'static CallSite, current: bool) -> ActiveSpan {
     // The policy matters only to a site that captures something; a site with capture off skips
     // the client lookup here (emission looks the client up anyway).
     let policy = if site.capture_input || site.capture_output {
@@ -219,42 +230,57 @@ fn enter_slow(
         return ActiveSpan::NONE;
     };
     record.site = Some(site);
-    let mut input = (site.capture_input && input_allowed(&policy, site.kind)).then(CaptureBuf::new);
-    if site.role == Role::Agent
-        && let Some(b) = input.as_mut()
-    {
-        b.key("agent_name").str_value(site.name);
-    }
-    let mut cap = Capture {
-        input,
-        record: &mut record,
-    };
-    // A panicking Serialize impl must not break the user's call: drop the input instead.
-    let captured = catch_unwind(AssertUnwindSafe(|| {
-        capture(&mut cap);
-        cap.input.take()
-    }));
-    record.input = match captured {
-        Ok(buf) => buf.and_then(CaptureBuf::finish),
-        Err(_) => {
-            log::debug!(
-                "staso: input capture of {} panicked; input dropped",
-                site.name
-            );
-            None
-        }
-    };
-    if record.parent_span_id.is_none() {
-        emit(Box::new(record.provisional_snapshot()));
-    }
     ActiveSpan {
         records_output: site.capture_output && policy.output,
+        wants_input: site.capture_input && input_allowed(&policy, site.kind),
         record: Some(record),
         entered,
     }
 }
 
+/// The input buffer of a site that captures its input (an agent's starts with its name).
+fn input_buffer(site: &'static CallSite) -> CaptureBuf {
+    let mut b = CaptureBuf::new();
+    if site.role == Role::Agent {
+        b.key("agent_name").str_value(site.name);
+    }
+    b
+}
+
+/// Emits the provisional snapshot of a root span (PROTOCOL.md §2.6).
+#[cold]
+fn emit_provisional(record: &SpanRecord) {
+    emit(Box::new(record.provisional_snapshot()));
+}
+
 impl ActiveSpan {
+    /// Runs the attribute's capture closure (input arguments, metadata) on a recording span.
+    #[inline]
+    fn capture(mut self, site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> Self {
+        let Some(record) = self.record.as_deref_mut() else {
+            return self;
+        };
+        let input = std::mem::take(&mut self.wants_input).then(|| input_buffer(site));
+        let mut cap = Capture { input, record };
+        // A panicking Serialize impl must not break the user's call: drop the input instead.
+        let captured = catch_unwind(AssertUnwindSafe(|| {
+            capture(&mut cap);
+            cap.input.take()
+        }));
+        match captured {
+            Ok(None) => {}
+            Ok(Some(buf)) => record.input = buf.finish(),
+            Err(_) => log::debug!(
+                "staso: input capture of {} panicked; input dropped",
+                site.name
+            ),
+        }
+        if record.parent_span_id.is_none() {
+            emit_provisional(record);
+        }
+        self
+    }
+
     /// Whether the output will be captured (so the macro serializes it only then).
     #[inline]
     pub fn records_output(&self) -> bool {
@@ -309,10 +335,11 @@ impl ActiveSpan {
         let Some(record) = self.record.as_deref() else {
             return body();
         };
+        // `None`: made current by `enter_current`, and what it replaced is the record's parent.
         let saved = if std::mem::take(&mut self.entered) {
-            Saved::parent_of(record)
+            None
         } else {
-            Self::make_current(record)
+            Some(Self::make_current(record))
         };
         let result = catch_unwind(AssertUnwindSafe(body));
         match result {
@@ -321,19 +348,18 @@ impl ActiveSpan {
                 // `Serialize` impl of the result is this span's child.
                 let outcome =
                     catch_unwind(AssertUnwindSafe(|| classify(&value))).unwrap_or_default();
-                let record = self.record.take();
-                std::mem::forget(self);
-                // Restoring the frame and emitting share one thread-local access.
-                thread_state::with(|s| {
-                    restore(&s.frame, saved);
-                    let mut record = record?;
+                if let Some(mut record) = self.record.take() {
                     Self::settle(&mut record, outcome);
-                    with_cached_client(&s.client, |c| c.exporter.as_ref().map(|e| e.export(record)))
-                });
+                    leave_and_emit(record, saved);
+                }
+                std::mem::forget(self);
                 value
             }
             Err(payload) => {
-                let _ = thread_state::with(|s| restore(&s.frame, saved));
+                if let Some(record) = self.record.as_deref() {
+                    let saved = saved.unwrap_or_else(|| Saved::parent_of(record));
+                    let _ = thread_state::with(|s| restore(&s.frame, saved));
+                }
                 self.fail_with_panic(&*payload);
                 resume_unwind(payload)
             }

@@ -14,6 +14,7 @@ pub type Tick = quanta::Instant;
 /// The process's span clock. `quanta::Instant::now()` looks up a thread-local override clock (a
 /// test hook of quanta's) behind a `RefCell` on every read; reading our own calibrated clock skips
 /// that lookup, which was two thread-local accesses per span.
+#[inline]
 fn clock() -> &'static quanta::Clock {
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
     CLOCK.get_or_init(quanta::Clock::new)
