@@ -108,7 +108,7 @@ struct Saved {
 }
 
 /// Creates a span record under the current context and makes it the current span, in the same
-/// thread-local access. What it replaced is the record's parent (see [`Saved::parent_of`]), so
+/// thread-local access. What it replaced is the record's parent (see [`restore_parent`]), so
 /// nothing needs saving. Not for agent spans, which also replace the current agent.
 fn enter_record(name: Cow<'static, str>, kind: crate::kind::SpanKind) -> Option<Box<SpanRecord>> {
     thread_state::with(|s| {
@@ -120,37 +120,49 @@ fn enter_record(name: Cow<'static, str>, kind: crate::kind::SpanKind) -> Option<
     .flatten()
 }
 
-impl Saved {
-    /// What [`enter_record`] replaced: the span a record was created under. A record is only
-    /// created under a recording span (or none, for a root), which is its parent.
-    fn parent_of(record: &SpanRecord) -> Saved {
-        Saved {
-            span: record.parent_span_id.map(|span_id| ParentRef {
+/// Puts back what `record`'s span replaced as current: `saved`, or, when `None` (the span was made
+/// current by [`enter_record`]), the record's parent.
+fn restore(frame: &RefCell<Frame>, record: &SpanRecord, saved: Option<Saved>) {
+    let Ok(mut f) = frame.try_borrow_mut() else {
+        return;
+    };
+    match saved {
+        Some(saved) => {
+            f.span = saved.span;
+            if let Some(a) = saved.agent {
+                f.agent = a;
+            }
+        }
+        None => restore_parent(&mut f, record),
+    }
+}
+
+/// Makes `record`'s parent the current span again. A record is only created under a recording
+/// span (or none, for a root), which is its parent. Written field by field: copying a temporary
+/// `ParentRef` went through the stack in pieces and stalled on reading them back.
+#[inline]
+fn restore_parent(f: &mut Frame, record: &SpanRecord) {
+    match (f.span.as_mut(), record.parent_span_id) {
+        (Some(current), Some(parent)) => {
+            current.trace_id = record.trace_id;
+            current.span_id = parent;
+            current.recording = true;
+        }
+        (_, parent) => {
+            f.span = parent.map(|span_id| ParentRef {
                 trace_id: record.trace_id,
                 span_id,
                 recording: true,
-            }),
-            agent: None,
+            })
         }
     }
 }
 
-/// Puts back what [`enter_record`] replaced.
-fn restore(frame: &RefCell<Frame>, saved: Saved) {
-    if let Ok(mut f) = frame.try_borrow_mut() {
-        f.span = saved.span;
-        if let Some(a) = saved.agent {
-            f.agent = a;
-        }
-    }
-}
-
-/// Puts back the span `record` replaced as current (`saved`, or its parent when `None`) and emits
-/// it, in one thread-local access.
+/// Puts back the span `record` replaced as current (see [`restore`]) and emits it, in one
+/// thread-local access.
 fn leave_and_emit(record: Box<SpanRecord>, saved: Option<Saved>) {
-    let saved = saved.unwrap_or_else(|| Saved::parent_of(&record));
     thread_state::with(|s| {
-        restore(&s.frame, saved);
+        restore(&s.frame, &record, saved);
         with_cached_client(&s.client, |c| c.exporter.as_ref().map(|e| e.export(record)))
     });
 }
@@ -161,24 +173,37 @@ pub(crate) fn emit(record: Box<SpanRecord>) -> Option<EnqueueResult> {
 }
 
 /// The live span of an instrumented fn call.
+///
+/// Two words (a pointer and a flag byte), so it travels in registers between `enter`, the
+/// capture step and `run`: a struct of several `bool`s was copied through the stack byte-wise,
+/// and re-reading those bytes as one word stalled the store buffer.
 pub struct ActiveSpan {
     /// Boxed once at entry, so the span moves through `run`/`finish` as a pointer.
     record: Option<Box<SpanRecord>>,
-    records_output: bool,
-    /// Whether the capture step starts an input buffer (set by `begin`, used by `capture`).
-    wants_input: bool,
-    /// True while the span is current on this thread ([`enter_current`]) and `run` has not
-    /// taken over.
-    entered: bool,
+    /// [`RECORDS_OUTPUT`], [`WANTS_INPUT`], [`ENTERED`].
+    flags: u8,
 }
+
+/// The output will be captured.
+const RECORDS_OUTPUT: u8 = 1;
+/// The capture step starts an input buffer (set by `begin`, cleared by `capture`).
+const WANTS_INPUT: u8 = 2;
+/// The span is current on this thread ([`enter_current`]) and `run` has not taken over.
+const ENTERED: u8 = 4;
 
 impl ActiveSpan {
     const NONE: ActiveSpan = ActiveSpan {
         record: None,
-        records_output: false,
-        wants_input: false,
-        entered: false,
+        flags: 0,
     };
+
+    /// Clears `flag`, returning whether it was set.
+    #[inline]
+    fn take_flag(&mut self, flag: u8) -> bool {
+        let set = self.flags & flag != 0;
+        self.flags &= !flag;
+        set
+    }
 }
 
 /// Creates the span of an instrumented call. `capture` runs only when the span records.
@@ -230,11 +255,19 @@ fn begin(site: &'static CallSite, current: bool) -> ActiveSpan {
         return ActiveSpan::NONE;
     };
     record.site = Some(site);
+    let mut flags = 0;
+    if site.capture_output && policy.output {
+        flags |= RECORDS_OUTPUT;
+    }
+    if site.capture_input && input_allowed(&policy, site.kind) {
+        flags |= WANTS_INPUT;
+    }
+    if entered {
+        flags |= ENTERED;
+    }
     ActiveSpan {
-        records_output: site.capture_output && policy.output,
-        wants_input: site.capture_input && input_allowed(&policy, site.kind),
         record: Some(record),
-        entered,
+        flags,
     }
 }
 
@@ -257,10 +290,11 @@ impl ActiveSpan {
     /// Runs the attribute's capture closure (input arguments, metadata) on a recording span.
     #[inline]
     fn capture(mut self, site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> Self {
+        let wants_input = self.take_flag(WANTS_INPUT);
         let Some(record) = self.record.as_deref_mut() else {
             return self;
         };
-        let input = std::mem::take(&mut self.wants_input).then(|| input_buffer(site));
+        let input = wants_input.then(|| input_buffer(site));
         let mut cap = Capture { input, record };
         // A panicking Serialize impl must not break the user's call: drop the input instead.
         let captured = catch_unwind(AssertUnwindSafe(|| {
@@ -284,7 +318,7 @@ impl ActiveSpan {
     /// Whether the output will be captured (so the macro serializes it only then).
     #[inline]
     pub fn records_output(&self) -> bool {
-        self.records_output
+        self.flags & RECORDS_OUTPUT != 0
     }
 
     /// Whether the span records at all.
@@ -332,11 +366,12 @@ impl ActiveSpan {
         body: impl FnOnce() -> R,
         classify: impl FnOnce(&R) -> Outcome,
     ) -> R {
+        let entered = self.take_flag(ENTERED);
         let Some(record) = self.record.as_deref() else {
             return body();
         };
         // `None`: made current by `enter_current`, and what it replaced is the record's parent.
-        let saved = if std::mem::take(&mut self.entered) {
+        let saved = if entered {
             None
         } else {
             Some(Self::make_current(record))
@@ -357,8 +392,7 @@ impl ActiveSpan {
             }
             Err(payload) => {
                 if let Some(record) = self.record.as_deref() {
-                    let saved = saved.unwrap_or_else(|| Saved::parent_of(record));
-                    let _ = thread_state::with(|s| restore(&s.frame, saved));
+                    let _ = thread_state::with(|s| restore(&s.frame, record, saved));
                 }
                 self.fail_with_panic(&*payload);
                 resume_unwind(payload)
@@ -420,11 +454,10 @@ impl ActiveSpan {
 
     /// Puts back the current span if [`enter_current`] made this one current.
     fn leave(&mut self) {
-        if std::mem::take(&mut self.entered)
+        if self.take_flag(ENTERED)
             && let Some(record) = self.record.as_deref()
         {
-            let saved = Saved::parent_of(record);
-            let _ = thread_state::with(|s| restore(&s.frame, saved));
+            let _ = thread_state::with(|s| restore(&s.frame, record, None));
         }
     }
 
