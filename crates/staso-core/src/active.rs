@@ -17,13 +17,12 @@ use crate::client::{with_cached_client, with_recording_client};
 use crate::config::CapturePolicy;
 use crate::context::{self, Frame, ParentRef};
 use crate::emit::input_allowed;
-use crate::ids::{SpanId, TraceId};
+use crate::ids::TraceId;
 use crate::kind::SpanStatus;
-use crate::pool::Local;
 use crate::record::{CallSite, Role, SpanRecord};
 use crate::report::EnqueueResult;
 use crate::shared_str::SharedStr;
-use crate::thread_state;
+use crate::thread_state::{self, ClientCache, ThreadState};
 
 /// What the capture closure of an attribute writes into: the input object and metadata.
 pub struct Capture<'a> {
@@ -59,8 +58,8 @@ impl Capture<'_> {
 /// the current span was dropped (its descendants are not recorded).
 #[inline]
 fn build_record(
+    state: &ThreadState,
     frame: &Frame,
-    pool: &RefCell<Local>,
     name: Cow<'static, str>,
     kind: crate::kind::SpanKind,
     agent: Option<SharedStr>,
@@ -70,8 +69,8 @@ fn build_record(
         Some(p) => (p.trace_id, Some(p.span_id)),
         None => (TraceId::random(), None),
     };
-    let (span_id, start) = (SpanId::random(), crate::time::now());
-    let mut record = match crate::pool::take_from(pool) {
+    let (span_id, start) = (state.span_id(), crate::time::now());
+    let mut record = match crate::pool::take_from(&state.pool) {
         Some(mut blank) => {
             blank.init_blank(trace_id, span_id, parent, name, kind, start);
             blank
@@ -95,7 +94,7 @@ pub(crate) fn new_record(
 ) -> Option<Box<SpanRecord>> {
     thread_state::with(|s| {
         let frame = s.frame.try_borrow().ok()?;
-        build_record(&frame, &s.pool, name, kind, agent)
+        build_record(s, &frame, name, kind, agent)
     })
     .flatten()
 }
@@ -113,7 +112,7 @@ struct Saved {
 fn enter_record(name: Cow<'static, str>, kind: crate::kind::SpanKind) -> Option<Box<SpanRecord>> {
     thread_state::with(|s| {
         let mut frame = s.frame.try_borrow_mut().ok()?;
-        let record = build_record(&frame, &s.pool, name, kind, None)?;
+        let record = build_record(s, &frame, name, kind, None)?;
         frame.span = Some(ActiveSpan::parent_ref(&record));
         Some(record)
     })
@@ -159,12 +158,29 @@ fn restore_parent(f: &mut Frame, record: &SpanRecord) {
 }
 
 /// Puts back the span `record` replaced as current (see [`restore`]) and emits it, in one
-/// thread-local access.
-fn leave_and_emit(record: Box<SpanRecord>, saved: Option<Saved>) {
+/// thread-local access. `saved` is `None` for a span made current by [`enter_record`]: the two
+/// cases are two functions so that the common one does not copy an empty `Option<Saved>`.
+fn leave_and_emit(record: Box<SpanRecord>) {
     thread_state::with(|s| {
-        restore(&s.frame, &record, saved);
-        with_cached_client(&s.client, |c| c.exporter.as_ref().map(|e| e.export(record)))
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            restore_parent(&mut f, &record);
+        }
+        export_cached(&s.client, record)
     });
+}
+
+/// [`leave_and_emit`] for a span made current with its previous frame saved (agents).
+fn leave_saved_and_emit(record: Box<SpanRecord>, saved: Saved) {
+    thread_state::with(|s| {
+        restore(&s.frame, &record, Some(saved));
+        export_cached(&s.client, record)
+    });
+}
+
+/// Hands `record` to the exporter of the cached client.
+#[inline]
+fn export_cached(client: &RefCell<ClientCache>, record: Box<SpanRecord>) -> Option<EnqueueResult> {
+    with_cached_client(client, |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
 }
 
 /// Emits a record through the current client.
@@ -385,7 +401,10 @@ impl ActiveSpan {
                     catch_unwind(AssertUnwindSafe(|| classify(&value))).unwrap_or_default();
                 if let Some(mut record) = self.record.take() {
                     Self::settle(&mut record, outcome);
-                    leave_and_emit(record, saved);
+                    match saved {
+                        None => leave_and_emit(record),
+                        Some(saved) => leave_saved_and_emit(record, saved),
+                    }
                 }
                 std::mem::forget(self);
                 value
