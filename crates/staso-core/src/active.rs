@@ -296,6 +296,30 @@ fn input_buffer(site: &'static CallSite) -> CaptureBuf {
     b
 }
 
+/// Runs the capture closure with an input buffer and stores the finished input document.
+fn capture_input(
+    site: &'static CallSite,
+    record: &mut SpanRecord,
+    capture: impl FnOnce(&mut Capture<'_>),
+) {
+    let mut cap = Capture {
+        input: Some(input_buffer(site)),
+        record,
+    };
+    // A panicking Serialize impl must not break the user's call: drop the input instead.
+    let captured = catch_unwind(AssertUnwindSafe(|| {
+        capture(&mut cap);
+        cap.input.take()
+    }));
+    match captured {
+        Ok(buf) => record.input = buf.and_then(CaptureBuf::finish),
+        Err(_) => log::debug!(
+            "staso: input capture of {} panicked; input dropped",
+            site.name
+        ),
+    }
+}
+
 /// Emits the provisional snapshot of a root span (PROTOCOL.md §2.6).
 #[cold]
 fn emit_provisional(record: &SpanRecord) {
@@ -310,20 +334,18 @@ impl ActiveSpan {
         let Some(record) = self.record.as_deref_mut() else {
             return self;
         };
-        let input = wants_input.then(|| input_buffer(site));
-        let mut cap = Capture { input, record };
-        // A panicking Serialize impl must not break the user's call: drop the input instead.
-        let captured = catch_unwind(AssertUnwindSafe(|| {
-            capture(&mut cap);
-            cap.input.take()
-        }));
-        match captured {
-            Ok(None) => {}
-            Ok(Some(buf)) => record.input = buf.finish(),
-            Err(_) => log::debug!(
-                "staso: input capture of {} panicked; input dropped",
-                site.name
-            ),
+        if wants_input {
+            capture_input(site, record, capture);
+        } else {
+            // No input buffer: the closure can only set metadata (for a site without any, it
+            // is empty and this branch compiles to nothing).
+            let mut cap = Capture {
+                input: None,
+                record,
+            };
+            if catch_unwind(AssertUnwindSafe(|| capture(&mut cap))).is_err() {
+                log::debug!("staso: metadata of {} panicked", site.name);
+            }
         }
         if record.parent_span_id.is_none() {
             emit_provisional(record);
