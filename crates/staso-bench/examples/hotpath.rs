@@ -7,6 +7,7 @@
 //! valgrind --tool=callgrind target/release/examples/hotpath off 100000
 //! perf record -g target/release/examples/hotpath capture 2000000
 //! target/release/examples/hotpath null 2000000   # records dropped on the caller: no transport
+//! target/release/examples/hotpath async 2000000  # an async fn (capture off), polled once
 //! ```
 
 use std::hint::black_box;
@@ -40,6 +41,23 @@ impl staso::SpanExporter for Dropper {
     }
 }
 
+#[staso::trace(capture_input = false, capture_output = false)]
+#[inline(never)]
+async fn traced_async(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+/// `traced_async` polled to completion (it never waits) with a no-op waker.
+fn poll_async(a: u64, b: &str) -> u64 {
+    let mut fut = std::pin::pin!(traced_async(a, b));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "off".to_owned());
@@ -62,6 +80,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let null = mode == "null";
     let f: fn(u64, &str) -> u64 = match mode.as_str() {
         "capture" => traced_capture,
+        "async" => poll_async,
         _ => traced_no_capture,
     };
     let config = staso::Config::builder()

@@ -5,24 +5,25 @@
 //! make the span current while the body runs, classify the result, and emit the final record —
 //! also when the body panics (the panic then continues) or the future is dropped unfinished.
 
+mod future;
+mod scope;
+
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
 
 use crate::capture::{CaptureBuf, ErrorInfo, Outcome, panic_message};
-use crate::client::{with_cached_client, with_recording_client};
+use crate::client::with_recording_client;
 use crate::config::CapturePolicy;
-use crate::context::{self, Frame, ParentRef};
+use crate::context::{self, ParentRef};
 use crate::emit::input_allowed;
-use crate::ids::TraceId;
 use crate::kind::SpanStatus;
 use crate::record::{CallSite, Role, SpanRecord};
-use crate::report::EnqueueResult;
 use crate::shared_str::SharedStr;
-use crate::thread_state::{self, ClientCache, ThreadState};
+use crate::thread_state;
+
+pub use future::SpanFuture;
+use scope::{Saved, enter_record, leave_and_emit, leave_saved_and_emit, restore};
+pub(crate) use scope::{emit, new_record};
 
 /// What the capture closure of an attribute writes into: the input object and metadata.
 pub struct Capture<'a> {
@@ -52,140 +53,6 @@ impl Capture<'_> {
         });
         self.record.set_metadata(Cow::Borrowed(key), v);
     }
-}
-
-/// Creates a span record under `frame`, in a box from this thread's pool stock, or `None` when
-/// the current span was dropped (its descendants are not recorded).
-#[inline]
-fn build_record(
-    state: &ThreadState,
-    frame: &Frame,
-    name: Cow<'static, str>,
-    kind: crate::kind::SpanKind,
-    agent: Option<SharedStr>,
-) -> Option<Box<SpanRecord>> {
-    let (trace_id, parent) = match frame.span {
-        Some(p) if !p.recording => return None,
-        Some(p) => (p.trace_id, Some(p.span_id)),
-        None => (TraceId::random(), None),
-    };
-    let (span_id, start) = (state.span_id(), crate::time::now());
-    let mut record = match crate::pool::take_from(&state.pool) {
-        Some(mut blank) => {
-            blank.init_blank(trace_id, span_id, parent, name, kind, start);
-            blank
-        }
-        None => Box::new(SpanRecord::new(
-            trace_id, span_id, parent, name, kind, start,
-        )),
-    };
-    record.session_id = frame.session.clone();
-    record.user_id = frame.user.clone();
-    record.agent_name = agent.or_else(|| frame.agent.clone());
-    Some(record)
-}
-
-/// Creates a span record under the current context, or `None` when nothing records (no enabled
-/// client, or the current span was dropped).
-pub(crate) fn new_record(
-    name: Cow<'static, str>,
-    kind: crate::kind::SpanKind,
-    agent: Option<SharedStr>,
-) -> Option<Box<SpanRecord>> {
-    thread_state::with(|s| {
-        let frame = s.frame.try_borrow().ok()?;
-        build_record(s, &frame, name, kind, agent)
-    })
-    .flatten()
-}
-
-/// What a span made current replaced in the thread's frame, to put back when it ends.
-struct Saved {
-    span: Option<ParentRef>,
-    /// `Some` for an agent span: the agent name it replaced.
-    agent: Option<Option<SharedStr>>,
-}
-
-/// Creates a span record under the current context and makes it the current span, in the same
-/// thread-local access. What it replaced is the record's parent (see [`restore_parent`]), so
-/// nothing needs saving. Not for agent spans, which also replace the current agent.
-fn enter_record(name: Cow<'static, str>, kind: crate::kind::SpanKind) -> Option<Box<SpanRecord>> {
-    thread_state::with(|s| {
-        let mut frame = s.frame.try_borrow_mut().ok()?;
-        let record = build_record(s, &frame, name, kind, None)?;
-        frame.span = Some(ActiveSpan::parent_ref(&record));
-        Some(record)
-    })
-    .flatten()
-}
-
-/// Puts back what `record`'s span replaced as current: `saved`, or, when `None` (the span was made
-/// current by [`enter_record`]), the record's parent.
-fn restore(frame: &RefCell<Frame>, record: &SpanRecord, saved: Option<Saved>) {
-    let Ok(mut f) = frame.try_borrow_mut() else {
-        return;
-    };
-    match saved {
-        Some(saved) => {
-            f.span = saved.span;
-            if let Some(a) = saved.agent {
-                f.agent = a;
-            }
-        }
-        None => restore_parent(&mut f, record),
-    }
-}
-
-/// Makes `record`'s parent the current span again. A record is only created under a recording
-/// span (or none, for a root), which is its parent. Written field by field: copying a temporary
-/// `ParentRef` went through the stack in pieces and stalled on reading them back.
-#[inline]
-fn restore_parent(f: &mut Frame, record: &SpanRecord) {
-    match (f.span.as_mut(), record.parent_span_id) {
-        (Some(current), Some(parent)) => {
-            current.trace_id = record.trace_id;
-            current.span_id = parent;
-            current.recording = true;
-        }
-        (_, parent) => {
-            f.span = parent.map(|span_id| ParentRef {
-                trace_id: record.trace_id,
-                span_id,
-                recording: true,
-            })
-        }
-    }
-}
-
-/// Puts back the span `record` replaced as current (see [`restore`]) and emits it, in one
-/// thread-local access. `saved` is `None` for a span made current by [`enter_record`]: the two
-/// cases are two functions so that the common one does not copy an empty `Option<Saved>`.
-fn leave_and_emit(record: Box<SpanRecord>) {
-    thread_state::with(|s| {
-        if let Ok(mut f) = s.frame.try_borrow_mut() {
-            restore_parent(&mut f, &record);
-        }
-        export_cached(&s.client, record)
-    });
-}
-
-/// [`leave_and_emit`] for a span made current with its previous frame saved (agents).
-fn leave_saved_and_emit(record: Box<SpanRecord>, saved: Saved) {
-    thread_state::with(|s| {
-        restore(&s.frame, &record, Some(saved));
-        export_cached(&s.client, record)
-    });
-}
-
-/// Hands `record` to the exporter of the cached client.
-#[inline]
-fn export_cached(client: &RefCell<ClientCache>, record: Box<SpanRecord>) -> Option<EnqueueResult> {
-    with_cached_client(client, |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
-}
-
-/// Emits a record through the current client.
-pub(crate) fn emit(record: Box<SpanRecord>) -> Option<EnqueueResult> {
-    with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
 }
 
 /// The live span of an instrumented fn call.
@@ -441,31 +308,6 @@ impl ActiveSpan {
         }
     }
 
-    /// Wraps an async body: the span is current on every poll; when the future completes its
-    /// outcome is recorded and the span emitted.
-    pub fn run_async<F, C>(mut self, future: F, classify: C) -> SpanFuture<F, C>
-    where
-        F: Future,
-        C: FnOnce(&F::Output) -> Outcome,
-    {
-        // Made current by `enter_current`: the future carries its own frame instead.
-        self.leave();
-        let frame = self.record.as_ref().map(|record| {
-            let mut frame = context::with_current(Frame::clone);
-            frame.span = Some(Self::parent_ref(record));
-            if record.site.is_some_and(|s| s.role == Role::Agent) {
-                frame.agent = record.agent_name.clone();
-            }
-            frame
-        });
-        SpanFuture {
-            inner: future,
-            span: self,
-            frame,
-            classify: Some(classify),
-        }
-    }
-
     /// Records the outcome and the duration.
     #[inline]
     fn settle(record: &mut SpanRecord, outcome: Outcome) {
@@ -526,54 +368,6 @@ impl Drop for ActiveSpan {
                     "cancelled: the future was dropped before it completed".to_owned(),
                     "Cancelled",
                 );
-            }
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of an instrumented async fn (see [`ActiveSpan::run_async`]).
-    #[must_use = "futures do nothing unless polled"]
-    pub struct SpanFuture<F, C> {
-        #[pin]
-        inner: F,
-        span: ActiveSpan,
-        frame: Option<Frame>,
-        classify: Option<C>,
-    }
-}
-
-impl<F, C> Future for SpanFuture<F, C>
-where
-    F: Future,
-    C: FnOnce(&F::Output) -> Outcome,
-{
-    type Output = F::Output;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        let Some(frame) = this.frame.as_mut() else {
-            return this.inner.poll(cx);
-        };
-        let inner = this.inner;
-        let polled = context::in_frame(frame, || catch_unwind(AssertUnwindSafe(|| inner.poll(cx))));
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(value)) => {
-                let outcome = match this.classify.take() {
-                    Some(classify) => {
-                        catch_unwind(AssertUnwindSafe(|| classify(&value))).unwrap_or_default()
-                    }
-                    None => Outcome::Skipped,
-                };
-                this.span.finish(outcome);
-                *this.frame = None;
-                Poll::Ready(value)
-            }
-            Err(payload) => {
-                this.span.fail_with_panic(&*payload);
-                *this.frame = None;
-                resume_unwind(payload)
             }
         }
     }
