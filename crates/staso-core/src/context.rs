@@ -5,6 +5,7 @@
 //! swaps it into the thread-local for the duration of each `poll`, so a task that migrates between
 //! worker threads keeps its context and two tasks interleaved on one thread never see each other's.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -58,25 +59,38 @@ pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut Frame) -> R) -> R {
     thread_state::with_live(|s| f(&mut s.frame.borrow_mut()))
 }
 
-/// Swaps `frame` with the thread's current frame.
-pub(crate) fn swap_current(frame: &mut Frame) {
-    thread_state::with_live(|s| std::mem::swap(&mut *s.frame.borrow_mut(), frame));
+/// Swaps `frame` with the frame in `current` (the thread's, see `thread_state`).
+fn swap_in(current: &RefCell<Frame>, frame: &mut Frame) {
+    std::mem::swap(&mut *current.borrow_mut(), frame);
 }
 
 /// Restores a swapped frame even when the code in between panics.
-struct SwapBack<'a>(&'a mut Frame);
+struct SwapBack<'a> {
+    current: &'a RefCell<Frame>,
+    frame: &'a mut Frame,
+}
 
 impl Drop for SwapBack<'_> {
     fn drop(&mut self) {
-        swap_current(self.0);
+        swap_in(self.current, self.frame);
     }
 }
 
 /// Runs `f` with `frame` installed as the current frame, then puts everything back; changes made
 /// to the current frame inside `f` (e.g. `drop_span`) are kept in `frame`.
 pub(crate) fn in_frame<R>(frame: &mut Frame, f: impl FnOnce() -> R) -> R {
-    swap_current(frame);
-    let _back = SwapBack(frame);
+    thread_state::with_live(|s| in_frame_of(&s.frame, frame, f))
+}
+
+/// [`in_frame`] with the thread's frame cell already looked up (one thread-local access for
+/// the swap in and the swap back).
+pub(crate) fn in_frame_of<R>(
+    current: &RefCell<Frame>,
+    frame: &mut Frame,
+    f: impl FnOnce() -> R,
+) -> R {
+    swap_in(current, frame);
+    let _back = SwapBack { current, frame };
     f()
 }
 

@@ -381,7 +381,8 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         quote! { __staso_cap.meta(#k, #value); }
     });
 
-    // Sync fns enter the span already current (`enter_current`); futures carry their own frame.
+    // Sync fns enter the span already current (`enter_current`); async fns take the frame their
+    // future carries in the same step (`enter_async`).
     let site = |enter_fn: TokenStream| {
         quote! {
             static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {
@@ -454,7 +455,7 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
                 async move { __staso_span.run_async(#inner, #classify).await }
             };
             let stmts = &item.block.stmts;
-            let site = site(quote!(enter));
+            let site = site(quote!(enter_async));
             let block: syn::Block = syn::parse_quote!({ #site #(#stmts)* });
             *item.block = block;
             return Ok(quote!(#item));
@@ -477,7 +478,7 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         quote! { __staso_span.run(move || #body, #classify) }
     };
     let site = site(if is_async {
-        quote!(enter)
+        quote!(enter_async)
     } else {
         quote!(enter_current)
     });

@@ -21,7 +21,7 @@ use crate::record::{CallSite, Role, SpanRecord};
 use crate::shared_str::SharedStr;
 use crate::thread_state;
 
-pub use future::SpanFuture;
+pub use future::{AsyncSpan, SpanFuture, enter_async};
 use scope::{Saved, enter_record, leave_and_emit, leave_saved_and_emit, restore};
 pub(crate) use scope::{emit, new_record};
 
@@ -115,15 +115,8 @@ pub fn enter_current(
 /// The part of span entry that does not depend on the capture closure (kept out of line, so the
 /// instrumented fn inlines only the capture step).
 fn begin(site: &'static CallSite, current: bool) -> ActiveSpan {
-    // The policy matters only to a site that captures something; a site with capture off skips
-    // the client lookup here (emission looks the client up anyway).
-    let policy = if site.capture_input || site.capture_output {
-        match with_recording_client(|c| c.policy) {
-            Some(p) => p,
-            None => return ActiveSpan::NONE,
-        }
-    } else {
-        CapturePolicy::ALL
+    let Some(policy) = site_policy(site) else {
+        return ActiveSpan::NONE;
     };
     let agent = (site.role == Role::Agent).then_some(SharedStr::Static(site.name));
     let name = Cow::Borrowed(site.name);
@@ -138,20 +131,38 @@ fn begin(site: &'static CallSite, current: bool) -> ActiveSpan {
         return ActiveSpan::NONE;
     };
     record.site = Some(site);
+    ActiveSpan {
+        record: Some(record),
+        flags: span_flags(site, &policy, entered),
+    }
+}
+
+/// The capture policy a site's span needs, or `None` when no client records. The policy matters
+/// only to a site that captures something; a site with capture off skips the client lookup here
+/// (emission looks the client up anyway).
+#[inline]
+fn site_policy(site: &CallSite) -> Option<CapturePolicy> {
+    if site.capture_input || site.capture_output {
+        with_recording_client(|c| c.policy)
+    } else {
+        Some(CapturePolicy::ALL)
+    }
+}
+
+/// The [`ActiveSpan`] flags of a span of `site` under `policy`.
+#[inline]
+fn span_flags(site: &CallSite, policy: &CapturePolicy, entered: bool) -> u8 {
     let mut flags = 0;
     if site.capture_output && policy.output {
         flags |= RECORDS_OUTPUT;
     }
-    if site.capture_input && input_allowed(&policy, site.kind) {
+    if site.capture_input && input_allowed(policy, site.kind) {
         flags |= WANTS_INPUT;
     }
     if entered {
         flags |= ENTERED;
     }
-    ActiveSpan {
-        record: Some(record),
-        flags,
-    }
+    flags
 }
 
 /// The input buffer of a site that captures its input (an agent's starts with its name).

@@ -60,6 +60,29 @@ pub(crate) fn new_record(
     .flatten()
 }
 
+/// Creates a span record under the current context and the frame its future runs under (the
+/// record's identity, conversation, user and agent), in one thread-local access.
+pub(super) fn new_record_and_frame(
+    name: Cow<'static, str>,
+    kind: crate::kind::SpanKind,
+    agent: Option<SharedStr>,
+) -> Option<(Box<SpanRecord>, Frame)> {
+    thread_state::with(|s| {
+        let current = s.frame.try_borrow().ok()?;
+        let record = build_record(s, &current, name, kind, agent)?;
+        // The record inherited session, user and agent from `current` (an agent span carries
+        // its own name): its children inherit the same.
+        let frame = Frame {
+            span: Some(ActiveSpan::parent_ref(&record)),
+            session: record.session_id.clone(),
+            user: record.user_id.clone(),
+            agent: record.agent_name.clone(),
+        };
+        Some((record, frame))
+    })
+    .flatten()
+}
+
 /// What a span made current replaced in the thread's frame, to put back when it ends.
 pub(super) struct Saved {
     pub(super) span: Option<ParentRef>,
@@ -143,7 +166,10 @@ pub(super) fn leave_saved_and_emit(record: Box<SpanRecord>, saved: Saved) {
 
 /// Hands `record` to the exporter of the cached client.
 #[inline]
-fn export_cached(client: &RefCell<ClientCache>, record: Box<SpanRecord>) -> Option<EnqueueResult> {
+pub(super) fn export_cached(
+    client: &RefCell<ClientCache>,
+    record: Box<SpanRecord>,
+) -> Option<EnqueueResult> {
     with_cached_client(client, |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
 }
 
