@@ -1,7 +1,8 @@
 //! Overhead of an instrumented call over the bare call (issue 2, item 12), in one group:
 //! an empty fn; `#[staso::trace]` with capture off; with two arguments and the result captured; with
 //! a disabled client; the same fn under `tracing`'s `#[instrument]` (a registry subscriber with a layer
-//! that records every span close) and `fastrace`'s `#[trace]` (collector on, console-free reporter).
+//! that records every span close) and `fastrace`'s `#[trace]` (collector on, console-free reporter);
+//! and, beyond that list, an async fn with capture off polled once with a no-op waker.
 //!
 //! The staso cases run with the real HTTP transport delivering to a loopback server that
 //! acknowledges every batch at once (`staso_bench::ack_server`). Spans are created inside a
@@ -30,6 +31,25 @@ fn traced_no_capture(a: u64, b: &str) -> u64 {
 #[inline(never)]
 fn traced_capture(a: u64, b: &str) -> u64 {
     a.wrapping_add(b.len() as u64)
+}
+
+#[staso::trace(capture_input = false, capture_output = false)]
+#[inline(never)]
+async fn traced_async_no_capture(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+/// The async fn's future polled to completion with a no-op waker (it never waits): the span's
+/// cost on the async path (entry, one poll with the frame swapped in and out, emission), without
+/// an executor's.
+fn poll_async_no_capture(a: u64, b: &str) -> u64 {
+    let mut fut = std::pin::pin!(traced_async_no_capture(a, b));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
 }
 
 #[tracing::instrument(skip_all)]
@@ -126,6 +146,10 @@ fn overhead(c: &mut Criterion) {
         });
         g.bench_function("staso_two_args_and_result", |b| {
             b.iter_custom(|iters| staso_loop(iters, |i| traced_capture(i, "two")))
+        });
+        // Beyond the issue's list: an async fn with capture off, polled once.
+        g.bench_function("staso_async_capture_off", |b| {
+            b.iter_custom(|iters| staso_loop(iters, |i| poll_async_no_capture(i, "two")))
         });
         let report = staso::flush(Duration::from_secs(30));
         assert!(report.ok(), "bench spans were delivered: {report:?}");
