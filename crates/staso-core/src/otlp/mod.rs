@@ -77,7 +77,7 @@ use crate::emit::EmitContext;
 use crate::export::SpanExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
-use crate::transport::accounting::Ledger;
+use crate::transport::accounting::{Ledger, wait_until};
 use crate::transport::queue::Intake;
 
 /// Retry timing of the OTLP worker; adjustable so tests need not wait. Not a public API.
@@ -189,36 +189,6 @@ impl OtlpExporter {
             .fetch_max(barrier, Ordering::AcqRel);
         self.shared.intake.unpark();
     }
-
-    /// Waits on the ledger until `done` or the deadline (`None` when it passed).
-    fn wait_until<'a>(
-        &'a self,
-        mut ledger: std::sync::MutexGuard<'a, Ledger>,
-        deadline: Option<Instant>,
-        done: impl Fn(&Ledger) -> bool,
-    ) -> (std::sync::MutexGuard<'a, Ledger>, bool) {
-        while !done(&ledger) {
-            ledger = match deadline {
-                None => self
-                    .shared
-                    .settled
-                    .wait(ledger)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return (ledger, false);
-                    }
-                    self.shared
-                        .settled
-                        .wait_timeout(ledger, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
-        (ledger, true)
-    }
 }
 
 impl SpanExporter for OtlpExporter {
@@ -236,7 +206,7 @@ impl SpanExporter for OtlpExporter {
             return self.report(&ledger, barrier, false);
         }
         self.request_barrier(barrier);
-        let (ledger, finished) = self.wait_until(ledger, deadline, done);
+        let (ledger, finished) = wait_until(&self.shared.settled, ledger, deadline, done);
         self.report(&ledger, barrier, !finished)
     }
 
@@ -253,7 +223,7 @@ impl SpanExporter for OtlpExporter {
             .store(true, Ordering::Release);
         self.request_barrier(barrier);
         let ledger = lock(&self.shared.ledger);
-        let (ledger, finished) = self.wait_until(ledger, deadline, Ledger::exited);
+        let (ledger, finished) = wait_until(&self.shared.settled, ledger, deadline, Ledger::exited);
         if !finished {
             return self.report(&ledger, barrier, true);
         }

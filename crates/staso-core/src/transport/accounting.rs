@@ -6,6 +6,8 @@
 //! numbered `1..=B`. Touched once per batch and once per flush/shutdown, never per span.
 
 use std::collections::VecDeque;
+use std::sync::{Condvar, MutexGuard};
+use std::time::Instant;
 
 use super::queue::Rejections;
 use crate::report::{DeliveryFailureKind, DeliveryReport};
@@ -181,6 +183,33 @@ impl Ledger {
         }
         Some(report)
     }
+}
+
+/// Waits on `settled` (the condvar the worker signals after every change of the ledger) until
+/// `done` holds (`true`) or `deadline` passes (`false`; `None` waits without bound). Shared by
+/// the Staso and OTLP exporters' flush and shutdown.
+pub(crate) fn wait_until<'a>(
+    settled: &Condvar,
+    mut ledger: MutexGuard<'a, Ledger>,
+    deadline: Option<Instant>,
+    done: impl Fn(&Ledger) -> bool,
+) -> (MutexGuard<'a, Ledger>, bool) {
+    while !done(&ledger) {
+        ledger = match deadline {
+            None => settled.wait(ledger).unwrap_or_else(|e| e.into_inner()),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return (ledger, false);
+                }
+                settled
+                    .wait_timeout(ledger, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+    }
+    (ledger, true)
 }
 
 #[cfg(test)]

@@ -25,11 +25,11 @@ mod worker;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use accounting::Ledger;
+use accounting::{Ledger, wait_until};
 use annotations::AnnotationIntake;
 pub(crate) use annotations::AnnotationSender;
 use queue::Intake;
@@ -219,38 +219,6 @@ impl HttpExporter {
 type Barrier = (u64, u64);
 
 /// `now + timeout`, or `None` when that is beyond what `Instant` can hold (wait without bound).
-impl HttpExporter {
-    /// Waits on the worker's progress until `done` holds (`true`) or the deadline passes (`false`).
-    fn wait_until<'a>(
-        &self,
-        mut ledger: MutexGuard<'a, Ledger>,
-        deadline: Option<Instant>,
-        done: impl Fn(&Ledger) -> bool,
-    ) -> (MutexGuard<'a, Ledger>, bool) {
-        while !done(&ledger) {
-            ledger = match deadline {
-                None => self
-                    .shared
-                    .settled
-                    .wait(ledger)
-                    .unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return (ledger, false);
-                    }
-                    self.shared
-                        .settled
-                        .wait_timeout(ledger, left)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-            };
-        }
-        (ledger, true)
-    }
-}
-
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
@@ -272,7 +240,9 @@ impl SpanExporter for HttpExporter {
             return self.report(&ledger, barrier, false);
         }
         self.request_barrier(barrier.0);
-        let (ledger, finished) = self.wait_until(ledger, deadline, |l| self.settled(l, barrier));
+        let (ledger, finished) = wait_until(&self.shared.settled, ledger, deadline, |l| {
+            self.settled(l, barrier)
+        });
         self.report(&ledger, barrier, !finished)
     }
 
@@ -292,8 +262,12 @@ impl SpanExporter for HttpExporter {
             .shutdown_requested
             .store(true, Ordering::Release);
         self.request_barrier(barrier.0);
-        let (ledger, finished) =
-            self.wait_until(lock(&self.shared.ledger), deadline, Ledger::exited);
+        let (ledger, finished) = wait_until(
+            &self.shared.settled,
+            lock(&self.shared.ledger),
+            deadline,
+            Ledger::exited,
+        );
         if !finished {
             return self.report(&ledger, barrier, true);
         }
