@@ -69,7 +69,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use worker::lock;
+use crate::transport::thread::{Accounts, lock};
 
 use crate::client::InitError;
 use crate::config::{Config, OtlpConfig};
@@ -109,6 +109,15 @@ pub(crate) struct Shared {
     pub(crate) settled: Condvar,
     pub(crate) flush_target: AtomicU64,
     pub(crate) shutdown_requested: AtomicBool,
+}
+
+impl Accounts for Shared {
+    fn ledger(&self) -> &Mutex<Ledger> {
+        &self.ledger
+    }
+    fn settled(&self) -> &Condvar {
+        &self.settled
+    }
 }
 
 /// Sends spans to an OTLP/HTTP receiver from a background thread (see the [module docs](self)).

@@ -4,7 +4,7 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -18,16 +18,12 @@ use crate::config::{Config, OtlpConfig};
 use crate::emit::EmitContext;
 use crate::record::SpanRecord;
 use crate::report::DeliveryFailureKind;
-use crate::transport::accounting::{Failure, Ledger};
+use crate::transport::accounting::Failure;
 use crate::transport::queue::SleepMode;
+use crate::transport::thread::{ExitGuard, await_start, lock};
 
 /// The worker wakes at least this often.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
-
-/// Locks the ledger; a poisoned lock still holds consistent counts.
-pub(crate) fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
-    ledger.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Starts the worker and waits until its HTTP client is built.
 pub(crate) fn spawn(
@@ -75,29 +71,7 @@ pub(crate) fn spawn(
             worker.main();
         })
         .map_err(|e| InitError::Transport(format!("could not spawn the OTLP thread: {e}")))?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => Ok(handle),
-        Ok(Err(msg)) => {
-            let _ = handle.join();
-            Err(InitError::Transport(msg))
-        }
-        Err(_) => {
-            let _ = handle.join();
-            Err(InitError::Transport(
-                "the OTLP thread stopped while starting".into(),
-            ))
-        }
-    }
-}
-
-/// Marks the worker as exited and wakes every waiter, however the thread ends.
-struct ExitGuard(Arc<Shared>);
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        lock(&self.0.ledger).set_exited();
-        self.0.settled.notify_all();
-    }
+    await_start(handle, &ready_rx, "OTLP")
 }
 
 struct Worker {

@@ -23,7 +23,7 @@ use super::Shared;
 use super::accounting::{Failure, Ledger};
 use super::http::IngestClient;
 use super::queue::Rejections;
-use super::worker::lock;
+use super::thread::lock;
 use crate::annotation::Annotation;
 use crate::report::{AnnotationReport, DeliveryFailureKind, EnqueueResult};
 

@@ -21,6 +21,7 @@ mod annotations;
 mod coalesce;
 mod http;
 pub(crate) mod queue;
+pub(crate) mod thread;
 mod worker;
 
 use std::fmt;
@@ -33,7 +34,7 @@ use accounting::{Ledger, wait_until};
 use annotations::AnnotationIntake;
 pub(crate) use annotations::AnnotationSender;
 use queue::Intake;
-use worker::lock;
+use thread::{Accounts, lock};
 
 use crate::client::InitError;
 use crate::config::Config;
@@ -79,6 +80,15 @@ pub(crate) struct Shared {
     pub(crate) shutdown_requested: AtomicBool,
     /// Annotations: their own small queue and ledger, sent by the same worker.
     pub(crate) annotations: AnnotationIntake,
+}
+
+impl Accounts for Shared {
+    fn ledger(&self) -> &Mutex<Ledger> {
+        &self.ledger
+    }
+    fn settled(&self) -> &Condvar {
+        &self.settled
+    }
 }
 
 /// Sends spans to `POST {base_url}/v1/traces/ingest` from a background thread.

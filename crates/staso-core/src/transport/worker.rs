@@ -2,17 +2,18 @@
 //! queue, decides when a batch is due (PROTOCOL.md §3.5), sends it and settles its records.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::accounting::{Failure, Ledger};
+use super::accounting::Failure;
 use super::coalesce::{IngestBody, build_body};
 use super::http::{Delivery, IngestClient};
 use super::queue::SleepMode;
+use super::thread::{ExitGuard, await_start, lock};
 use super::{Shared, TransportOptions};
 use crate::client::InitError;
 use crate::config::Config;
@@ -24,11 +25,6 @@ use crate::report::DeliveryFailureKind;
 const IDLE_WAKE: Duration = Duration::from_millis(100);
 /// At most one "queue full" warning per this interval.
 const REJECTION_WARNING_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Locks the ledger; a poisoned lock still holds consistent counts (every update is one call).
-pub(crate) fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
-    ledger.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Starts the worker thread and waits until its HTTP client is built.
 pub(crate) fn spawn(
@@ -64,29 +60,7 @@ pub(crate) fn spawn(
             Worker::new(shared, emit, client, settings).main();
         })
         .map_err(|e| InitError::Transport(format!("could not spawn the delivery thread: {e}")))?;
-    match ready_rx.recv() {
-        Ok(Ok(())) => Ok(handle),
-        Ok(Err(msg)) => {
-            let _ = handle.join();
-            Err(InitError::Transport(msg))
-        }
-        Err(_) => {
-            let _ = handle.join();
-            Err(InitError::Transport(
-                "the delivery thread stopped while starting".into(),
-            ))
-        }
-    }
-}
-
-/// Marks the worker as exited and wakes every waiter, however the thread ends.
-struct ExitGuard(Arc<Shared>);
-
-impl Drop for ExitGuard {
-    fn drop(&mut self) {
-        lock(&self.0.ledger).set_exited();
-        self.0.settled.notify_all();
-    }
+    await_start(handle, &ready_rx, "delivery")
 }
 
 struct Settings {
