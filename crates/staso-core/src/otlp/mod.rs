@@ -64,12 +64,12 @@ mod sender;
 mod worker;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::transport::thread::{Accounts, lock};
+use crate::transport::thread::{Control, HasControl, lock};
 
 use crate::client::InitError;
 use crate::config::{Config, OtlpConfig};
@@ -105,18 +105,12 @@ impl Default for OtlpOptions {
 /// State shared by producers, flush/shutdown callers and the worker.
 pub(crate) struct Shared {
     pub(crate) intake: Intake<Arc<SpanRecord>>,
-    pub(crate) ledger: Mutex<Ledger>,
-    pub(crate) settled: Condvar,
-    pub(crate) flush_target: AtomicU64,
-    pub(crate) shutdown_requested: AtomicBool,
+    pub(crate) control: Control,
 }
 
-impl Accounts for Shared {
-    fn ledger(&self) -> &Mutex<Ledger> {
-        &self.ledger
-    }
-    fn settled(&self) -> &Condvar {
-        &self.settled
+impl HasControl for Shared {
+    fn control(&self) -> &Control {
+        &self.control
     }
 }
 
@@ -161,10 +155,7 @@ impl OtlpExporter {
     ) -> Result<Self, InitError> {
         let shared = Arc::new(Shared {
             intake: Intake::with_capacity(config.max_queue_size()),
-            ledger: Mutex::new(Ledger::default()),
-            settled: Condvar::new(),
-            flush_target: AtomicU64::new(0),
-            shutdown_requested: AtomicBool::new(false),
+            control: Control::default(),
         });
         let handle = worker::spawn(shared.clone(), emit, otlp, config, opts)?;
         Ok(OtlpExporter {
@@ -194,6 +185,7 @@ impl OtlpExporter {
 
     fn request_barrier(&self, barrier: u64) {
         self.shared
+            .control
             .flush_target
             .fetch_max(barrier, Ordering::AcqRel);
         self.shared.intake.unpark();
@@ -210,29 +202,37 @@ impl SpanExporter for OtlpExporter {
         let deadline = Instant::now().checked_add(timeout);
         let barrier = self.shared.intake.accepted();
         let done = |l: &Ledger| l.settled() >= barrier || l.crashed() || l.exited();
-        let ledger = lock(&self.shared.ledger);
+        let ledger = lock(&self.shared.control.ledger);
         if barrier == 0 || done(&ledger) {
             return self.report(&ledger, barrier, false);
         }
         self.request_barrier(barrier);
-        let (ledger, finished) = wait_until(&self.shared.settled, ledger, deadline, done);
+        let (ledger, finished) = wait_until(&self.shared.control.settled, ledger, deadline, done);
         self.report(&ledger, barrier, !finished)
     }
 
     /// As the Staso transport's shutdown: stop accepting, drain, join within `timeout`.
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
         let deadline = Instant::now().checked_add(timeout);
-        if let Some(r) = lock(&self.shared.ledger).final_report(self.shared.intake.rejections()) {
+        if let Some(r) =
+            lock(&self.shared.control.ledger).final_report(self.shared.intake.rejections())
+        {
             return r;
         }
         self.shared.intake.close();
         let barrier = self.shared.intake.accepted();
         self.shared
+            .control
             .shutdown_requested
             .store(true, Ordering::Release);
         self.request_barrier(barrier);
-        let ledger = lock(&self.shared.ledger);
-        let (ledger, finished) = wait_until(&self.shared.settled, ledger, deadline, Ledger::exited);
+        let ledger = lock(&self.shared.control.ledger);
+        let (ledger, finished) = wait_until(
+            &self.shared.control.settled,
+            ledger,
+            deadline,
+            Ledger::exited,
+        );
         if !finished {
             return self.report(&ledger, barrier, true);
         }
@@ -244,7 +244,7 @@ impl SpanExporter for OtlpExporter {
         if let Some(h) = handle {
             let _ = h.join();
         }
-        let mut ledger = lock(&self.shared.ledger);
+        let mut ledger = lock(&self.shared.control.ledger);
         let report = self.report(&ledger, barrier, false);
         ledger.set_final(report.clone());
         report
@@ -256,6 +256,7 @@ impl Drop for OtlpExporter {
     fn drop(&mut self) {
         self.shared.intake.close();
         self.shared
+            .control
             .shutdown_requested
             .store(true, Ordering::Release);
         self.shared.intake.unpark();

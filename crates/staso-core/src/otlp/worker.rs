@@ -101,7 +101,7 @@ impl Worker {
             log::warn!("staso: OTLP worker stopped (panic); queued spans are dropped");
             let kind = DeliveryFailureKind::BackendUnavailable;
             self.shared.intake.mark_crashed();
-            lock(&self.shared.ledger).set_crash(kind);
+            lock(&self.shared.control.ledger).set_crash(kind);
             self.buffer.clear();
             while self.shared.intake.pop_item().is_some() {
                 self.taken += 1;
@@ -111,11 +111,14 @@ impl Worker {
     }
 
     fn shutdown_requested(&self) -> bool {
-        self.shared.shutdown_requested.load(Ordering::Acquire)
+        self.shared
+            .control
+            .shutdown_requested
+            .load(Ordering::Acquire)
     }
 
     fn barrier_pending(&self) -> bool {
-        self.shared.flush_target.load(Ordering::Acquire) > self.settled
+        self.shared.control.flush_target.load(Ordering::Acquire) > self.settled
     }
 
     fn run(&mut self) {
@@ -208,9 +211,9 @@ impl Worker {
             return;
         }
         let (first, last) = (self.settled + 1, self.settled + n);
-        lock(&self.shared.ledger).record(first, last, failure);
+        lock(&self.shared.control.ledger).record(first, last, failure);
         self.settled = last;
-        self.shared.settled.notify_all();
+        self.shared.control.settled.notify_all();
     }
 
     fn log_outcome(&mut self, sent: &Sent, n: u64, started: Instant) {

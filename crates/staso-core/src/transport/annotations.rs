@@ -230,8 +230,8 @@ pub(crate) fn send_next(shared: &Shared, client: &IngestClient, debug: bool) -> 
     };
     shared.annotations.settle(seq, failure);
     // Taking the ledger lock orders this wake-up after any waiter's check (no lost wake-up).
-    drop(lock(&shared.ledger));
-    shared.settled.notify_all();
+    drop(lock(&shared.control.ledger));
+    shared.control.settled.notify_all();
     true
 }
 

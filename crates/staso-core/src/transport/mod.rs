@@ -25,8 +25,8 @@ pub(crate) mod thread;
 mod worker;
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use accounting::{Ledger, wait_until};
 use annotations::AnnotationIntake;
 pub(crate) use annotations::AnnotationSender;
 use queue::Intake;
-use thread::{Accounts, lock};
+use thread::{Control, HasControl, lock};
 
 use crate::client::InitError;
 use crate::config::Config;
@@ -72,22 +72,15 @@ impl Default for TransportOptions {
 /// State shared by producers, flush/shutdown callers and the worker.
 pub(crate) struct Shared {
     pub(crate) intake: Intake,
-    pub(crate) ledger: Mutex<Ledger>,
-    /// Notified whenever records are settled or the worker exits.
-    pub(crate) settled: Condvar,
-    /// The highest barrier a flush or shutdown is waiting for.
-    pub(crate) flush_target: AtomicU64,
-    pub(crate) shutdown_requested: AtomicBool,
+    /// Accounting and flush/shutdown requests.
+    pub(crate) control: Control,
     /// Annotations: their own small queue and ledger, sent by the same worker.
     pub(crate) annotations: AnnotationIntake,
 }
 
-impl Accounts for Shared {
-    fn ledger(&self) -> &Mutex<Ledger> {
-        &self.ledger
-    }
-    fn settled(&self) -> &Condvar {
-        &self.settled
+impl HasControl for Shared {
+    fn control(&self) -> &Control {
+        &self.control
     }
 }
 
@@ -153,10 +146,7 @@ impl HttpExporter {
     ) -> Result<Self, InitError> {
         let shared = Arc::new(Shared {
             intake: Intake::new(config.max_queue_size()),
-            ledger: Mutex::new(Ledger::default()),
-            settled: Condvar::new(),
-            flush_target: AtomicU64::new(0),
-            shutdown_requested: AtomicBool::new(false),
+            control: Control::default(),
             annotations: AnnotationIntake::new(config.max_queue_size(), config.base_url()),
         });
         let handle = worker::spawn(shared.clone(), emit, config, opts)?;
@@ -219,6 +209,7 @@ impl HttpExporter {
     /// Asks the worker to settle everything up to `barrier` now.
     fn request_barrier(&self, barrier: u64) {
         self.shared
+            .control
             .flush_target
             .fetch_max(barrier, Ordering::AcqRel);
         self.shared.intake.unpark();
@@ -245,12 +236,12 @@ impl SpanExporter for HttpExporter {
     fn flush(&self, timeout: Duration) -> DeliveryReport {
         let deadline = deadline_after(timeout);
         let barrier = self.barrier();
-        let ledger = lock(&self.shared.ledger);
+        let ledger = lock(&self.shared.control.ledger);
         if barrier == (0, 0) || self.settled(&ledger, barrier) {
             return self.report(&ledger, barrier, false);
         }
         self.request_barrier(barrier.0);
-        let (ledger, finished) = wait_until(&self.shared.settled, ledger, deadline, |l| {
+        let (ledger, finished) = wait_until(&self.shared.control.settled, ledger, deadline, |l| {
             self.settled(l, barrier)
         });
         self.report(&ledger, barrier, !finished)
@@ -262,19 +253,20 @@ impl SpanExporter for HttpExporter {
     /// report (updated only by later rejections).
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
         let deadline = deadline_after(timeout);
-        if let Some(r) = self.final_report(&lock(&self.shared.ledger)) {
+        if let Some(r) = self.final_report(&lock(&self.shared.control.ledger)) {
             return r;
         }
         self.shared.intake.close();
         self.shared.annotations.close();
         let barrier = self.barrier();
         self.shared
+            .control
             .shutdown_requested
             .store(true, Ordering::Release);
         self.request_barrier(barrier.0);
         let (ledger, finished) = wait_until(
-            &self.shared.settled,
-            lock(&self.shared.ledger),
+            &self.shared.control.settled,
+            lock(&self.shared.control.ledger),
             deadline,
             Ledger::exited,
         );
@@ -290,7 +282,7 @@ impl SpanExporter for HttpExporter {
         if let Some(h) = handle {
             let _ = h.join();
         }
-        let mut ledger = lock(&self.shared.ledger);
+        let mut ledger = lock(&self.shared.control.ledger);
         let report = self.report(&ledger, barrier, false);
         ledger.set_final(report.clone());
         report
@@ -303,6 +295,7 @@ impl Drop for HttpExporter {
         self.shared.intake.close();
         self.shared.annotations.close();
         self.shared
+            .control
             .shutdown_requested
             .store(true, Ordering::Release);
         self.shared.intake.unpark();

@@ -1,6 +1,7 @@
 //! What every delivery worker thread (Staso's and OTLP's) does the same way: the start-up
 //! handshake, the ledger lock, and marking itself exited however it ends.
 
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -8,13 +9,24 @@ use std::thread::JoinHandle;
 use super::accounting::Ledger;
 use crate::client::InitError;
 
-/// What a worker shares with its exporter for accounting: the ledger, and the condvar signalled
-/// after every change of it.
-pub(crate) trait Accounts {
-    /// The ledger.
-    fn ledger(&self) -> &Mutex<Ledger>;
-    /// Signalled after every change of the ledger.
-    fn settled(&self) -> &Condvar;
+/// What a worker and its exporter share besides the queue: the delivery accounting and the
+/// flush/shutdown requests.
+#[derive(Default)]
+pub(crate) struct Control {
+    /// Outcomes of the records taken so far.
+    pub(crate) ledger: Mutex<Ledger>,
+    /// Notified whenever records are settled or the worker exits.
+    pub(crate) settled: Condvar,
+    /// The highest barrier a flush or shutdown is waiting for.
+    pub(crate) flush_target: AtomicU64,
+    /// Shutdown asked the worker to drain and exit.
+    pub(crate) shutdown_requested: AtomicBool,
+}
+
+/// A worker's shared state, which holds a [`Control`].
+pub(crate) trait HasControl {
+    /// The control part.
+    fn control(&self) -> &Control;
 }
 
 /// Locks the ledger; a poisoned lock still holds consistent counts (every update is one call).
@@ -23,12 +35,13 @@ pub(crate) fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
 }
 
 /// Marks the worker as exited and wakes every waiter, however the thread ends.
-pub(crate) struct ExitGuard<S: Accounts>(pub(crate) Arc<S>);
+pub(crate) struct ExitGuard<S: HasControl>(pub(crate) Arc<S>);
 
-impl<S: Accounts> Drop for ExitGuard<S> {
+impl<S: HasControl> Drop for ExitGuard<S> {
     fn drop(&mut self) {
-        lock(self.0.ledger()).set_exited();
-        self.0.settled().notify_all();
+        let control = self.0.control();
+        lock(&control.ledger).set_exited();
+        control.settled.notify_all();
     }
 }
 

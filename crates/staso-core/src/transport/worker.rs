@@ -169,6 +169,7 @@ impl Worker {
 
     fn shutdown_requested(&self) -> bool {
         self.shared
+            .control
             .shutdown_requested
             .load(std::sync::atomic::Ordering::Acquire)
     }
@@ -176,6 +177,7 @@ impl Worker {
     /// A flush or shutdown waits for records that have no outcome yet.
     fn barrier_pending(&self) -> bool {
         self.shared
+            .control
             .flush_target
             .load(std::sync::atomic::Ordering::Acquire)
             > self.settled
@@ -266,9 +268,9 @@ impl Worker {
             return;
         }
         let (first, last) = (self.settled + 1, self.settled + n);
-        lock(&self.shared.ledger).record(first, last, failure);
+        lock(&self.shared.control.ledger).record(first, last, failure);
         self.settled = last;
-        self.shared.settled.notify_all();
+        self.shared.control.settled.notify_all();
     }
 
     fn log_outcome(
@@ -334,7 +336,7 @@ impl Worker {
         log::warn!("staso: delivery worker stopped (panic); queued spans are dropped");
         let kind = DeliveryFailureKind::BackendUnavailable;
         self.shared.intake.mark_crashed();
-        lock(&self.shared.ledger).set_crash(kind);
+        lock(&self.shared.control.ledger).set_crash(kind);
         self.shared.annotations.fail_unsettled(kind);
         self.buffer.clear();
         self.next.clear();
@@ -344,7 +346,7 @@ impl Worker {
         }
         let unsettled = self.taken - self.settled;
         self.settle(unsettled, Some((kind, true)));
-        self.shared.settled.notify_all();
+        self.shared.control.settled.notify_all();
     }
 }
 
