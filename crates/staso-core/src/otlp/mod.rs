@@ -226,28 +226,13 @@ impl SpanExporter for OtlpExporter {
             .shutdown_requested
             .store(true, Ordering::Release);
         self.request_barrier(barrier);
-        let ledger = lock(&self.shared.control.ledger);
-        let (ledger, finished) = wait_until(
-            &self.shared.control.settled,
-            ledger,
+        let rejections = || self.shared.intake.rejections();
+        self.shared.control.finish_shutdown(
+            &self.worker,
             deadline,
-            Ledger::exited,
-        );
-        if !finished {
-            return self.report(&ledger, barrier, true);
-        }
-        if let Some(r) = ledger.final_report(self.shared.intake.rejections()) {
-            return r;
-        }
-        drop(ledger);
-        let handle = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
-        let mut ledger = lock(&self.shared.control.ledger);
-        let report = self.report(&ledger, barrier, false);
-        ledger.set_final(report.clone());
-        report
+            |l, timed_out| self.report(l, barrier, timed_out),
+            |l| l.final_report(rejections()),
+        )
     }
 }
 

@@ -264,28 +264,12 @@ impl SpanExporter for HttpExporter {
             .shutdown_requested
             .store(true, Ordering::Release);
         self.request_barrier(barrier.0);
-        let (ledger, finished) = wait_until(
-            &self.shared.control.settled,
-            lock(&self.shared.control.ledger),
+        self.shared.control.finish_shutdown(
+            &self.worker,
             deadline,
-            Ledger::exited,
-        );
-        if !finished {
-            return self.report(&ledger, barrier, true);
-        }
-        if let Some(r) = self.final_report(&ledger) {
-            return r;
-        }
-        drop(ledger);
-        // The worker has marked itself exited as its very last step: this join is immediate.
-        let handle = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
-        let mut ledger = lock(&self.shared.control.ledger);
-        let report = self.report(&ledger, barrier, false);
-        ledger.set_final(report.clone());
-        report
+            |l, timed_out| self.report(l, barrier, timed_out),
+            |l| self.final_report(l),
+        )
     }
 }
 

@@ -5,9 +5,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use super::accounting::Ledger;
+use super::accounting::{Ledger, wait_until};
 use crate::client::InitError;
+use crate::report::DeliveryReport;
 
 /// What a worker and its exporter share besides the queue: the delivery accounting and the
 /// flush/shutdown requests.
@@ -21,6 +23,38 @@ pub(crate) struct Control {
     pub(crate) flush_target: AtomicU64,
     /// Shutdown asked the worker to drain and exit.
     pub(crate) shutdown_requested: AtomicBool,
+}
+
+impl Control {
+    /// The end of a shutdown, once the worker was asked to drain: waits (until `deadline`) for
+    /// it to exit, joins it and records the final report. `report(ledger, timed_out)` builds the
+    /// exporter's report; `final_report(ledger)` is the one a finished shutdown recorded.
+    pub(crate) fn finish_shutdown(
+        &self,
+        worker: &Mutex<Option<JoinHandle<()>>>,
+        deadline: Option<Instant>,
+        report: impl Fn(&Ledger, bool) -> DeliveryReport,
+        final_report: impl Fn(&Ledger) -> Option<DeliveryReport>,
+    ) -> DeliveryReport {
+        let (ledger, finished) =
+            wait_until(&self.settled, lock(&self.ledger), deadline, Ledger::exited);
+        if !finished {
+            return report(&ledger, true);
+        }
+        if let Some(r) = final_report(&ledger) {
+            return r;
+        }
+        drop(ledger);
+        // The worker has marked itself exited as its very last step: this join is immediate.
+        let handle = worker.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        let mut ledger = lock(&self.ledger);
+        let report = report(&ledger, false);
+        ledger.set_final(report.clone());
+        report
+    }
 }
 
 /// A worker's shared state, which holds a [`Control`].
