@@ -35,14 +35,18 @@ impl CaptureBuf {
 
     /// Starts the next field of the object: writes the separator and `"name":`.
     pub fn key(&mut self, name: &str) -> &mut Self {
-        self.buf.push(if self.fields == 0 { b'{' } else { b',' });
+        let open = if self.fields == 0 { b'{' } else { b',' };
         self.fields += 1;
-        // Argument names are identifiers: no escaping needed, so skip the serializer.
+        // Argument names are identifiers: no escaping needed, so skip the serializer and write
+        // the key in three appends into room reserved once.
         if name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            self.buf.push(b'"');
-            self.buf.extend_from_slice(name.as_bytes());
-            self.buf.extend_from_slice(b"\":");
+            let buf = &mut self.buf;
+            buf.reserve(name.len() + 4);
+            buf.extend_from_slice(&[open, b'"']);
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(b"\":");
         } else {
+            self.buf.push(open);
             write_json_str(&mut self.buf, name);
             self.buf.push(b':');
         }
