@@ -159,6 +159,21 @@ fn values_serialize_debug_or_placeholder() {
     assert_eq!(json(&s.span.output), j!({"result": [4, 2]}));
 }
 
+#[staso::tool]
+fn odd_names(r#type: &str, café: u8, _under: u8) -> u8 {
+    café + r#type.len() as u8
+}
+
+#[test]
+fn argument_keys_are_the_names_as_written() {
+    // Raw identifiers lose `r#`; non-ASCII identifiers stay as they are (valid JSON unescaped).
+    let h = setup();
+    odd_names("kind", 1, 2);
+    let s = h.by_name("odd_names");
+    assert_eq!(s.span.input, r#"{"type":"kind","café":1,"_under":2}"#);
+    assert_eq!(s.span.output, r#"{"result":5}"#);
+}
+
 #[test]
 fn capture_map_is_on_every_span_in_canonical_order() {
     let h = setup();

@@ -367,10 +367,11 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         .iter()
         .filter(|p| !args.skip.iter().any(|s| *s == p.name.as_str()))
         .map(|p| {
-            let key = &p.name;
+            // An identifier needs no escaping in JSON: the key is written as text here.
+            let key = format!("\"{}\":", p.name);
             let expr = &p.tokens;
             quote_spanned! {p.span=>
-                if let ::core::option::Option::Some(__staso_b) = __staso_cap.arg(#key) {
+                if let ::core::option::Option::Some(__staso_b) = __staso_cap.arg_json(#key) {
                     (&&&::staso::__private::Probe(&#expr)).staso_capture(__staso_b);
                 }
             }

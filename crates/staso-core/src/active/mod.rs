@@ -43,6 +43,13 @@ impl Capture<'_> {
         self.input.as_mut().map(|b| b.key(name))
     }
 
+    /// [`arg`](Self::arg) for a key the macro already wrote as JSON text with its colon
+    /// (`"name":`): argument names are identifiers, which need no escaping.
+    #[doc(hidden)]
+    pub fn arg_json(&mut self, key: &'static str) -> Option<&mut CaptureBuf> {
+        self.input.as_mut().map(|b| b.key_json(key))
+    }
+
     /// Sets a metadata key from the attribute's `metadata = {…}`.
     pub fn meta<T: serde::Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
         let v = serde_json::to_value(value).unwrap_or_else(|e| {
