@@ -8,6 +8,7 @@
 //! perf record -g target/release/examples/hotpath capture 2000000
 //! target/release/examples/hotpath null 2000000   # records dropped on the caller: no transport
 //! target/release/examples/hotpath async 2000000  # an async fn (capture off), polled once
+//! target/release/examples/hotpath conv 2000000   # capture off inside a conversation
 //! ```
 
 use std::hint::black_box;
@@ -78,6 +79,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     let null = mode == "null";
+    // `conv`: capture off inside a conversation (session and user ids are shared strings).
+    let conversation = mode == "conv";
     let f: fn(u64, &str) -> u64 = match mode.as_str() {
         "capture" => traced_capture,
         "async" => poll_async,
@@ -103,12 +106,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut done = 0;
     while done < total {
         let n = 400.min(total - done);
-        timed += parent.in_scope(|| {
+        let chunk = || {
             let start = Instant::now();
             for i in 0..n {
                 black_box(f(black_box(i), black_box("two")));
             }
             start.elapsed()
+        };
+        timed += parent.in_scope(|| {
+            if conversation {
+                staso::conversation!(format!("conv-{}", done / 400), user_id = "user-1", {
+                    chunk()
+                })
+            } else {
+                chunk()
+            }
         });
         done += n;
         staso::flush(Duration::from_secs(10));
