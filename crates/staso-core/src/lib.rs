@@ -66,8 +66,7 @@ macro_rules! __outcome {
 pub mod __private {
     pub use crate::__outcome as outcome;
     pub use crate::active::{
-        ActiveSpan, AsyncSpan, Capture, SpanFuture, classify_opaque, enter, enter_async,
-        enter_current,
+        ActiveSpan, AsyncSpan, Capture, SpanFuture, classify_opaque, enter_async, enter_current,
     };
     pub use crate::capture::{
         CaptureBuf, CaptureViaDebug, CaptureViaSerialize, CaptureViaTypeName, ErrProbe,

@@ -16,35 +16,8 @@ use crate::thread_state;
 use super::scope::{export_cached, new_record_and_frame};
 use super::{ActiveSpan, Capture, site_policy, span_flags};
 
-impl ActiveSpan {
-    /// Wraps an async body: the span is current on every poll; when the future completes its
-    /// outcome is recorded and the span emitted.
-    pub fn run_async<F, C>(mut self, future: F, classify: C) -> SpanFuture<F, C>
-    where
-        F: Future,
-        C: FnOnce(&F::Output) -> Outcome,
-    {
-        // Made current by `enter_current`: the future carries its own frame instead.
-        self.leave();
-        let frame = self.record.as_ref().map(|record| {
-            let mut frame = context::with_current(Frame::clone);
-            frame.span = Some(Self::parent_ref(record));
-            if record.site.is_some_and(|s| s.role == Role::Agent) {
-                frame.agent = record.agent_name.clone();
-            }
-            frame
-        });
-        SpanFuture {
-            inner: future,
-            span: self,
-            frame,
-            classify: Some(classify),
-        }
-    }
-}
-
 pin_project_lite::pin_project! {
-    /// The future of an instrumented async fn (see [`ActiveSpan::run_async`]).
+    /// The future of an instrumented async fn (see [`AsyncSpan::run_async`]).
     #[must_use = "futures do nothing unless polled"]
     pub struct SpanFuture<F, C> {
         #[pin]

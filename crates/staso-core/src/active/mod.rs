@@ -1,8 +1,8 @@
 //! The span of an instrumented fn, from entry to emission: what the attribute macros call.
 //!
-//! `enter` creates the span (or a no-op when nothing records), runs the capture closure only when
-//! the span records, and emits the provisional snapshot of a root. `run` (sync) and `run_async`
-//! make the span current while the body runs, classify the result, and emit the final record —
+//! `enter_current` (sync fns) and `enter_async` create the span (or a no-op when nothing records),
+//! run the capture closure only when the span records, and emit the provisional snapshot of a
+//! root. `run` (sync) and `run_async` keep the span current while the body runs, classify the result, and emit the final record —
 //! also when the body panics (the panic then continues) or the future is dropped unfinished.
 
 mod future;
@@ -64,7 +64,7 @@ impl Capture<'_> {
 
 /// The live span of an instrumented fn call.
 ///
-/// Two words (a pointer and a flag byte), so it travels in registers between `enter`, the
+/// Two words (a pointer and a flag byte), so it travels in registers between entry, the
 /// capture step and `run`: a struct of several `bool`s was copied through the stack byte-wise,
 /// and re-reading those bytes as one word stalled the store buffer.
 pub struct ActiveSpan {
@@ -96,18 +96,10 @@ impl ActiveSpan {
     }
 }
 
-/// Creates the span of an instrumented call. `capture` runs only when the span records.
-#[inline]
-pub fn enter(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> ActiveSpan {
-    if !crate::client::is_recording() {
-        return ActiveSpan::NONE;
-    }
-    begin(site, false).capture(site, capture)
-}
-
-/// Like [`enter`], and makes the span current on this thread at once (it stays current until
-/// [`ActiveSpan::run`] returns): the form for sync fns, which saves the thread-local access `run`
-/// would make. `capture` runs with the span already current.
+/// Creates the span of an instrumented sync fn and makes it current on this thread at once (it
+/// stays current until [`ActiveSpan::run`] returns), which saves the thread-local access `run`
+/// would make. `capture` runs only when the span records, with the span already current. Async
+/// fns use [`enter_async`].
 #[inline]
 pub fn enter_current(
     site: &'static CallSite,
@@ -116,19 +108,19 @@ pub fn enter_current(
     if !crate::client::is_recording() {
         return ActiveSpan::NONE;
     }
-    begin(site, true).capture(site, capture)
+    begin(site).capture(site, capture)
 }
 
 /// The part of span entry that does not depend on the capture closure (kept out of line, so the
 /// instrumented fn inlines only the capture step).
-fn begin(site: &'static CallSite, current: bool) -> ActiveSpan {
+fn begin(site: &'static CallSite) -> ActiveSpan {
     let Some(policy) = site_policy(site) else {
         return ActiveSpan::NONE;
     };
     let agent = (site.role == Role::Agent).then_some(SharedStr::Static(site.name));
     let name = Cow::Borrowed(site.name);
     // An agent span also replaces the current agent: it is made current by `run` instead.
-    let entered = current && agent.is_none();
+    let entered = agent.is_none();
     let record = if entered {
         enter_record(name, site.kind)
     } else {
@@ -270,7 +262,8 @@ impl ActiveSpan {
         self.run_recording(body, classify)
     }
 
-    /// Makes this span current (the `enter` + `run` form): what [`enter_record`] does at entry.
+    /// Makes this span current at `run` (agent spans, which `enter_current` leaves to `run` because
+    /// they also replace the current agent): what [`enter_record`] does at entry for the others.
     fn make_current(record: &SpanRecord) -> Saved {
         let me = Self::parent_ref(record);
         let agent = if record.site.is_some_and(|s| s.role == Role::Agent) {
