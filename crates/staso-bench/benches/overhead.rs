@@ -43,13 +43,7 @@ async fn traced_async_no_capture(a: u64, b: &str) -> u64 {
 /// cost on the async path (entry, one poll with the frame swapped in and out, emission), without
 /// an executor's.
 fn poll_async_no_capture(a: u64, b: &str) -> u64 {
-    let mut fut = std::pin::pin!(traced_async_no_capture(a, b));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
+    staso_bench::poll_ready(traced_async_no_capture(a, b))
 }
 
 #[tracing::instrument(skip_all)]

@@ -50,13 +50,7 @@ async fn traced_async(a: u64, b: &str) -> u64 {
 
 /// `traced_async` polled to completion (it never waits) with a no-op waker.
 fn poll_async(a: u64, b: &str) -> u64 {
-    let mut fut = std::pin::pin!(traced_async(a, b));
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
+    staso_bench::poll_ready(traced_async(a, b))
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,8 +1,21 @@
 //! Benchmarks live in `benches/`; see the README performance section. This library holds what
-//! they share: a loopback ingest server that acknowledges every request at once.
+//! they share: a loopback ingest server that acknowledges every request at once, and a poll loop
+//! for futures that never wait.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
+
+/// Polls `fut` with a no-op waker until it is ready: for futures that never wait, so the measured
+/// cost is the future's own, without an executor's. (A future that waits would spin here.)
+pub fn poll_ready<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
 
 /// A loopback ingest server that acknowledges every request at once.
 pub fn ack_server() -> String {
