@@ -1,0 +1,156 @@
+//! `POST /v1/traces/ingest` (PROTOCOL.md §3): the whole body is validated before anything is stored,
+//! then written in one transaction; the ack echoes the Idempotency-Key, and a repeated key returns the
+//! first ack without storing anything again.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State as AxState;
+use axum::extract::rejection::BytesRejection;
+use axum::http::HeaderMap;
+use staso_wire::ingest::{IngestAck, IngestRequest, TraceGroup, WireSpan};
+
+use crate::app::{Auth, State, blocking, body_bytes, decode};
+use crate::error::ApiError;
+use crate::keys::Scope;
+use crate::store::traces::{self, CheckedGroup, CheckedSpan};
+use crate::timefmt;
+
+/// Span kinds of PROTOCOL.md §2.1.
+pub const KINDS: [&str; 6] = ["llm", "tool", "chain", "retriever", "agent", "custom"];
+/// Span statuses of PROTOCOL.md §2.1.
+pub const STATUSES: [&str; 3] = ["ok", "error", "timeout"];
+/// Longest accepted id, slug or key.
+const MAX_ID_LEN: usize = 256;
+
+/// The ingest handler.
+pub async fn ingest(
+    AxState(state): AxState<State>,
+    Auth(scope): Auth,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<IngestAck>, ApiError> {
+    let bytes = body_bytes(body, &state.limits)?;
+    let idempotency_key = match headers.get(staso_wire::IDEMPOTENCY_KEY_HEADER) {
+        None => uuid::Uuid::new_v4().to_string(),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::field("Idempotency-Key", "must be visible ASCII"))?;
+            if s.is_empty() || s.len() > MAX_ID_LEN {
+                return Err(ApiError::field(
+                    "Idempotency-Key",
+                    format!("must be 1 to {MAX_ID_LEN} characters"),
+                ));
+            }
+            s.to_owned()
+        }
+    };
+    let request: IngestRequest = decode(&bytes, &state.limits)?;
+    let groups = check_request(&request, &scope)?;
+    let label = scope.label();
+    let ack = blocking(&state, move |store| {
+        traces::ingest(store, &label, &idempotency_key, &groups)
+    })
+    .await?;
+    Ok(Json(ack))
+}
+
+/// Validates every group and span; the first problem is returned as a 400 naming its field
+/// (or a 403 for a workspace outside the key's scope).
+pub fn check_request(req: &IngestRequest, scope: &Scope) -> Result<Vec<CheckedGroup>, ApiError> {
+    req.traces
+        .iter()
+        .enumerate()
+        .map(|(i, g)| check_group(g, &format!("traces[{i}]"), scope))
+        .collect()
+}
+
+fn check_id(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.is_empty() {
+        return Err(ApiError::field(field, "must not be empty"));
+    }
+    check_len(field, v)
+}
+
+fn check_len(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.len() > MAX_ID_LEN {
+        return Err(ApiError::field(
+            field,
+            format!("longer than {MAX_ID_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_group(g: &TraceGroup, at: &str, scope: &Scope) -> Result<CheckedGroup, ApiError> {
+    check_id(&format!("{at}.trace_id"), &g.trace_id)?;
+    check_len(&format!("{at}.environment"), &g.environment)?;
+    check_len(&format!("{at}.workspace_slug"), &g.workspace_slug)?;
+    if !g.timestamp.is_empty() && timefmt::parse_micros(&g.timestamp).is_none() {
+        return Err(ApiError::field(
+            format!("{at}.timestamp"),
+            "not an RFC 3339 timestamp",
+        ));
+    }
+    if !scope.allows(&g.workspace_slug) {
+        return Err(ApiError::Forbidden(format!(
+            "{at}.workspace_slug: this key may not write workspace {:?}",
+            g.workspace_slug
+        )));
+    }
+    if g.spans.is_empty() {
+        return Err(ApiError::field(format!("{at}.spans"), "must not be empty"));
+    }
+    let spans = g
+        .spans
+        .iter()
+        .enumerate()
+        .map(|(j, s)| check_span(s, &format!("{at}.spans[{j}]")))
+        .collect::<Result<_, _>>()?;
+    Ok(CheckedGroup {
+        trace_id: g.trace_id.clone(),
+        environment: g.environment.clone(),
+        workspace_slug: g.workspace_slug.clone(),
+        spans,
+    })
+}
+
+fn check_span(s: &WireSpan, at: &str) -> Result<CheckedSpan, ApiError> {
+    check_id(&format!("{at}.span_id"), &s.span_id)?;
+    if let Some(p) = &s.parent_span_id {
+        check_len(&format!("{at}.parent_span_id"), p)?;
+    }
+    if !KINDS.contains(&s.kind.as_str()) {
+        return Err(ApiError::field(
+            format!("{at}.kind"),
+            format!("must be one of {}", KINDS.join(", ")),
+        ));
+    }
+    if !STATUSES.contains(&s.status.as_str()) {
+        return Err(ApiError::field(
+            format!("{at}.status"),
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let start_us = timefmt::parse_micros(&s.timestamp)
+        .ok_or_else(|| ApiError::field(format!("{at}.timestamp"), "not an RFC 3339 timestamp"))?;
+    if !s.duration_ms.is_finite() || s.duration_ms < 0.0 || s.duration_ms > 1e12 {
+        return Err(ApiError::field(
+            format!("{at}.duration_ms"),
+            "must be a finite number between 0 and 1e12",
+        ));
+    }
+    for (name, n) in [
+        ("input_tokens", s.input_tokens),
+        ("output_tokens", s.output_tokens),
+        ("total_tokens", s.total_tokens),
+    ] {
+        if i64::try_from(n).is_err() {
+            return Err(ApiError::field(format!("{at}.{name}"), "too large"));
+        }
+    }
+    Ok(CheckedSpan {
+        span: s.clone(),
+        start_us,
+    })
+}

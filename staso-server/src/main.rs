@@ -1,0 +1,250 @@
+//! `staso-server` command line: `serve`, `traces`, `show`, and the people's side of guard
+//! escalations (`escalations`, `approve`, `reject`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use staso_server::store::{guard as gstore, traces};
+use staso_server::{ApiKey, Scope, Server, Store, render};
+use staso_wire::guard::EscalationDecision;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "staso-server",
+    version,
+    about = "A local Staso-compatible server on SQLite"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Args)]
+struct DbArg {
+    /// SQLite database file.
+    #[arg(long, default_value = "./staso.db")]
+    db: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Staso API until Ctrl-C.
+    Serve {
+        /// Address to bind; port 0 picks a free port (the bound address is printed).
+        #[arg(long, default_value = "127.0.0.1:7070")]
+        addr: SocketAddr,
+        #[command(flatten)]
+        db: DbArg,
+        /// Accepted key, `KEY` (all workspaces) or `KEY:ws1,ws2`; repeatable. Without any, a dev key
+        /// is generated, stored in the database and printed.
+        #[arg(long = "api-key", env = "STASO_SERVER_API_KEYS", value_delimiter = ';')]
+        api_keys: Vec<String>,
+        /// Guard policy file (JSON).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Largest accepted request body, bytes.
+        #[arg(long, default_value_t = staso_server::server::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+        /// Log requests' outcomes to stderr (never keys or payloads).
+        #[arg(long, short)]
+        verbose: bool,
+    },
+    /// List the newest traces.
+    Traces {
+        #[command(flatten)]
+        db: DbArg,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only this agent.
+        #[arg(long)]
+        agent_name: Option<String>,
+        /// Only this session.
+        #[arg(long)]
+        session_id: Option<String>,
+    },
+    /// Print one trace's span tree.
+    Show {
+        /// The trace id.
+        trace_id: String,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// List guard escalations (pending by default).
+    Escalations {
+        #[command(flatten)]
+        db: DbArg,
+        /// `pending`, `approved`, `rejected` or `all`.
+        #[arg(long, default_value = "pending")]
+        status: String,
+    },
+    /// Approve a pending escalation.
+    Approve(Decide),
+    /// Reject a pending escalation.
+    Reject(Decide),
+}
+
+#[derive(Debug, Args)]
+struct Decide {
+    /// The escalation id.
+    escalation_id: String,
+    #[command(flatten)]
+    db: DbArg,
+    /// Who decides.
+    #[arg(long)]
+    by: Option<String>,
+    /// Why.
+    #[arg(long)]
+    reason: Option<String>,
+    /// (approve) JSON input to run the tool with instead.
+    #[arg(long)]
+    modified_input: Option<String>,
+}
+
+struct StderrLogger;
+
+impl log::Log for StderrLogger {
+    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+        m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record<'_>) {
+        if self.enabled(r.metadata()) {
+            eprintln!("[{}] {}", r.level(), r.args());
+        }
+    }
+    fn flush(&self) {}
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("staso-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn run(cli: Cli) -> CliResult {
+    match cli.command {
+        Command::Serve {
+            addr,
+            db,
+            api_keys,
+            policy,
+            max_body_bytes,
+            verbose,
+        } => {
+            if verbose {
+                static LOGGER: StderrLogger = StderrLogger;
+                let _ = log::set_logger(&LOGGER);
+                log::set_max_level(log::LevelFilter::Info);
+            }
+            let mut b = Server::builder()
+                .addr(addr)
+                .db_path(&db.db)
+                .max_body_bytes(max_body_bytes);
+            for spec in api_keys.iter().filter(|s| !s.trim().is_empty()) {
+                b = b.key(ApiKey::parse(spec.trim())?);
+            }
+            if let Some(p) = policy {
+                b = b.guard_policy_file(p)?;
+            }
+            let server = b.start()?;
+            println!("staso-server listening on {}", server.base_url());
+            println!("database: {}", server.db_path().display());
+            if let Some(k) = server.dev_key() {
+                println!("dev API key: {k}");
+                println!(
+                    "export STASO_BASE_URL={} STASO_API_KEY={k}",
+                    server.base_url()
+                );
+            }
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(tokio::signal::ctrl_c())?;
+            server.shutdown();
+            Ok(())
+        }
+        Command::Traces {
+            db,
+            limit,
+            agent_name,
+            session_id,
+        } => {
+            let store = open_existing(&db.db)?;
+            let filter = traces::TraceFilter {
+                agent_name,
+                session_id,
+                ..Default::default()
+            };
+            let (list, _) =
+                traces::list(&store, &Scope::everything(), &filter, limit.max(1), None)?;
+            print!("{}", render::trace_list(&list));
+            Ok(())
+        }
+        Command::Show { trace_id, db } => {
+            let store = open_existing(&db.db)?;
+            match traces::get(&store, &Scope::everything(), &trace_id)? {
+                Some(t) => {
+                    print!("{}", render::trace_tree(&t));
+                    Ok(())
+                }
+                None => Err(format!("trace {trace_id} not found").into()),
+            }
+        }
+        Command::Escalations { db, status } => {
+            let store = open_existing(&db.db)?;
+            let filter = (status != "all").then_some(status.as_str());
+            for e in gstore::list_escalations(&store, &Scope::everything(), filter)? {
+                println!(
+                    "{}  {:<8}  tool={}  rule={}  input={}  {}",
+                    e.escalation_id,
+                    e.status,
+                    e.tool_name,
+                    e.rule_name,
+                    e.tool_input,
+                    e.escalation_reason
+                );
+            }
+            Ok(())
+        }
+        Command::Approve(d) => decide(d, true),
+        Command::Reject(d) => decide(d, false),
+    }
+}
+
+fn decide(d: Decide, approve: bool) -> CliResult {
+    let store = open_existing(&d.db.db)?;
+    let modified_input = d
+        .modified_input
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()?;
+    let decision = EscalationDecision {
+        decided_by: d.by,
+        reason: d.reason,
+        modified_input,
+    };
+    let row = gstore::decide(
+        &store,
+        &Scope::everything(),
+        &d.escalation_id,
+        approve,
+        &decision,
+    )?;
+    println!("escalation {} {}", row.escalation_id, row.status);
+    Ok(())
+}
+
+fn open_existing(path: &std::path::Path) -> Result<Store, Box<dyn std::error::Error>> {
+    if !path.exists() {
+        return Err(format!("no database at {}", path.display()).into());
+    }
+    Ok(Store::open(path)?)
+}

@@ -1,0 +1,66 @@
+//! Annotations of traces and spans (PROTOCOL.md §5).
+
+use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+use staso_wire::annotation::Annotation;
+
+use super::{Store, StoreResult, scope_filter};
+use crate::keys::Scope;
+
+/// Stores `a` under `workspace` and returns it.
+pub fn insert(store: &Store, workspace: &str, a: &Annotation) -> StoreResult<()> {
+    store.write(|tx| {
+        tx.execute(
+            "INSERT INTO annotations(id, workspace_slug, trace_id, span_id, name, value, data_type, \
+             comment, created_at, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, \
+             (SELECT COALESCE(MAX(seq), 0) + 1 FROM annotations))",
+            params![
+                a.id,
+                workspace,
+                a.trace_id,
+                a.span_id,
+                a.name,
+                serde_json::to_string(&a.value)?,
+                a.data_type,
+                a.comment,
+                a.created_at
+            ],
+        )?;
+        Ok(())
+    })
+}
+
+/// The annotations of `trace_id` visible to `scope`, oldest first.
+pub fn list(store: &Store, scope: &Scope, trace_id: &str) -> StoreResult<Vec<Annotation>> {
+    let mut p = vec![SqlValue::Text(trace_id.to_owned())];
+    let ws = scope_filter(scope, "workspace_slug", &mut p);
+    let sql = format!(
+        "SELECT id, trace_id, span_id, name, value, data_type, comment, created_at \
+         FROM annotations WHERE trace_id = ?1 AND {ws} ORDER BY seq"
+    );
+    store.read(|tx| {
+        let mut stmt = tx.prepare(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(p.iter()), |r| {
+            Ok((
+                Annotation {
+                    id: r.get(0)?,
+                    trace_id: r.get(1)?,
+                    span_id: r.get(2)?,
+                    name: r.get(3)?,
+                    value: serde_json::Value::Null,
+                    data_type: r.get(5)?,
+                    comment: r.get(6)?,
+                    created_at: r.get(7)?,
+                },
+                r.get::<_, String>(4)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut a, value) = row?;
+            a.value = serde_json::from_str(&value)?;
+            out.push(a);
+        }
+        Ok(out)
+    })
+}

@@ -1,0 +1,161 @@
+//! # staso — observability for AI agents
+//!
+//! Add `#[staso::agent]`, `#[staso::tool]` and `#[staso::trace]` to your functions and every agent
+//! run becomes a trace of spans — inputs, outputs, errors, timings — grouped into conversations and
+//! shipped in the background to the Staso service (or the local `staso-server`).
+//!
+//! ```no_run
+//! use staso::SpanKind;
+//!
+//! #[derive(Debug)]
+//! struct PaymentError;
+//! impl std::fmt::Display for PaymentError {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("declined") }
+//! }
+//!
+//! #[staso::tool(capture_input = false)]
+//! fn charge_card(card_number: &str, amount_cents: u64) -> Result<String, PaymentError> {
+//!     Ok(format!("charged {amount_cents}"))
+//! }
+//!
+//! #[staso::tool(skip(api_token))]
+//! async fn search_docs(query: &str, api_token: &str, k: usize) -> Vec<String> {
+//!     vec![format!("doc about {query}"); k]
+//! }
+//!
+//! #[staso::trace(kind = "retriever", tags = ["rag"], metadata = { "index": "faq-v2", "k": 8 })]
+//! async fn retrieve(q: &str) -> Vec<String> {
+//!     search_docs(q, "secret", 2).await
+//! }
+//!
+//! #[staso::agent(name = "refund-worker")]
+//! async fn handle_refund(order: u64) -> Result<String, PaymentError> {
+//!     let docs = retrieve("refund policy").await;
+//!     let score = staso::span("score-docs", SpanKind::Chain, |s| {
+//!         s.set_metadata("n", docs.len());
+//!         docs.len() * 10
+//!     });
+//!     charge_card("4242", order + score as u64)
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let _staso = staso::init(staso::Config::builder().api_key("ak_live_123").agent_name("support-bot").build()?)?;
+//! let refund = staso::conversation!("conv-42", user_id = "user-alice", async {
+//!     handle_refund(7).await
+//! })
+//! .await;
+//! # let _ = refund;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! What the attributes record, the capture policy and the wire format follow the official Staso
+//! SDK (see `PROTOCOL.md`); `ARCHITECTURE.md` explains how a span travels from a fn to the wire.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub use staso_macros::{agent, tool, trace};
+
+pub use staso_core::annotation::{
+    Annotation, AnnotationDataType, AnnotationError, AnnotationValue, annotate,
+};
+pub use staso_core::client::{
+    Client, InitError, flush, get_client, init, init_with_exporter, shutdown,
+};
+pub use staso_core::config::{
+    CapturePolicy, Config, ConfigBuilder, ConfigError, Exporter, ExporterConfig, OtlpCompression,
+    OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
+};
+pub use staso_core::context::{
+    Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
+    current_user_id, spawn,
+};
+pub use staso_core::export::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
+pub use staso_core::guard::{
+    BlockedTool, DecisionId, EvaluationStatus, GuardAction, GuardBlocked, GuardFailureKind,
+    GuardFailureMode, GuardOptions, GuardResult, GuardRuleResult, InvalidDecisionId, guard,
+    guard_blocking,
+};
+pub use staso_core::kind::{ParseEnumError, SpanKind, SpanStatus};
+pub use staso_core::record::SpanRecord;
+pub use staso_core::report::{
+    AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult,
+};
+pub use staso_core::span::{
+    InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async,
+};
+/// The ingest wire types (PROTOCOL.md §2–§3), as sent by the SDK and parsed by `staso-server`.
+pub use staso_wire::ingest as wire;
+
+/// Datasets and local evaluation over them: see [`staso_core::dataset`].
+pub use staso_core::dataset;
+
+/// The traits and names most programs want in scope: `use staso::prelude::*;`
+/// (brings `.in_current_span()` on futures).
+pub mod prelude {
+    pub use crate::{FutureExt, Span, SpanKind, SpanStatus};
+}
+
+/// Threads that keep the caller's context.
+pub mod thread {
+    /// Like [`std::thread::spawn`], but the new thread runs under the caller's context: its spans
+    /// are children of the current span, in the same conversation.
+    pub use staso_core::context::spawn_thread as spawn;
+}
+
+#[doc(hidden)]
+pub use staso_core::__private;
+
+/// Runs code inside a conversation: every span created inside carries the conversation id as its
+/// `session_id` (and the user id, when given).
+///
+/// ```
+/// // a block: returns its value
+/// let n = staso::conversation!("conv-42", user_id = "user-alice", { 1 + 1 });
+/// assert_eq!(n, 2);
+/// // an async block: returns a future that keeps the conversation across awaits and threads
+/// let fut = staso::conversation!(format!("conv-{}", 7), async move { 3 });
+/// // no id: a fresh UUID
+/// let id = staso::conversation!({ staso::current_session_id() });
+/// assert!(id.is_some());
+/// ```
+///
+/// The id and user id are any expressions converting into a `String`. Conversations nest: the
+/// inner one wins inside, and the outer is restored after it. The block form keeps `return` and
+/// `?` of the enclosing fn; use the `async` form when the code awaits.
+#[macro_export]
+macro_rules! conversation {
+    (async $($rest:tt)*) => {
+        $crate::__private::conversation_future(::core::option::Option::None, ::core::option::Option::None, async $($rest)*)
+    };
+    ($body:block) => {{
+        let __staso_conversation = $crate::__private::enter_conversation(::core::option::Option::None, ::core::option::Option::None);
+        $body
+    }};
+    ($id:expr, user_id = $user:expr, async $($rest:tt)*) => {
+        $crate::__private::conversation_future(
+            $crate::__private::conversation_arg($id),
+            $crate::__private::conversation_arg($user),
+            async $($rest)*
+        )
+    };
+    ($id:expr, user_id = $user:expr, $body:block) => {{
+        let __staso_conversation = $crate::__private::enter_conversation(
+            $crate::__private::conversation_arg($id),
+            $crate::__private::conversation_arg($user),
+        );
+        $body
+    }};
+    ($id:expr, async $($rest:tt)*) => {
+        $crate::__private::conversation_future($crate::__private::conversation_arg($id), ::core::option::Option::None, async $($rest)*)
+    };
+    ($id:expr, $body:block) => {{
+        let __staso_conversation = $crate::__private::enter_conversation($crate::__private::conversation_arg($id), ::core::option::Option::None);
+        $body
+    }};
+}
+
+/// The README's examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
