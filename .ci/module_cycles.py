@@ -4,37 +4,42 @@
     python3 .ci/module_cycles.py [--root DIR] [--edges] [--self-test]
 
 Crates: every Cargo.toml with a [package] table under the root (target/, .git/, hidden dirs skipped)
-that has a src/ folder. Only src/**/*.rs is read: src/bin/ is skipped, so is src/main.rs when
-src/lib.rs exists (a binary reaches its library by crate name, never `crate::`), and so is any folder
-under src/ that is itself a crate.
+that has a src/ folder. Only src/**/*.rs is read, minus src/bin/, minus src/main.rs when src/lib.rs
+exists (a binary reaches its library by crate name, never `crate::`), minus nested crates.
 
-Nodes: one per module file. src/lib.rs (or main.rs) is the root, src/a.rs and src/a/mod.rs are `a`,
+Nodes: one per module file: src/lib.rs (or main.rs) is the root, src/a.rs or src/a/mod.rs is `a`,
 src/a/b.rs is `a::b`. Test code is not layering: a file declared `#[cfg(test)] mod x;` (or
-cfg(all(test, ..))) is dropped with its subtree, and every other cfg(test) item (inline
-`mod tests { .. }`, fn, use) is cut out before scanning.
+cfg(all(test, ..))) is dropped with its subtree; any other cfg(test) item (inline `mod tests {..}`,
+fn, use) is cut out before scanning.
 
-Edges. Comments (line, block, doc) and string/char literals (raw strings too) are blanked first, so
-`crate::` in docs or strings is not read; `pub(in path)` visibilities are dropped. Then any path
-starting with `crate::`, `self::`, `super::` (repeatable) or a child module declared in the file
-(`mod builder;` + `use builder::X;`, 2018-edition relative paths) is an edge, whether it sits in a
-`use` tree (nested groups expanded) or inline in code (`crate::client::current()`). `$crate::` is
-macro hygiene, not an edge; `mod x;` declares a module, it does not depend on it.
+Edges: comments (line, block, doc) and string/char literals (raw too) are blanked first, so
+`crate::` in docs or strings is not read; `pub(in path)` visibilities are dropped. An edge is any
+path, in a `use` tree (nested groups expanded) or inline in code (`crate::client::current()`), that
+starts with `crate::`, `self::`, `super::` (repeatable), a child module declared in the file
+(`mod builder;` + `use builder::X;`: 2018-edition relative paths) or, in code, a name the file
+imports from this crate (`use crate::store::traces;` + `traces::get()`). `$crate::` is macro
+hygiene; `mod x;` declares a module, it does not depend on it.
 
-Resolution. A path goes to the longest prefix that names a module file. When the next segment is a
-name that module only imports (any `use` binding, `as` aliases included: that is how rustc resolves
-`super::Name` too) the edge follows the import to the module that defines the item, up to MAX_HOPS
-times; glob imports (`pub use x::*`) are followed when the name is not defined in the module itself
-(`fn/struct/enum/union/trait/type/const/static/mod/macro_rules! Name`). Reported names are the ones
-written at the use site (`*` for a glob, the module name for a bare module import).
+Resolution: a path goes to the longest prefix that names a module file. If the next segment is a
+name that module only imports (any `use` binding or `as` alias: that is how rustc resolves
+`super::Name`), the edge follows the import to the module defining the item (at most MAX_HOPS
+times); a glob import (`pub use x::*`) is followed when the name is not defined in the module
+itself (`fn/struct/enum/union/trait/type/const/static/mod/macro_rules! Name`). Edges are labelled
+with the names written at the use site (`*` for a glob, the module name for a module import).
 
-Re-exports (`pub use`, `pub(crate|super|in ..) use`) are never edges: a facade parent re-exporting
-its child does not depend on it, and its users are routed through it to the child. Every other `use`
-and inline path is an edge. Self-edges are dropped. Cycles are Tarjan strongly connected components
-of more than one file; the exit status is 1 if any crate has one.
+Re-exports (`pub use`, `pub(crate|super|in ..) use`) are not edges: a facade parent re-exporting
+its child does not depend on it, and its users are routed through it to the child. But if the
+parent's own code then uses the name as a path (`pub use builder::ConfigBuilder;` +
+`ConfigBuilder::default()`), that path is an edge: the parent depends on the child. Every other
+`use` and inline path is an edge; self-edges are dropped. Cycles are Tarjan strongly connected
+components of more than one file; the exit status is 1 if any crate has one.
 
-Limits (text, not a Rust parser): `#[path]` attributes, `include!` and macro-generated paths are not
-seen; a path starting with a name brought in by `use` (`use crate::a; a::f()`) counts through the
-`use` only, at module granularity; a main.rs-only module of a lib+bin crate is read as a lib module.
+Limits (text, not a Rust parser): `#[path]`, `include!` and macro-generated paths are not seen; a
+name used bare (`-> Thing`, `emit(x)`) only counts through its `use`, so a re-export used bare by
+its own module is missed; a module import (`use crate::a;`) is an edge to a's file even if only
+a's children are used through it; shadowing by locals or generics is not modelled; `use` inside a
+fn body is taken as module-level when resolving; a main.rs-only module of a lib+bin crate is read
+as a lib module.
 """
 import argparse
 import os
@@ -252,7 +257,7 @@ class Crate:
 
     def add_edge(self, mf, inline, segs, name):
         path = self.absolute(mf, inline, segs)
-        mod, rest = self.module_of(path or ())
+        _, rest = self.module_of(path or ())
         to = self.resolve(path) if path is not None else None
         if to is not None and to != mf.mod:
             name = name or (rest[0] if rest else path[-1] if path else "crate")
@@ -309,7 +314,7 @@ def check(root, show_edges=False, out=print):
         cycles = crate.cycles()
         out(f"{crate.name}: {len(crate.files)} modules, {len(crate.edges)} edges, {len(cycles)} cycles")
         edges = sorted((a, b, ", ".join(sorted(names))) for (a, b), names in crate.edges.items())
-        if show_edges:
+        if show_edges and edges:
             out("  edges:")
             out("\n".join(f"    {a} -> {b}: {names}" for a, b, names in edges))
         for n, scc in enumerate(cycles, 1):
@@ -351,12 +356,13 @@ FIXTURES = {
                   "a/more.rs": "use crate::b::B;",
                   "b.rs": "pub struct B;\npub fn helper() {}\n#[cfg(all(test, unix))]\nmod tests {\n"
                           "    use crate::a::A;\n}"},
-                 [], "a.rs>b.rs", "b.rs>a.rs"),
-    "path-forms": ({"lib.rs": "pub mod a;\npub mod z;", "a/mod.rs": "pub mod b;\npub fn e() {}",
-                       "a/b.rs": "pub struct C;\npub struct D;",
-                       "z.rs": "mod s;\nuse crate::a::{b::{C, D}, e};\nuse self::s::S;\nfn f() { crate::a::b::C; }",
-                       "z/s.rs": "pub struct S;"},
-                      [], "z.rs>a/b.rs z.rs>a/mod.rs z.rs>z/s.rs", ""),
+                 [], "a.rs>b.rs", "b.rs>a.rs a.rs>lib.rs a/more.rs>b.rs"),
+    "path-forms": ({"lib.rs": "pub mod a;\npub mod y;\npub mod z;",
+                    "a/mod.rs": "pub mod b;\npub use b::D;\npub fn e() { D::default(); }",
+                    "a/b.rs": "pub struct C;\npub struct D;", "y.rs": "use crate::a;\nfn g() { a::b::D; }",
+                    "z.rs": "mod s;\nuse crate::a::{b::{C, D}, e};\nuse self::s::S;\nfn f() { crate::a::b::C; }",
+                    "z/s.rs": "pub struct S;"},
+                   [], "z.rs>a/b.rs z.rs>a/mod.rs z.rs>z/s.rs y.rs>a/b.rs a/mod.rs>a/b.rs", ""),
 }
 
 

@@ -12,8 +12,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use staso_wire::annotation::{Annotation, AnnotationRequest};
 
-use crate::app::{Auth, State, blocking, body_bytes, decode};
 use crate::error::ApiError;
+use crate::http::{Auth, State, blocking, body_bytes, decode};
 use crate::store::{annotations, traces};
 use crate::timefmt;
 

@@ -1,46 +1,17 @@
-//! The HTTP application: shared state, the router, authentication and body decoding.
-
-use std::sync::Arc;
+//! The HTTP application: the router, composed from the route modules.
+//!
+//! The shared request plumbing (state, authentication, body decoding, the blocking helper) lives in
+//! the lower `http` module so route modules never import this one; it is re-exported here under
+//! its original paths (`staso_server::app::Auth`, …).
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, FromRequestParts};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
-use crate::guard::Policy;
-use crate::keys::{KeyRing, Scope};
-use crate::store::{Store, StoreResult};
 use crate::{annotations, datasets, guard, ingest, read};
 
-/// Limits applied to every request.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest accepted body, bytes (413 above).
-    pub max_body_bytes: usize,
-    /// Deepest accepted nesting of JSON arrays/objects (400 above).
-    pub max_json_depth: usize,
-}
-
-/// State shared by every handler.
-#[derive(Debug)]
-pub struct AppState {
-    /// The database.
-    pub store: Arc<Store>,
-    /// Accepted keys.
-    pub keys: KeyRing,
-    /// Request limits.
-    pub limits: Limits,
-    /// Guard policy (`None`: allow everything).
-    pub policy: Option<Policy>,
-}
-
-/// Shared state handle.
-pub type State = Arc<AppState>;
+pub use crate::http::{AppState, Auth, Limits, State, blocking, body_bytes, check_depth, decode};
 
 /// Builds the router with every route of the server.
 pub fn router(state: State) -> Router {
@@ -60,99 +31,4 @@ pub fn router(state: State) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
-}
-
-/// The scope of the request's `X-API-Key`; 401 without detail when it is missing or unknown.
-#[derive(Debug, Clone)]
-pub struct Auth(pub Scope);
-
-impl FromRequestParts<State> for Auth {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &State) -> Result<Self, ApiError> {
-        let key = parts
-            .headers
-            .get(staso_wire::API_KEY_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthorized)?;
-        state
-            .keys
-            .authenticate(key)
-            .map(Auth)
-            .ok_or(ApiError::Unauthorized)
-    }
-}
-
-/// Turns the body extractor's outcome into bytes or a JSON error (413 over the limit).
-pub fn body_bytes(body: Result<Bytes, BytesRejection>, limits: &Limits) -> Result<Bytes, ApiError> {
-    body.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::TooLarge(limits.max_body_bytes)
-        } else {
-            ApiError::BadRequest(format!("body: {}", rej.body_text()))
-        }
-    })
-}
-
-/// Decodes a JSON body into `T`, naming the first bad field (as a path) and why.
-pub fn decode<T: DeserializeOwned>(bytes: &[u8], limits: &Limits) -> Result<T, ApiError> {
-    check_depth(bytes, limits.max_json_depth)?;
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." || path.is_empty() {
-            "body".to_owned()
-        } else {
-            path
-        };
-        ApiError::field(field, e.into_inner())
-    })?;
-    de.end()
-        .map_err(|e| ApiError::field("body", format!("trailing data: {e}")))?;
-    Ok(value)
-}
-
-/// Rejects bodies nested deeper than `max` before the parser sees them.
-pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for &b in bytes {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return Err(ApiError::field(
-                        "body",
-                        format!("JSON nested deeper than {max} levels"),
-                    ));
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Runs blocking store work off the async executor.
-pub async fn blocking<T, F>(state: &State, f: F) -> Result<T, ApiError>
-where
-    T: Send + 'static,
-    F: FnOnce(&Store) -> StoreResult<T> + Send + 'static,
-{
-    let store = Arc::clone(&state.store);
-    match tokio::task::spawn_blocking(move || f(&store)).await {
-        Ok(r) => r.map_err(ApiError::from),
-        Err(e) => Err(ApiError::Internal(format!("store task failed: {e}"))),
-    }
 }

@@ -4,6 +4,9 @@
 
 pub mod csv_io;
 pub mod generate;
+mod params;
+
+pub use params::{PageQuery, SPLITS, check_split};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -11,20 +14,16 @@ use axum::extract::{Path, Query, State as AxState};
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use staso_wire::dataset::{
     ColumnCreate, CurateRequest, DatasetCreate, DatasetUpdate, EntriesBulkCreate, EntriesDelete,
     EntryCreate, EntryUpdate, FolderCreate,
 };
 
-use crate::app::{Auth, State, blocking, body_bytes, decode};
 use crate::error::ApiError;
+use crate::http::{Auth, State, blocking, body_bytes, decode};
 use crate::store::datasets::{self as ds, NewEntry};
 use crate::store::traces;
-
-/// Splits of §7.2.
-pub const SPLITS: [&str; 3] = ["train", "test", "validation"];
 
 /// The dataset routes.
 pub fn routes() -> Router<State> {
@@ -62,43 +61,6 @@ fn json_of<T: serde::Serialize>(v: &T) -> JsonResult {
     serde_json::to_value(v)
         .map(Json)
         .map_err(|e| ApiError::Internal(e.to_string()))
-}
-
-/// `limit`, `offset`, `folder_id`, `parent_id`, `split_id` query parameters.
-#[derive(Debug, Default, Deserialize)]
-pub struct PageQuery {
-    limit: Option<String>,
-    offset: Option<String>,
-    folder_id: Option<String>,
-    parent_id: Option<String>,
-    split_id: Option<String>,
-}
-
-impl PageQuery {
-    fn page(&self) -> Result<(u32, u32), ApiError> {
-        let num =
-            |name: &str, v: &Option<String>, default: u32, max: u32| match v {
-                None => Ok(default),
-                Some(s) => s.parse::<u32>().ok().filter(|n| *n <= max).ok_or_else(|| {
-                    ApiError::field(name, format!("must be an integer in 0..={max}"))
-                }),
-            };
-        Ok((
-            num("limit", &self.limit, 100, 1000)?,
-            num("offset", &self.offset, 0, u32::MAX)?,
-        ))
-    }
-}
-
-/// Checks a split name (`None` and `""` mean no split).
-pub fn check_split(split: Option<String>) -> Result<Option<String>, ApiError> {
-    match split.filter(|s| !s.is_empty()) {
-        Some(s) if !SPLITS.contains(&s.as_str()) => Err(ApiError::field(
-            "split_id",
-            format!("must be one of {}", SPLITS.join(", ")),
-        )),
-        other => Ok(other),
-    }
 }
 
 fn non_empty(field: &str, v: &str) -> Result<(), ApiError> {

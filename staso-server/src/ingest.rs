@@ -9,8 +9,8 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::HeaderMap;
 use staso_wire::ingest::{IngestAck, IngestRequest, TraceGroup, WireSpan};
 
-use crate::app::{Auth, State, blocking, body_bytes, decode};
 use crate::error::ApiError;
+use crate::http::{Auth, State, blocking, body_bytes, decode};
 use crate::keys::Scope;
 use crate::store::traces::{self, CheckedGroup, CheckedSpan};
 use crate::timefmt;

@@ -22,6 +22,7 @@ pub mod datasets;
 pub mod embedded;
 pub mod error;
 pub mod guard;
+mod http;
 pub mod ingest;
 pub mod keys;
 pub mod read;

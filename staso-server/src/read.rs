@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State as AxState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::{Auth, State, blocking};
 use crate::error::ApiError;
+use crate::http::{Auth, State, blocking};
 use crate::store::traces::{self, TraceFilter};
 use crate::timefmt;
 

@@ -10,8 +10,9 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use crate::app::{AppState, Limits, router};
+use crate::app::router;
 use crate::guard::{Policy, PolicyError};
+use crate::http::{AppState, Limits};
 use crate::keys::{ApiKey, KeyRing};
 use crate::store::{Store, StoreError};
 

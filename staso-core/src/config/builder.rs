@@ -79,6 +79,13 @@ macro_rules! capture_setters {
     )*};
 }
 
+impl Config {
+    /// A builder with nothing set.
+    pub fn builder() -> ConfigBuilder {
+        ConfigBuilder::default()
+    }
+}
+
 impl ConfigBuilder {
     setters! {
         /// The project api key. Empty means unset (falls back to `STASO_API_KEY`); required.

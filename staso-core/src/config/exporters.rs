@@ -8,7 +8,8 @@ use std::fmt;
 use std::time::Duration;
 
 use super::ConfigError;
-use crate::otlp::env::{self, OtlpEnv};
+use super::otlp_env::{self as env, OtlpEnv};
+pub use super::otlp_env::{OtlpCompression, OtlpProtocol};
 
 /// Default OTLP export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`'s default, 10 s).
 pub const DEFAULT_OTLP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -62,38 +63,6 @@ impl From<OtlpSettings> for Exporter {
     fn from(s: OtlpSettings) -> Self {
         Exporter::Otlp(s)
     }
-}
-
-/// The OTLP payload encoding (`OTEL_EXPORTER_OTLP_PROTOCOL`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OtlpProtocol {
-    /// `http/protobuf` (the default).
-    #[default]
-    HttpProtobuf,
-    /// `http/json`: the OTLP JSON mapping (hex ids, 64-bit integers as strings, enums as numbers).
-    HttpJson,
-}
-
-impl OtlpProtocol {
-    /// The `OTEL_EXPORTER_OTLP_PROTOCOL` spelling.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OtlpProtocol::HttpProtobuf => "http/protobuf",
-            OtlpProtocol::HttpJson => "http/json",
-        }
-    }
-}
-
-/// Request body compression (`OTEL_EXPORTER_OTLP_COMPRESSION`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum OtlpCompression {
-    /// Uncompressed (the default).
-    #[default]
-    None,
-    /// `Content-Encoding: gzip`.
-    Gzip,
 }
 
 /// OTLP settings chosen in code; anything left unset falls back to its `OTEL_*` variable.

@@ -7,36 +7,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::VcsInfo;
-use super::vcs::strip_credentials;
-
 /// Per-command bound, as in the official SDK.
 const GIT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Longest pause between two polls of a running git process.
 const MAX_POLL: Duration = Duration::from_millis(20);
 
-/// Detection from `git` run in `cwd`; `None` unless `git rev-parse HEAD` prints exactly 40 characters.
-pub(crate) fn from_git_cli(cwd: &Path) -> Option<VcsInfo> {
-    let commit_sha = run_git(&["rev-parse", "HEAD"], cwd).filter(|s| s.chars().count() == 40)?;
-    let branch = run_git(&["rev-parse", "--abbrev-ref", "HEAD"], cwd)
-        .filter(|b| b != "HEAD") // detached HEAD
-        .unwrap_or_default();
-    let repo_url = run_git(&["config", "--get", "remote.origin.url"], cwd)
-        .map(|u| strip_credentials(&u))
-        .unwrap_or_default();
-    let is_dirty = run_git(&["status", "--porcelain"], cwd).is_some_and(|s| !s.is_empty());
-    Some(VcsInfo {
-        commit_sha,
-        branch,
-        repo_url,
-        is_dirty,
-    })
-}
-
 /// Runs `git <args>` in `cwd` and returns its trimmed stdout, or `None` on a spawn failure, a nonzero
 /// exit or the timeout (the process is then killed).
-fn run_git(args: &[&str], cwd: &Path) -> Option<String> {
+pub(super) fn run_git(args: &[&str], cwd: &Path) -> Option<String> {
     run_with_timeout(Command::new("git").args(args).current_dir(cwd), GIT_TIMEOUT)
 }
 
@@ -102,6 +81,7 @@ fn wait_until(child: &mut Child, deadline: Instant) -> Option<bool> {
 mod tests {
     use super::*;
     use crate::config::test_support::TempDir;
+    use crate::config::vcs::from_git_cli;
 
     fn git_available() -> bool {
         run_with_timeout(Command::new("git").arg("--version"), GIT_TIMEOUT).is_some()

@@ -92,7 +92,7 @@ const BUILD_INFO_FILE: &str = ".staso-build-info";
 pub fn detect_vcs_with<F: Fn(&str) -> Option<String>>(env: F, cwd: &Path) -> Option<VcsInfo> {
     let found = from_staso_env(&env)
         .or_else(|| from_platform_env(&env))
-        .or_else(|| git::from_git_cli(cwd))
+        .or_else(|| from_git_cli(cwd))
         .or_else(|| from_build_info(cwd));
     match &found {
         Some(v) => log::debug!(
@@ -140,6 +140,25 @@ pub fn strip_credentials(url: &str) -> String {
         rest = chars.as_str();
     }
     out
+}
+
+/// Detection from `git` run in `cwd`; `None` unless `git rev-parse HEAD` prints exactly 40 characters.
+pub(super) fn from_git_cli(cwd: &Path) -> Option<VcsInfo> {
+    let commit_sha =
+        git::run_git(&["rev-parse", "HEAD"], cwd).filter(|s| s.chars().count() == 40)?;
+    let branch = git::run_git(&["rev-parse", "--abbrev-ref", "HEAD"], cwd)
+        .filter(|b| b != "HEAD") // detached HEAD
+        .unwrap_or_default();
+    let repo_url = git::run_git(&["config", "--get", "remote.origin.url"], cwd)
+        .map(|u| strip_credentials(&u))
+        .unwrap_or_default();
+    let is_dirty = git::run_git(&["status", "--porcelain"], cwd).is_some_and(|s| !s.is_empty());
+    Some(VcsInfo {
+        commit_sha,
+        branch,
+        repo_url,
+        is_dirty,
+    })
 }
 
 /// A set, non-empty variable.
@@ -336,7 +355,7 @@ mod tests {
             from_build_info(dir.path()),
             Some(vcs("feed", "b", "https://u:p@h/r"))
         );
-        if git::from_git_cli(dir.path()).is_none() {
+        if from_git_cli(dir.path()).is_none() {
             assert_eq!(
                 detect_vcs_with(env_of(&[]), dir.path()),
                 Some(vcs("feed", "b", "https://u:p@h/r"))

@@ -58,7 +58,7 @@
 //! message once as a warning. The queue, flush and shutdown behave as the Staso transport's.
 
 mod encode;
-pub(crate) mod env;
+
 mod mapping;
 mod sender;
 mod worker;

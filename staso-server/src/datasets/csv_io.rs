@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
-use super::{PageQuery, check_split};
-use crate::app::{Auth, State, blocking, body_bytes};
+use super::params::{PageQuery, check_split};
 use crate::error::ApiError;
+use crate::http::{Auth, State, blocking, body_bytes};
 use crate::store::datasets::{self as ds, NewEntry};
 
 /// Finds the `file` part of a multipart body (or the body itself when it is not multipart).

@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 use staso_wire::dataset::{Dataset, DatasetEntry, DatasetGenerate};
 use tokio::net::TcpStream;
 
-use crate::app::{Auth, State, blocking, body_bytes, decode};
 use crate::error::ApiError;
+use crate::http::{Auth, State, blocking, body_bytes, decode};
 use crate::store::datasets::{self as ds, NewEntry};
 
 /// Base URL of the OpenAI-compatible endpoint.

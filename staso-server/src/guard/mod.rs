@@ -20,8 +20,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use staso_wire::guard::{EscalationDecision, EscalationStatus, GuardEvaluateRequest};
 
-use crate::app::{Auth, State, blocking, body_bytes, decode};
 use crate::error::ApiError;
+use crate::http::{Auth, State, blocking, body_bytes, decode};
 use crate::store::guard::{self as gstore, NewEscalation, StoredDecision};
 
 /// Decision sources the SDK may send (§6.1).

@@ -6,45 +6,17 @@
 
 pub mod annotations;
 pub mod datasets;
+mod error;
 pub mod guard;
 pub mod schema;
 pub mod traces;
+
+pub use error::{StoreError, StoreResult};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
-
-/// A storage failure.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite failed.
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    /// A stored JSON column did not decode (corrupt database).
-    #[error("stored json: {0}")]
-    Json(#[from] serde_json::Error),
-    /// No such row visible to the caller.
-    #[error("{0}")]
-    NotFound(String),
-    /// The request is valid JSON but refers to something impossible.
-    #[error("{0}")]
-    Invalid(String),
-    /// The request conflicts with stored state.
-    #[error("{0}")]
-    Conflict(String),
-    /// The database was written by a newer version of this server.
-    #[error("database schema version {found} is newer than this server ({known})")]
-    TooNew {
-        /// Version in the file.
-        found: i64,
-        /// Latest version this build knows.
-        known: i64,
-    },
-}
-
-/// Result alias of the store.
-pub type StoreResult<T> = Result<T, StoreError>;
 
 /// The database: one connection for writes, one for reads (WAL lets them run side by side).
 #[derive(Debug)]

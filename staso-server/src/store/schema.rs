@@ -2,7 +2,7 @@
 
 use rusqlite::Connection;
 
-use super::{StoreError, StoreResult};
+use super::error::{StoreError, StoreResult};
 
 /// Each entry brings the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[

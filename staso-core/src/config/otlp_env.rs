@@ -5,7 +5,39 @@
 
 use std::time::Duration;
 
-use crate::config::{ConfigError, OtlpCompression, OtlpProtocol};
+use super::ConfigError;
+
+/// The OTLP payload encoding (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtlpProtocol {
+    /// `http/protobuf` (the default).
+    #[default]
+    HttpProtobuf,
+    /// `http/json`: the OTLP JSON mapping (hex ids, 64-bit integers as strings, enums as numbers).
+    HttpJson,
+}
+
+impl OtlpProtocol {
+    /// The `OTEL_EXPORTER_OTLP_PROTOCOL` spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+            OtlpProtocol::HttpJson => "http/json",
+        }
+    }
+}
+
+/// Request body compression (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OtlpCompression {
+    /// Uncompressed (the default).
+    #[default]
+    None,
+    /// `Content-Encoding: gzip`.
+    Gzip,
+}
 
 /// The OTLP variables as found.
 #[derive(Clone, Debug, Default)]
