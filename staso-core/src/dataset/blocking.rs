@@ -61,7 +61,7 @@ pub fn add_entry<T: Serialize + ?Sized>(
     data: &T,
     options: AddEntryOptions,
 ) -> Result<DatasetEntry> {
-    let data = super::object_of(data, "entry data")?;
+    let data = super::decode::object_of(data, "entry data")?;
     run_blocking(super::add_entry_map(dataset_id, data, options))?
 }
 
@@ -90,7 +90,7 @@ pub fn update_entry<T: Serialize + ?Sized>(
     entry_id: &str,
     data: &T,
 ) -> Result<DatasetEntry> {
-    let data = super::object_of(data, "entry data")?;
+    let data = super::decode::object_of(data, "entry data")?;
     run_blocking(super::update_entry_map(dataset_id, entry_id, data))?
 }
 

@@ -12,11 +12,39 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::DatasetEntry;
-use super::eval_types::EvalResult;
-use super::evaluate::RunCtx;
+use super::eval_types::{EvalOptions, EvalResult, Scorer};
 use crate::capture::panic_message;
+use crate::context::{Context, Frame, with_current};
 use crate::kind::{SpanKind, SpanStatus};
 use crate::span::Span;
+
+/// What every run of one evaluation shares. Not a public API.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RunCtx {
+    pub(super) dataset_id: String,
+    pub(super) scorers: Vec<Scorer>,
+    pub(super) trace: bool,
+    pub(super) max_concurrency: usize,
+    /// The caller's context without its span: runs are roots in the caller's conversation.
+    pub(super) root: Context,
+}
+
+impl RunCtx {
+    pub(super) fn new(dataset_id: &str, options: &EvalOptions) -> Self {
+        let frame = with_current(|f| Frame {
+            span: None,
+            ..f.clone()
+        });
+        RunCtx {
+            dataset_id: dataset_id.to_owned(),
+            scorers: options.scorers.clone(),
+            trace: options.trace,
+            max_concurrency: options.max_concurrency.max(1),
+            root: Context::from_frame(frame),
+        }
+    }
+}
 
 /// Runs sync `f` over `entries` on up to `max_concurrency` threads (on this thread when 1),
 /// handing each result to `sink` as it completes; stops early when `sink` returns false.

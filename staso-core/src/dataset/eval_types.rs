@@ -170,23 +170,6 @@ impl EvalOptions {
         self.on_progress = Some(Arc::new(f));
         self
     }
-
-    /// Draws a one-line progress bar on stderr (`[###....] 12/40 passed 10 errors 1`), redrawn
-    /// after every finished entry and ended with a newline after the last. A callback set
-    /// earlier with [`on_progress`](Self::on_progress) is still called, before the bar; one set
-    /// later replaces both. Only with the cargo feature `progress`.
-    #[cfg(feature = "progress")]
-    pub fn progress_bar(mut self) -> Self {
-        let bar = super::progress::bar_callback();
-        self.on_progress = Some(match self.on_progress.take() {
-            Some(prev) => Arc::new(move |p: &EvalProgress<'_>| {
-                prev(p);
-                bar(p);
-            }),
-            None => Arc::new(bar),
-        });
-        self
-    }
 }
 
 /// The outcome of one entry (§8.1).

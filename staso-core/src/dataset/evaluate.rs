@@ -12,11 +12,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::entries::list_entries_with;
-use super::eval_run::{failed_result, run_async, run_pool};
-use super::eval_types::{EvalOptions, EvalProgress, EvalResult, EvalSummary, Scorer};
+use super::eval_run::{RunCtx, failed_result, run_async, run_pool};
+use super::eval_types::{EvalOptions, EvalProgress, EvalResult, EvalSummary};
 use super::http::DatasetHttp;
 use super::{DatasetEntry, ListEntriesOptions, StasoDatasetError, get_with};
-use crate::context::{Context, Frame, with_current};
 
 /// Entries fetched per page.
 const PAGE: u32 = 100;
@@ -90,34 +89,6 @@ where
         stream::iter(failed).chain(stream::unfold(rx, |mut rx| async move {
             rx.recv().await.map(|r| (r, rx))
         }))
-    }
-}
-
-/// What every run of one evaluation shares. Not a public API.
-#[doc(hidden)]
-#[derive(Debug)]
-pub struct RunCtx {
-    pub(super) dataset_id: String,
-    pub(super) scorers: Vec<Scorer>,
-    pub(super) trace: bool,
-    pub(super) max_concurrency: usize,
-    /// The caller's context without its span: runs are roots in the caller's conversation.
-    pub(super) root: Context,
-}
-
-impl RunCtx {
-    fn new(dataset_id: &str, options: &EvalOptions) -> Self {
-        let frame = with_current(|f| Frame {
-            span: None,
-            ..f.clone()
-        });
-        RunCtx {
-            dataset_id: dataset_id.to_owned(),
-            scorers: options.scorers.clone(),
-            trace: options.trace,
-            max_concurrency: options.max_concurrency.max(1),
-            root: Context::from_frame(frame),
-        }
     }
 }
 

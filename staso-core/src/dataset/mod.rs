@@ -36,6 +36,7 @@
 
 pub mod blocking;
 mod csv;
+mod decode;
 mod entries;
 mod error;
 mod eval_run;
@@ -47,9 +48,7 @@ mod progress;
 mod types;
 
 use reqwest::Method;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 pub use csv::{download_csv, upload_csv};
 pub use entries::{add_entries, add_entry, delete_entry, list_entries, update_entry};
@@ -66,67 +65,7 @@ pub use types::{
 use http::{DatasetHttp, Feature};
 use staso_wire::dataset as wire_api;
 
-type Result<T> = std::result::Result<T, StasoDatasetError>;
-
-/// Reads one object of wire type `W` and converts it.
-fn one<W: DeserializeOwned, T: From<W>>(v: Option<Value>, what: &str) -> Result<T> {
-    let v = v.unwrap_or(Value::Null);
-    serde_json::from_value::<W>(v.clone())
-        .map(T::from)
-        .map_err(|e| StasoDatasetError::invalid_response(what, e, &v.to_string()))
-}
-
-/// Reads a list answered either bare or as `{key: [...]}` (§7.3); anything else is empty.
-fn many<W: DeserializeOwned, T: From<W>>(v: Option<Value>, key: &str) -> Result<Vec<T>> {
-    let items = match v {
-        Some(Value::Array(a)) => a,
-        Some(Value::Object(mut o)) => match o.remove(key) {
-            Some(Value::Array(a)) => a,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    };
-    items
-        .into_iter()
-        .map(|item| {
-            serde_json::from_value::<W>(item.clone())
-                .map(T::from)
-                .map_err(|e| StasoDatasetError::invalid_response(key, e, &item.to_string()))
-        })
-        .collect()
-}
-
-/// Serializes entry data, which must be a JSON object.
-fn object_of<T: Serialize + ?Sized>(data: &T, what: &str) -> Result<Map<String, Value>> {
-    match serde_json::to_value(data) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(StasoDatasetError::invalid_argument(format!(
-            "{what} must serialize to a JSON object, not {}",
-            json_kind(&other)
-        ))),
-        Err(e) => Err(StasoDatasetError::invalid_argument(format!(
-            "{what} could not be serialized: {e}"
-        ))),
-    }
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn split_query(split: Option<&SplitType>) -> Option<(&'static str, String)> {
-    split
-        .map(|s| s.as_str().to_owned())
-        .filter(|s| !s.is_empty())
-        .map(|s| ("split_id", s))
-}
+use decode::{Result, many, object_of, one, split_query};
 
 /// Creates a dataset (template `custom`), then adds `options.columns` one request each and
 /// re-reads it.

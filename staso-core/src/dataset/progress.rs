@@ -4,7 +4,9 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use super::EvalProgress;
+use std::sync::Arc;
+
+use super::eval_types::{EvalOptions, EvalProgress};
 
 /// Cells in the drawn bar.
 const WIDTH: usize = 30;
@@ -45,6 +47,24 @@ pub(crate) fn bar_callback() -> impl Fn(&EvalProgress<'_>) + Send + Sync + 'stat
         // Drawing is best effort: a closed or full stderr must not disturb the evaluation.
         let _ = write!(err, "\r{line}{end}");
         let _ = err.flush();
+    }
+}
+
+impl EvalOptions {
+    /// Draws a one-line progress bar on stderr (`[###....] 12/40 passed 10 errors 1`), redrawn
+    /// after every finished entry and ended with a newline after the last. A callback set
+    /// earlier with [`on_progress`](Self::on_progress) is still called, before the bar; one set
+    /// later replaces both. Only with the cargo feature `progress`.
+    pub fn progress_bar(mut self) -> Self {
+        let bar = bar_callback();
+        self.on_progress = Some(match self.on_progress.take() {
+            Some(prev) => Arc::new(move |p: &EvalProgress<'_>| {
+                prev(p);
+                bar(p);
+            }),
+            None => Arc::new(bar),
+        });
+        self
     }
 }
 
