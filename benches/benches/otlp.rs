@@ -13,13 +13,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use staso_core::config::{Config, ExporterConfig, OtlpProtocol, OtlpSettings};
-use staso_core::emit::EmitContext;
-use staso_core::export::SpanExporter;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::SpanKind;
-use staso_core::otlp::OtlpExporter;
-use staso_core::record::SpanRecord;
+use staso_core::__internal::OtlpExporter;
+use staso_core::ExportSettings;
+use staso_core::SpanExporter;
+use staso_core::SpanKind;
+use staso_core::SpanRecord;
+use staso_core::{Config, ExporterConfig, OtlpProtocol, OtlpSettings};
+use staso_core::{SpanId, TraceId};
 
 /// A loopback OTLP/HTTP receiver that accepts every request at once: `200` with an empty
 /// protobuf `ExportTraceServiceResponse`, or `{}` for JSON (both mean full success).
@@ -94,7 +94,7 @@ fn exporter(url: &str, protocol: OtlpProtocol, batch: usize, queue: usize) -> Ot
     let ExporterConfig::Otlp(otlp) = config.exporters()[0].clone() else {
         panic!("OTLP selected")
     };
-    let emit = Arc::new(EmitContext::from_config(&config, "bench-session".into()));
+    let emit = Arc::new(ExportSettings::from_config(&config, "bench-session".into()));
     OtlpExporter::start(&otlp, &config, emit).expect("exporter")
 }
 
@@ -107,7 +107,7 @@ fn record(trace: u128, span: u64) -> SpanRecord {
         Some(SpanId(1)),
         "tool_call".into(),
         SpanKind::Tool,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     );
     r.duration = Duration::from_micros(250);
     r

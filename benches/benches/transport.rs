@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use staso_bench::ack_server;
-use staso_core::config::Config;
-use staso_core::emit::EmitContext;
-use staso_core::export::SpanExporter;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::SpanKind;
-use staso_core::record::SpanRecord;
-use staso_core::transport::HttpExporter;
+use staso_core::__internal::HttpExporter;
+use staso_core::Config;
+use staso_core::ExportSettings;
+use staso_core::SpanExporter;
+use staso_core::SpanKind;
+use staso_core::SpanRecord;
+use staso_core::{SpanId, TraceId};
 
 /// Set in the environment of the child process that measures peak memory.
 const MEMORY_CHILD: &str = "STASO_BENCH_TRANSPORT_MEMORY_CHILD";
@@ -43,7 +43,7 @@ fn config(url: &str, batch: usize, queue: usize, interval: Duration) -> Config {
 }
 
 fn exporter(config: &Config) -> HttpExporter {
-    let emit = Arc::new(EmitContext::from_config(config, "bench-session".into()));
+    let emit = Arc::new(ExportSettings::from_config(config, "bench-session".into()));
     HttpExporter::start(config, emit).expect("exporter")
 }
 
@@ -56,7 +56,7 @@ fn record(trace: u128, span: u64) -> SpanRecord {
         Some(SpanId(1)),
         "tool_call".into(),
         SpanKind::Tool,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     );
     r.duration = Duration::from_micros(250);
     r

@@ -30,7 +30,7 @@ fn traced_capture(a: u64, b: &str) -> u64 {
 struct Dropper;
 
 impl staso::SpanExporter for Dropper {
-    fn export(&self, record: Box<staso_core::record::SpanRecord>) -> staso::EnqueueResult {
+    fn export(&self, record: Box<staso_core::SpanRecord>) -> staso::EnqueueResult {
         drop(record);
         staso::EnqueueResult::ACCEPTED
     }
@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The span clock alone: what one read costs on this machine.
         let start = Instant::now();
         for _ in 0..total {
-            black_box(staso_core::time::now());
+            black_box(staso_core::__internal::now());
         }
         eprintln!(
             "clock: {:.1} ns/read",

@@ -15,6 +15,17 @@ use std::fmt::{self, Debug, Display, Write as _};
 
 use serde::Serialize;
 
+use crate::{pool, thread_state};
+
+/// An empty buffer for a capture: a recycled one when this thread has one, else a new one with
+/// room for a few small arguments.
+#[inline]
+fn capture_buffer() -> Vec<u8> {
+    thread_state::with(|s| pool::spare_buffer(&s.pool))
+        .flatten()
+        .unwrap_or_else(|| Vec::with_capacity(64))
+}
+
 /// A JSON object under construction, written straight into the buffer that will be sent.
 #[derive(Debug, Default)]
 pub struct CaptureBuf {
@@ -28,7 +39,7 @@ impl CaptureBuf {
         // A recycled buffer when this thread has one (see `pool`), else room for a few small
         // arguments, so a typical capture allocates at most once.
         CaptureBuf {
-            buf: crate::pool::capture_buffer(),
+            buf: capture_buffer(),
             fields: 0,
         }
     }
@@ -303,6 +314,27 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 impl fmt::Display for ErrorInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.type_name, self.message)
+    }
+}
+
+/// Python truthiness of a JSON value, which decides whether input/output is sent (§2.4).
+fn truthy(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(b) => *b,
+        serde_json::Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        serde_json::Value::String(s) => !s.is_empty(),
+        serde_json::Value::Array(a) => !a.is_empty(),
+        serde_json::Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Serializes a manually set input/output value, `None` when it is falsy (§2.4).
+pub fn document(v: &serde_json::Value) -> Option<String> {
+    if truthy(v) {
+        serde_json::to_string(v).ok()
+    } else {
+        None
     }
 }
 

@@ -1,18 +1,15 @@
-//! The global client: `init`, `get_client`, `flush`, `shutdown`, and the per-thread cache that
-//! lets the hot path find the client without touching a lock shared by all threads.
+//! The client registry: the one installed client ([`Client`]), `get_client`, `flush`, `shutdown`,
+//! and the hand-off of annotations to the client's sink. `init`, which builds the exporters, sits
+//! above in `init.rs`; the per-thread cache of the client is in `thread_state.rs`.
 
-use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::annotation::{Annotation, AnnotationError};
-use crate::config::{CapturePolicy, Config};
-use crate::emit::{EmitContext, default_session_id};
-use crate::export::SpanExporter;
+use crate::annotation::{Annotation, AnnotationError, AnnotationValue};
+use crate::config::{CapturePolicy, Config, ExportSettings, default_session_id};
+use crate::export::{AnnotationSink, SpanExporter};
 use crate::report::DeliveryReport;
-use crate::thread_state::ClientCache;
-use crate::transport::AnnotationSender;
 
 /// Default bound of the implicit shutdown (dropping `init`'s value, re-init).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,7 +28,7 @@ pub enum InitError {
 
 pub(crate) struct ClientInner {
     pub(crate) config: Config,
-    pub(crate) emit: Arc<EmitContext>,
+    pub(crate) emit: Arc<ExportSettings>,
     pub(crate) policy: CapturePolicy,
     /// `None` when the client is disabled.
     pub(crate) exporter: Option<Arc<dyn SpanExporter>>,
@@ -39,7 +36,7 @@ pub(crate) struct ClientInner {
     pub(crate) final_report: Mutex<Option<DeliveryReport>>,
     /// Where annotations are queued: the HTTP transport's worker. `None` when disabled or when
     /// installed with a custom exporter.
-    pub(crate) annotations: Option<AnnotationSender>,
+    pub(crate) annotations: Option<Arc<dyn AnnotationSink>>,
 }
 
 impl ClientInner {
@@ -80,34 +77,11 @@ pub fn is_recording() -> bool {
     RECORDING.load(Ordering::Relaxed)
 }
 
-/// Runs `f` with the current enabled client, through the per-thread cache.
-///
-/// The cache is refreshed only when the global generation moved; otherwise `f` runs under a shared
-/// borrow of the thread-local, without touching the client's reference count (a cache line every
-/// thread would otherwise write on every span).
+/// The generation of the installed client: bumped on every install and uninstall, so per-thread
+/// caches (`thread_state`) know when to read the global again.
 #[inline]
-pub(crate) fn with_recording_client<R>(f: impl FnOnce(&ClientInner) -> R) -> Option<R> {
-    if !is_recording() {
-        return None;
-    }
-    crate::thread_state::with(|s| with_cached_client(&s.client, f)).flatten()
-}
-
-/// [`with_recording_client`] on an already looked-up thread state's cache.
-#[inline]
-pub(crate) fn with_cached_client<R>(
-    cache: &RefCell<ClientCache>,
-    f: impl FnOnce(&ClientInner) -> R,
-) -> Option<R> {
-    let generation = GENERATION.load(Ordering::Acquire);
-    let stale = cache.try_borrow().ok()?.0 != generation;
-    if stale {
-        *cache.try_borrow_mut().ok()? = (generation, read_global());
-    }
-    let cache = cache.try_borrow().ok()?;
-    let client = cache.1.as_deref()?;
-    client.exporter.as_ref()?;
-    Some(f(client))
+pub(crate) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
 }
 
 /// Installs a new global client, retiring the previous one.
@@ -206,7 +180,7 @@ impl Client {
     /// [`AnnotationError`] when the annotation is invalid; nothing is queued then.
     pub fn annotate(&self, annotation: Annotation) -> Result<(), AnnotationError> {
         annotation.validate()?;
-        crate::annotation::submit(&self.inner, annotation);
+        submit(&self.inner, annotation);
         Ok(())
     }
 }
@@ -226,13 +200,13 @@ impl Drop for Client {
 }
 
 /// An exporter and, when it is the HTTP transport, its annotation queue.
-type Transport = (Arc<dyn SpanExporter>, Option<AnnotationSender>);
+pub(crate) type Transport = (Arc<dyn SpanExporter>, Option<Arc<dyn AnnotationSink>>);
 
 /// Builds the client for `config` with the given exporter (`None` → disabled) and installs it as
 /// the global client, retiring (shutting down) the previous one.
 pub(crate) fn install_client(
     mut config: Config,
-    make_exporter: impl FnOnce(&Config, Arc<EmitContext>) -> Result<Transport, InitError>,
+    make_exporter: impl FnOnce(&Config, Arc<ExportSettings>) -> Result<Transport, InitError>,
 ) -> Result<Client, InitError> {
     crate::time::warm_up();
     // VCS info set explicitly (`Config::set_vcs`) wins over detection.
@@ -240,7 +214,7 @@ pub(crate) fn install_client(
         config.detect_vcs();
     }
     let session = default_session_id(|k| std::env::var(k).ok());
-    let emit = Arc::new(EmitContext::from_config(&config, session));
+    let emit = Arc::new(ExportSettings::from_config(&config, session));
     let (exporter, annotations) = if config.enabled() {
         let (exporter, annotations) = make_exporter(&config, emit.clone())?;
         (Some(exporter), annotations)
@@ -282,29 +256,6 @@ pub(crate) fn install_client(
     Ok(Client { inner, owner: true })
 }
 
-/// Installs the global client, sending spans in the background to the configured exporters
-/// ([`Config::exporters`]: Staso at `config.base_url()` by default, OTLP, or both).
-///
-/// Builds and validates the new client before retiring the previous one (whose shutdown report
-/// becomes [`Client::previous_shutdown_report`]). The returned value owns the client: dropping it
-/// drains and shuts down within 5 s. A disabled `config` installs a client that records nothing.
-///
-/// # Errors
-/// [`InitError::Transport`] when the delivery worker cannot be started.
-pub fn init(config: Config) -> Result<Client, InitError> {
-    install_client(config, crate::fanout::start_exporters)
-}
-
-/// Installs a client that sends spans to `exporter` instead of the Staso service (tests, custom
-/// backends). Everything else is as [`init`] does, except annotations: they need the HTTP
-/// transport of [`init`], so this client drops them (with one warning).
-pub fn init_with_exporter(
-    config: Config,
-    exporter: Arc<dyn SpanExporter>,
-) -> Result<Client, InitError> {
-    install_client(config, move |_, _| Ok((exporter, None)))
-}
-
 /// A non-owning handle to the global client, if one is installed.
 pub fn get_client() -> Option<Client> {
     read_global().map(|inner| Client {
@@ -341,7 +292,74 @@ pub fn shutdown(timeout: Duration) -> DeliveryReport {
     }
 }
 
-/// The current client's capture policy (the default policy without a client).
-pub fn current_policy() -> CapturePolicy {
-    read_global().map(|c| c.policy).unwrap_or_default()
+impl Annotation {
+    /// Validates, then queues the annotation on the global client's delivery worker and returns
+    /// at once. Never blocks, never does I/O, so it is fine inside async code.
+    ///
+    /// Without a client a warning is logged and nothing is sent; with a disabled client nothing
+    /// is sent (debug log). Delivery failures, and a full queue, are logged and counted in
+    /// [`DeliveryReport::annotations`](crate::report::DeliveryReport::annotations), not returned.
+    ///
+    /// # Errors
+    /// [`AnnotationError`] when [`validate`](Self::validate) fails; nothing is queued then.
+    pub fn send(self) -> Result<(), AnnotationError> {
+        self.validate()?;
+        match current_client() {
+            Some(client) => submit(&client, self),
+            None => log::warn!(
+                "staso: annotation {:?} on trace {} not sent: no client (call staso::init first)",
+                self.name,
+                self.trace_id
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// Annotates a whole trace: `Annotation::new(trace_id, name, value).send()`.
+///
+/// Use [`Annotation::new`] to scope it to a span or add a comment. See [`Annotation::send`] for
+/// what happens without a client and how delivery is reported.
+///
+/// ```no_run
+/// # let trace_id = String::new();
+/// staso_core::annotation::annotate(&trace_id, "user_rating", 4)?;
+/// staso_core::annotation::annotate(&trace_id, "category", "billing")?;
+/// # Ok::<(), staso_core::annotation::AnnotationError>(())
+/// ```
+///
+/// # Errors
+/// [`AnnotationError`] for an empty name or trace id, or a non-finite number.
+pub fn annotate(
+    trace_id: impl Into<String>,
+    name: impl Into<String>,
+    value: impl Into<AnnotationValue>,
+) -> Result<(), AnnotationError> {
+    Annotation::new(trace_id, name, value).send()
+}
+
+/// Hands a validated annotation to `client`'s transport.
+fn submit(client: &ClientInner, annotation: Annotation) {
+    if client.exporter.is_none() {
+        log::debug!(
+            "staso: annotation {:?} not sent: the client is disabled",
+            annotation.name
+        );
+        return;
+    }
+    match &client.annotations {
+        // Rejections (queue full, shut down) are logged and counted by the transport.
+        Some(sink) => {
+            let _ = sink.offer(annotation);
+        }
+        None => {
+            static WARNED: AtomicBool = AtomicBool::new(false);
+            if !WARNED.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "staso: annotations are not sent by clients installed with \
+                     init_with_exporter (they need the HTTP transport of init); dropping them"
+                );
+            }
+        }
+    }
 }

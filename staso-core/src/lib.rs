@@ -5,30 +5,79 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod active;
-pub mod annotation;
-pub mod capture;
-pub mod client;
-pub mod config;
-pub mod context;
-pub mod dataset;
-pub mod emit;
-pub mod export;
-pub mod fanout;
-pub mod guard;
-pub mod ids;
-pub mod kind;
-pub mod otlp;
-mod pool;
-pub mod record;
-pub mod report;
-pub mod shared_str;
-pub mod span;
-mod thread_state;
-pub mod time;
-pub mod transport;
+// Layers, bottom to top. A module imports only from its own layer's modules listed before it and
+// from the layers below; `.ci/module_cycles.py` checks that no import cycle appears.
+//
+//  1. vocabulary     ids, kind, time, report, shared_str
+//  2. config         config/ (builder, validation, capture policy, export settings and the
+//                    session default, OTLP env, VCS detection)
+//  3. data model     record, pool (recycled record boxes), frame (what a span inherits),
+//                    annotation (annotation values)
+//  4. export contract  export (the SpanExporter and AnnotationSink traits)
+//  5. client registry  client (the installed client, flush, shutdown, annotation hand-off)
+//  6. per-thread state thread_state (frame, record stock, cached client, span-id generator)
+//  7. context, capture context (the current frame, conversations, spawn helpers), capture
+//                    (values without trait bounds, outcome classification)
+//  8. spans ‖ serialization  span/ (instrumented-fn spans and manual spans) ‖ serialize/
+//                    (record → wire body under the capture policy); neither imports the other
+//  9. delivery       delivery/ (bounded queue, ledger, worker control)
+// 10. exporters      exporters/ (staso HTTP transport, otlp, fan-out, in-memory)
+// 11. entry points   init, guard/, dataset/
 
-pub use span::{Span, span, span_async, try_span, try_span_async};
+mod ids;
+mod kind;
+mod report;
+mod shared_str;
+mod time;
+
+pub mod config;
+
+mod annotation;
+mod frame;
+mod pool;
+mod record;
+
+mod export;
+
+mod client;
+
+mod thread_state;
+
+mod capture;
+mod context;
+
+mod serialize;
+mod span;
+
+mod delivery;
+
+mod exporters;
+
+pub mod dataset;
+pub mod guard;
+mod init;
+
+pub use annotation::{Annotation, AnnotationDataType, AnnotationError, AnnotationValue};
+pub use client::{Client, InitError, annotate, flush, get_client, shutdown};
+pub use config::{
+    CapturePolicy, Config, ConfigBuilder, ConfigError, ExportSettings, Exporter, ExporterConfig,
+    OtlpCompression, OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
+};
+pub use context::{
+    Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
+    current_user_id, spawn, spawn_thread,
+};
+pub use export::{AnnotationSink, SpanExporter};
+pub use exporters::in_memory::{ExportedSpan, InMemoryExporter, render_trees};
+pub use frame::{Frame, ParentRef};
+pub use ids::{SpanId, TraceId};
+pub use init::{init, init_with_exporter};
+pub use kind::{ParseEnumError, SpanKind, SpanStatus};
+pub use record::{CallSite, Role, SpanRecord};
+pub use report::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
+pub use shared_str::SharedStr;
+pub use span::{InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async};
+pub use time::Tick;
 
 /// Classifies a call's return value into an [`capture::Outcome`] at the call site's concrete
 /// types (autoref specialization; see `capture`). Used by the attribute macros.
@@ -63,9 +112,6 @@ macro_rules! __outcome {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::__outcome as outcome;
-    pub use crate::active::{
-        ActiveSpan, AsyncSpan, Capture, SpanFuture, classify_opaque, enter_async, enter_current,
-    };
     pub use crate::capture::{
         CaptureBuf, CaptureViaDebug, CaptureViaSerialize, CaptureViaTypeName, ErrProbe,
         ErrViaDebug, ErrViaDisplay, ErrViaTypeName, Outcome, OutcomeProbe, Probe, SplitPlain,
@@ -80,5 +126,20 @@ pub mod __private {
     };
     pub use crate::kind::SpanKind;
     pub use crate::record::{CallSite, Role};
+    pub use crate::span::{
+        ActiveSpan, AsyncSpan, Capture, SpanFuture, classify_opaque, enter_async, enter_current,
+    };
     pub use std::sync::OnceLock;
+}
+
+/// What the workspace's benchmarks and end-to-end tests reach below the public API: exporters
+/// started with test knobs, the span clock, the wire conversion. Not a public API: no stability
+/// guarantee.
+#[doc(hidden)]
+pub mod __internal {
+    pub use crate::exporters::fanout::FanOutExporter;
+    pub use crate::exporters::otlp::{OtlpExporter, OtlpOptions};
+    pub use crate::exporters::staso::{HttpExporter, TransportOptions, USER_AGENT};
+    pub use crate::serialize::{SpanView, TraceBatch, to_wire};
+    pub use crate::time::now;
 }

@@ -34,8 +34,6 @@ fn pool() -> &'static ArrayQueue<Chunk> {
     POOL.get_or_init(|| ArrayQueue::new(POOL_CHUNKS))
 }
 
-/// Capture buffers above this capacity are not kept for reuse (bounds the pool's memory).
-pub(crate) const MAX_SPARE_BUFFER: usize = 512;
 /// Capture buffers a thread keeps for reuse at most.
 const MAX_SPARE_BUFFERS: usize = 2 * CHUNK;
 
@@ -80,12 +78,6 @@ pub(crate) fn take_from(local: &RefCell<Local>) -> Option<Box<SpanRecord>> {
     Some(record)
 }
 
-/// A blank record box, if one is available on this thread or in the pool.
-#[cfg(test)]
-fn take() -> Option<Box<SpanRecord>> {
-    crate::thread_state::with(|s| take_from(&s.pool)).flatten()
-}
-
 #[cold]
 fn refill(local: &mut Chunk) -> Option<Box<SpanRecord>> {
     let mut chunk = pool().pop()?;
@@ -94,13 +86,10 @@ fn refill(local: &mut Chunk) -> Option<Box<SpanRecord>> {
     record
 }
 
-/// An empty buffer for a capture: a recycled one when this thread has one, else a new one with
-/// room for a few small arguments.
+/// A spare capture buffer from this thread's stock, if it has one.
 #[inline]
-pub(crate) fn capture_buffer() -> Vec<u8> {
-    crate::thread_state::with(|s| s.pool.try_borrow_mut().ok()?.buffers.pop())
-        .flatten()
-        .unwrap_or_else(|| Vec::with_capacity(64))
+pub(crate) fn spare_buffer(local: &RefCell<Local>) -> Option<Vec<u8>> {
+    local.try_borrow_mut().ok()?.buffers.pop()
 }
 
 /// The worker's side: blanks records and returns them to the pool a chunk at a time.
@@ -128,6 +117,11 @@ impl Recycler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A blank record box, if one is available on this thread or in the pool.
+    fn take() -> Option<Box<SpanRecord>> {
+        crate::thread_state::with(|s| take_from(&s.pool)).flatten()
+    }
     use crate::ids::{SpanId, TraceId};
     use crate::kind::{SpanKind, SpanStatus};
 
@@ -168,7 +162,7 @@ mod tests {
             seen += 1;
         }
         assert_eq!(seen, CHUNK, "the chunk came back through the pool");
-        let spare = capture_buffer();
-        assert!(spare.is_empty() && spare.capacity() > 0);
+        let spare = crate::thread_state::with(|s| spare_buffer(&s.pool)).flatten();
+        assert!(spare.is_some_and(|b| b.is_empty() && b.capacity() > 0));
     }
 }

@@ -13,6 +13,9 @@ use crate::ids::{SpanId, TraceId};
 use crate::kind::{SpanKind, SpanStatus};
 use crate::shared_str::SharedStr;
 
+/// Capture buffers above this capacity are not kept for reuse (bounds the record pool's memory).
+pub(crate) const MAX_SPARE_BUFFER: usize = 512;
+
 /// Which attribute produced a span; decides `tool_name`, the input's `agent_name` key and agent
 /// propagation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,7 +231,7 @@ impl SpanRecord {
         // spare buffers; `take` leaves `input` and `output` as `None`.
         for capture in [input, output] {
             match capture {
-                Some(s) if s.capacity() <= crate::pool::MAX_SPARE_BUFFER => s.clear(),
+                Some(s) if s.capacity() <= MAX_SPARE_BUFFER => s.clear(),
                 _ => *capture = None,
             }
         }

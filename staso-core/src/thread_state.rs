@@ -1,5 +1,5 @@
 //! Everything the span path keeps per thread, in one thread-local: the current [`Frame`], the
-//! record pool's local stock, and the cached client.
+//! record pool's local stock, and the cached client (with the functions that read it).
 //!
 //! They used to be three thread-locals; each access to one costs a lookup, a liveness check and
 //! the call through `LocalKey`, and a span touched them five times. One key with a field per
@@ -8,7 +8,7 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use crate::client::ClientInner;
+use crate::client::{self, ClientInner};
 use crate::context::Frame;
 use crate::ids::SpanId;
 use crate::pool::Local;
@@ -72,6 +72,36 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
 #[inline]
 pub(crate) fn with_live<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     STATE.with(f)
+}
+
+/// Runs `f` with the current enabled client, through the per-thread cache.
+///
+/// The cache is refreshed only when the global generation moved; otherwise `f` runs under a shared
+/// borrow of the thread-local, without touching the client's reference count (a cache line every
+/// thread would otherwise write on every span).
+#[inline]
+pub(crate) fn with_recording_client<R>(f: impl FnOnce(&ClientInner) -> R) -> Option<R> {
+    if !client::is_recording() {
+        return None;
+    }
+    with(|s| with_cached_client(&s.client, f)).flatten()
+}
+
+/// [`with_recording_client`] on an already looked-up thread state's cache.
+#[inline]
+pub(crate) fn with_cached_client<R>(
+    cache: &RefCell<ClientCache>,
+    f: impl FnOnce(&ClientInner) -> R,
+) -> Option<R> {
+    let generation = client::generation();
+    let stale = cache.try_borrow().ok()?.0 != generation;
+    if stale {
+        *cache.try_borrow_mut().ok()? = (generation, client::current_client());
+    }
+    let cache = cache.try_borrow().ok()?;
+    let client = cache.1.as_deref()?;
+    client.exporter.as_ref()?;
+    Some(f(client))
 }
 
 #[cfg(test)]

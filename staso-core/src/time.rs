@@ -64,7 +64,8 @@ const PAIRS: [[u8; 2]; 100] = {
     t
 };
 
-/// A timestamp formatted on the stack (see [`format_timestamp`]).
+/// A timestamp formatted on the stack, like Python's `datetime.isoformat()` for an aware UTC
+/// datetime.
 #[derive(Clone, Copy)]
 pub struct TimestampText {
     buf: [u8; 32],
@@ -123,7 +124,8 @@ impl TimestampText {
 
 /// Formats like Python's `datetime.isoformat()` for an aware UTC datetime:
 /// `YYYY-MM-DDTHH:MM:SS.ffffff+00:00`, the fraction omitted when microseconds are exactly 0.
-pub fn format_timestamp(t: SystemTime) -> String {
+#[cfg(test)]
+fn format_timestamp(t: SystemTime) -> String {
     TimestampText::new(t).as_str().to_owned()
 }
 

@@ -56,38 +56,30 @@
 
 pub use staso_macros::{agent, tool, trace};
 
-pub use staso_core::annotation::{
-    Annotation, AnnotationDataType, AnnotationError, AnnotationValue, annotate,
-};
-pub use staso_core::client::{
-    Client, InitError, flush, get_client, init, init_with_exporter, shutdown,
-};
-pub use staso_core::config::{
-    CapturePolicy, Config, ConfigBuilder, ConfigError, Exporter, ExporterConfig, OtlpCompression,
-    OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
-};
-pub use staso_core::context::{
-    Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
-    current_user_id, spawn,
-};
-pub use staso_core::export::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
+pub use staso_core::SpanRecord;
 pub use staso_core::guard::{
     BlockedTool, DecisionId, EvaluationStatus, GuardAction, GuardBlocked, GuardFailureKind,
     GuardFailureMode, GuardOptions, GuardResult, GuardRuleResult, InvalidDecisionId, guard,
     guard_blocking,
 };
-pub use staso_core::kind::{ParseEnumError, SpanKind, SpanStatus};
-pub use staso_core::record::SpanRecord;
-pub use staso_core::report::{
-    AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult,
+pub use staso_core::{Annotation, AnnotationDataType, AnnotationError, AnnotationValue, annotate};
+pub use staso_core::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
+pub use staso_core::{
+    CapturePolicy, Config, ConfigBuilder, ConfigError, Exporter, ExporterConfig, OtlpCompression,
+    OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
 };
-pub use staso_core::span::{
-    InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async,
+pub use staso_core::{Client, InitError, flush, get_client, init, init_with_exporter, shutdown};
+pub use staso_core::{
+    Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
+    current_user_id, spawn,
 };
+pub use staso_core::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
+pub use staso_core::{InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async};
+pub use staso_core::{ParseEnumError, SpanKind, SpanStatus};
 /// The ingest wire types (PROTOCOL.md §2–§3), as sent by the SDK and parsed by `staso-server`.
 pub use staso_wire::ingest as wire;
 
-/// Datasets and local evaluation over them: see [`staso_core::dataset`].
+/// Datasets and local evaluation over them.
 pub use staso_core::dataset;
 
 /// The traits and names most programs want in scope: `use staso::prelude::*;`
@@ -100,7 +92,7 @@ pub mod prelude {
 pub mod thread {
     /// Like [`std::thread::spawn`], but the new thread runs under the caller's context: its spans
     /// are children of the current span, in the same conversation.
-    pub use staso_core::context::spawn_thread as spawn;
+    pub use staso_core::spawn_thread as spawn;
 }
 
 #[doc(hidden)]

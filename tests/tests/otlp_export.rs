@@ -11,16 +11,16 @@ use std::time::{Duration, UNIX_EPOCH};
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Av;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use otlp_support::*;
-use staso_core::config::{
+use staso_core::__internal::OtlpExporter;
+use staso_core::ExportSettings;
+use staso_core::SpanExporter;
+use staso_core::{CallSite, Role, SpanRecord};
+use staso_core::{
     Config, ConfigBuilder, Exporter, ExporterConfig, OtlpCompression, OtlpProtocol, OtlpSettings,
     VcsInfo,
 };
-use staso_core::emit::EmitContext;
-use staso_core::export::SpanExporter;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::{SpanKind, SpanStatus};
-use staso_core::otlp::OtlpExporter;
-use staso_core::record::{CallSite, Role, SpanRecord};
+use staso_core::{SpanId, TraceId};
+use staso_core::{SpanKind, SpanStatus};
 
 const TRACE: u128 = 0x0123_4567_89ab_cdef_0011_2233_4455_6677;
 const SECOND: Duration = Duration::from_secs(5);
@@ -63,7 +63,10 @@ fn start(builder: ConfigBuilder, env: &[(&str, &str)]) -> OtlpExporter {
         repo_url: "https://example.com/acme/bot".into(),
         is_dirty: true,
     }));
-    let emit = Arc::new(EmitContext::from_config(&config, "session-default".into()));
+    let emit = Arc::new(ExportSettings::from_config(
+        &config,
+        "session-default".into(),
+    ));
     let ExporterConfig::Otlp(otlp) = config.exporters()[0].clone() else {
         panic!("OTLP selected")
     };
@@ -77,7 +80,7 @@ fn record(span: u64, parent: Option<u64>, name: &'static str, kind: SpanKind) ->
         parent.map(SpanId),
         Cow::Borrowed(name),
         kind,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     );
     r.duration = Duration::from_millis(1500);
     r.session_id = Some("conv-1".into());

@@ -10,18 +10,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use otlp_support::{Receiver, Reply, fast};
-use staso_core::config::{Config, ExporterConfig, OtlpSettings, otlp, staso};
-use staso_core::emit::EmitContext;
-use staso_core::export::SpanExporter;
-use staso_core::fanout::FanOutExporter;
-use staso_core::kind::SpanKind;
-use staso_core::otlp::OtlpExporter;
+use staso_core::__internal::FanOutExporter;
+use staso_core::__internal::OtlpExporter;
+use staso_core::ExportSettings;
+use staso_core::SpanExporter;
+use staso_core::SpanKind;
+use staso_core::{Config, ExporterConfig, OtlpSettings, otlp, staso};
 use support::{Server, closed_port_url, fast_options, span_record, start_exporter, test_config};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A fan-out of the Staso transport at `staso_url` and OTLP at `otlp_url`.
-fn both(staso_url: &str, otlp_url: &str, opts: staso_core::otlp::OtlpOptions) -> FanOutExporter {
+fn both(
+    staso_url: &str,
+    otlp_url: &str,
+    opts: staso_core::__internal::OtlpOptions,
+) -> FanOutExporter {
     let config = test_config(staso_url)
         .exporters([staso(), otlp(otlp_url)])
         .build_with_env(|_| None)
@@ -30,7 +34,7 @@ fn both(staso_url: &str, otlp_url: &str, opts: staso_core::otlp::OtlpOptions) ->
     let ExporterConfig::Otlp(o) = &config.exporters()[1] else {
         panic!("otlp second")
     };
-    let emit = Arc::new(EmitContext::from_config(&config, "s".into()));
+    let emit = Arc::new(ExportSettings::from_config(&config, "s".into()));
     let otlp = OtlpExporter::start_with(o, &config, emit, opts).expect("otlp");
     FanOutExporter::new()
         .with("staso", Arc::new(start_exporter(&config, fast_options())))
@@ -66,7 +70,7 @@ fn both_receivers_get_every_span_and_the_report_is_per_exporter() {
 fn a_down_collector_does_not_delay_staso() {
     let server = Server::acking();
     // The collector refuses connections for the whole test; its retry budget is long.
-    let opts = staso_core::otlp::OtlpOptions {
+    let opts = staso_core::__internal::OtlpOptions {
         retry_budget: Duration::from_secs(60),
         ..fast()
     };
@@ -129,8 +133,8 @@ fn otel_endpoint_variable_selects_otlp_plus_staso_with_a_key_and_init_wires_both
         .unwrap();
     assert_eq!(chosen.exporters(), &[ExporterConfig::Staso]);
 
-    let client = staso_core::client::init(config).expect("init");
-    let span = staso_core::span::Span::start("wired", SpanKind::Agent);
+    let client = staso_core::init(config).expect("init");
+    let span = staso_core::Span::start("wired", SpanKind::Agent);
     span.end();
     let r = client.shutdown(TIMEOUT);
     assert!(r.ok(), "{r:?}");

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use otlp_support::*;
-use staso_core::config::{Config, ExporterConfig, OtlpSettings};
-use staso_core::emit::EmitContext;
-use staso_core::export::SpanExporter;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::SpanKind;
-use staso_core::otlp::{OtlpExporter, OtlpOptions};
-use staso_core::record::SpanRecord;
-use staso_core::report::{DeliveryFailureKind as K, DeliveryReport, EnqueueResult};
+use staso_core::__internal::{OtlpExporter, OtlpOptions};
+use staso_core::ExportSettings;
+use staso_core::SpanExporter;
+use staso_core::SpanKind;
+use staso_core::SpanRecord;
+use staso_core::{Config, ExporterConfig, OtlpSettings};
+use staso_core::{DeliveryFailureKind as K, DeliveryReport, EnqueueResult};
+use staso_core::{SpanId, TraceId};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -26,7 +26,7 @@ fn start_at(url: &str, opts: OtlpOptions) -> OtlpExporter {
         .exporter(OtlpSettings::new(url).timeout(Duration::from_secs(3)))
         .build_with_env(|_| None)
         .expect("config");
-    let emit = Arc::new(EmitContext::from_config(&config, "s".into()));
+    let emit = Arc::new(ExportSettings::from_config(&config, "s".into()));
     let ExporterConfig::Otlp(otlp) = &config.exporters()[0] else {
         panic!("otlp")
     };
@@ -40,7 +40,7 @@ fn rec(span: u64) -> SpanRecord {
         None,
         "step".into(),
         SpanKind::Chain,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     )
 }
 
@@ -189,7 +189,7 @@ fn a_full_queue_rejects_and_counts() {
         .exporter(OtlpSettings::new(format!("http://{addr}")))
         .build_with_env(|_| None)
         .unwrap();
-    let emit = Arc::new(EmitContext::from_config(&config, "s".into()));
+    let emit = Arc::new(ExportSettings::from_config(&config, "s".into()));
     let ExporterConfig::Otlp(otlp) = &config.exporters()[0] else {
         panic!()
     };

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use otlp_support::fast;
 use serde_json::{Value, json};
-use staso_core::config::{Config, ExporterConfig, OtlpCompression, OtlpSettings};
-use staso_core::emit::EmitContext;
-use staso_core::export::SpanExporter;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::{SpanKind, SpanStatus};
-use staso_core::otlp::OtlpExporter;
-use staso_core::record::SpanRecord;
+use staso_core::__internal::OtlpExporter;
+use staso_core::ExportSettings;
+use staso_core::SpanExporter;
+use staso_core::SpanRecord;
+use staso_core::{Config, ExporterConfig, OtlpCompression, OtlpSettings};
+use staso_core::{SpanId, TraceId};
+use staso_core::{SpanKind, SpanStatus};
 
 fn python() -> Option<String> {
     let py = std::env::var("OTLP_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -62,7 +62,7 @@ fn python_opentelemetry_proto_decodes_every_field() {
         .build_with_env(|_| None)
         .expect("config");
     config.set_vcs(None);
-    let emit = Arc::new(EmitContext::from_config(&config, "conv-py".into()));
+    let emit = Arc::new(ExportSettings::from_config(&config, "conv-py".into()));
     let ExporterConfig::Otlp(o) = &config.exporters()[0] else {
         panic!("otlp")
     };
@@ -74,7 +74,7 @@ fn python_opentelemetry_proto_decodes_every_field() {
         None,
         "run".into(),
         SpanKind::Agent,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     );
     root.duration = Duration::from_millis(250);
     root.user_id = Some("u-1".into());
@@ -84,7 +84,7 @@ fn python_opentelemetry_proto_decodes_every_field() {
         Some(SpanId(0x10)),
         "search".into(),
         SpanKind::Tool,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     );
     tool.status = SpanStatus::Error;
     tool.error_message = Some("no results".into());

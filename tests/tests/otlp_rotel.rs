@@ -15,13 +15,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use otlp_support::{fast, free_addr};
-use staso_core::config::{Config, ExporterConfig, OtlpCompression, OtlpProtocol, OtlpSettings};
-use staso_core::emit::EmitContext;
-use staso_core::export::SpanExporter;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::{SpanKind, SpanStatus};
-use staso_core::otlp::OtlpExporter;
-use staso_core::record::SpanRecord;
+use staso_core::__internal::OtlpExporter;
+use staso_core::ExportSettings;
+use staso_core::SpanExporter;
+use staso_core::SpanRecord;
+use staso_core::{Config, ExporterConfig, OtlpCompression, OtlpProtocol, OtlpSettings};
+use staso_core::{SpanId, TraceId};
+use staso_core::{SpanKind, SpanStatus};
 
 fn find_rotel() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ROTEL_AGENT").map(PathBuf::from)
@@ -130,7 +130,7 @@ fn send(url: &str, protocol: OtlpProtocol, tag: &str, trace: u128) {
         )
         .build_with_env(|_| None)
         .expect("config");
-    let emit = Arc::new(EmitContext::from_config(&config, "conv-r".into()));
+    let emit = Arc::new(ExportSettings::from_config(&config, "conv-r".into()));
     let ExporterConfig::Otlp(o) = &config.exporters()[0] else {
         panic!("otlp")
     };
@@ -141,7 +141,7 @@ fn send(url: &str, protocol: OtlpProtocol, tag: &str, trace: u128) {
         None,
         format!("root-{tag}").into(),
         SpanKind::Agent,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     );
     root.input = Some(r#"{"q":"hi"}"#.into());
     let mut llm = SpanRecord::new(
@@ -150,7 +150,7 @@ fn send(url: &str, protocol: OtlpProtocol, tag: &str, trace: u128) {
         Some(SpanId(0xaaaa)),
         format!("llm-{tag}").into(),
         SpanKind::Llm,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     );
     llm.set_model("gpt-4o".into());
     (llm.input_tokens, llm.output_tokens) = (12, 34);

@@ -10,12 +10,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use staso_core::export::SpanExporter;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::SpanKind;
-use staso_core::record::{CallSite, Role, SpanRecord};
-use staso_core::shared_str::SharedStr;
-use staso_core::transport::USER_AGENT;
+use staso_core::__internal::USER_AGENT;
+use staso_core::SharedStr;
+use staso_core::SpanExporter;
+use staso_core::SpanKind;
+use staso_core::{CallSite, Role, SpanRecord};
+use staso_core::{SpanId, TraceId};
 use support::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -205,7 +205,7 @@ static TOOL_SITE: CallSite = CallSite {
 
 /// The records of PROTOCOL.md's example program.
 fn example_records() -> Vec<SpanRecord> {
-    let start = staso_core::time::now();
+    let start = staso_core::__internal::now();
     let conv = |r: &mut SpanRecord| {
         r.session_id = Some(SharedStr::from("conv-1"));
         r.user_id = Some(SharedStr::from("u1"));
@@ -430,11 +430,8 @@ fn debug_logs_each_batch_and_never_the_api_key() {
 fn a_key_that_cannot_be_a_header_fails_start_without_leaking_it() {
     let key = "ak_bad\u{7f}SECRET_9";
     let config = build(test_config("http://127.0.0.1:9").api_key(key));
-    let emit = std::sync::Arc::new(staso_core::emit::EmitContext::from_config(
-        &config,
-        "s".into(),
-    ));
-    let err = staso_core::transport::HttpExporter::start(&config, emit)
+    let emit = std::sync::Arc::new(staso_core::ExportSettings::from_config(&config, "s".into()));
+    let err = staso_core::__internal::HttpExporter::start(&config, emit)
         .expect_err("an invalid header value cannot be sent");
     let text = format!("{err} {err:?}");
     assert!(text.contains("api key"), "{text}");

@@ -7,9 +7,9 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use staso_core::export::SpanExporter;
-use staso_core::report::{DeliveryFailureKind as K, DeliveryReport, EnqueueResult};
-use staso_core::transport::{HttpExporter, TransportOptions};
+use staso_core::__internal::{HttpExporter, TransportOptions};
+use staso_core::SpanExporter;
+use staso_core::{DeliveryFailureKind as K, DeliveryReport, EnqueueResult};
 use support::*;
 
 const SECOND: Duration = Duration::from_secs(1);

@@ -6,9 +6,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use staso_core::export::SpanExporter;
-use staso_core::report::{DeliveryFailureKind as K, EnqueueResult};
-use staso_core::transport::HttpExporter;
+use staso_core::__internal::HttpExporter;
+use staso_core::SpanExporter;
+use staso_core::{DeliveryFailureKind as K, EnqueueResult};
 use support::*;
 
 const SECOND: Duration = Duration::from_secs(1);

@@ -8,9 +8,9 @@ mod support;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use staso_core::client::{self, Client};
-use staso_core::kind::SpanKind;
-use staso_core::report::{DeliveryFailureKind, EnqueueResult};
+use staso_core::Client;
+use staso_core::SpanKind;
+use staso_core::{DeliveryFailureKind, EnqueueResult};
 use support::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -21,7 +21,7 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 fn init(server: &Server) -> Client {
-    client::init(build(
+    staso_core::init(build(
         test_config(&server.url()).flush_interval(Duration::from_secs(60)),
     ))
     .expect("init")
@@ -56,7 +56,7 @@ async fn init_and_drop_inside_a_multi_thread_runtime() {
     // Dropping the owning value inside the runtime drains and shuts down without panicking.
     drop(staso);
     assert_eq!(server.assert_delivered_once(), 20);
-    assert!(client::get_client().is_none());
+    assert!(staso_core::get_client().is_none());
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -78,11 +78,11 @@ fn init_and_shutdown_from_a_plain_thread() {
     let server = Server::acking();
     let url = server.url();
     let report = std::thread::spawn(move || {
-        let staso = client::init(build(test_config(&url))).expect("init");
+        let staso = staso_core::init(build(test_config(&url))).expect("init");
         let span = staso_core::Span::start("manual", SpanKind::Retriever);
         assert_eq!(span.end(), Some(EnqueueResult::ACCEPTED));
         traced(2);
-        let report = client::shutdown(5 * SECOND);
+        let report = staso_core::shutdown(5 * SECOND);
         drop(staso);
         report
     })
@@ -92,7 +92,7 @@ fn init_and_shutdown_from_a_plain_thread() {
     assert_eq!((report.accepted, report.delivered), (3, 3));
     assert_eq!(server.assert_delivered_once(), 3);
     // Without a client, the module-level calls return the disabled report.
-    let none = client::flush(SECOND);
+    let none = staso_core::flush(SECOND);
     assert_eq!(none.last_failure, Some(DeliveryFailureKind::Disabled));
 }
 
@@ -128,7 +128,7 @@ fn reinit_retires_the_old_client_and_keeps_its_report() {
     // The retired handle's drop is a no-op for the new client.
     drop(first);
     traced(2);
-    let report = client::flush(5 * SECOND);
+    let report = staso_core::flush(5 * SECOND);
     assert_eq!((report.accepted, report.delivered), (2, 2));
     drop(second);
     assert_eq!(second_server.assert_delivered_once(), 2);
@@ -140,10 +140,10 @@ fn module_level_shutdown_uninstalls_first() {
     let server = Server::start(Vec::new(), Reply::Hold(Box::new(Reply::Ack)));
     let staso = init(&server);
     traced(2);
-    let report = client::shutdown(Duration::from_millis(200));
+    let report = staso_core::shutdown(Duration::from_millis(200));
     assert!(report.timed_out, "{report:?}");
     assert!(
-        client::get_client().is_none(),
+        staso_core::get_client().is_none(),
         "cleared even when the drain times out"
     );
     // Spans after the uninstall are recorded by nobody.

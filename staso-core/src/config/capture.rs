@@ -1,6 +1,7 @@
 //! The capture policy and its resolution from builder values and `STASO_CAPTURE_*` (PROTOCOL.md §1.3).
 
 use super::ConfigError;
+use crate::kind::SpanKind;
 use staso_wire::ingest::{CaptureMap, CaptureState};
 
 /// Which content categories may leave the process. The canonical order of the five categories (also the
@@ -138,6 +139,73 @@ fn parse_capture_bool(raw: &str) -> Option<bool> {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),
         _ => None,
+    }
+}
+
+/// Metadata keys kept when `request` capture is off (PROTOCOL.md §2.5).
+pub const OPERATIONAL_ALLOW_LIST: &[&str] = &[
+    "exception.type",
+    "agent_name",
+    "code.filepath",
+    "code.function",
+    "code.lineno",
+    "provider",
+    "response_id",
+    "stop_reason",
+    "tool_name",
+    "cache_creation_input_tokens",
+    "cache_write_input_tokens",
+    "cache_write_5m_input_tokens",
+    "cache_write_1h_input_tokens",
+    "cache_read_input_tokens",
+    "service_tier",
+    "reasoning_tokens",
+    "audio_input_tokens",
+    "audio_output_tokens",
+    "time_to_first_token",
+    "gen_ai.operation.name",
+    "gen_ai.provider.name",
+    "guard.action",
+    "guard.latency_ms",
+    "guard.rule_ids",
+    "guard.rule_names",
+    "guard_action",
+    "guard_blocked_count",
+    "guard_blocked_tools",
+    "guard_decision_available",
+    "guard_decision_id",
+    "guard_decision_source",
+    "guard_evaluations",
+    "guard_evaluation_status",
+    "guard_failure_kind",
+    "guard_failure_mode",
+    "guard_latency_ms",
+    "guard_reason",
+    "guard_retryable",
+    "auto_captured",
+    "has_thinking",
+    "staso.agent_run",
+    "staso.agent_run.synthetic",
+    "staso.synthetic_tool",
+    "staso.provisional_root",
+    "staso.timing_source",
+    "codex.turn_id",
+    "codex.response_id",
+    "codex.timing_source",
+    "cached_input_tokens",
+    "reasoning_output_tokens",
+    "vcs.branch",
+    "vcs.commit.sha",
+    "vcs.is_dirty",
+    "vcs.repo_url",
+];
+
+/// Whether the policy lets a span of `kind` send its input (PROTOCOL.md §2.5).
+pub fn input_allowed(policy: &CapturePolicy, kind: SpanKind) -> bool {
+    match kind {
+        SpanKind::Llm => policy.all_on(),
+        SpanKind::Tool => policy.tool_arguments,
+        _ => policy.request,
     }
 }
 

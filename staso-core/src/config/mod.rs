@@ -17,18 +17,20 @@ mod exporters;
 mod git;
 mod otlp_env;
 mod resolved;
+mod settings;
 mod validate;
 mod vcs;
 
 pub use agent_id::generate_agent_id;
 pub use builder::ConfigBuilder;
-pub use capture::CapturePolicy;
+pub use capture::{CapturePolicy, OPERATIONAL_ALLOW_LIST, input_allowed};
 pub use error::ConfigError;
 pub use exporters::{
     DEFAULT_OTLP_TIMEOUT, Exporter, ExporterConfig, OtlpCompression, OtlpConfig, OtlpProtocol,
     OtlpSettings, otlp, staso,
 };
 pub use resolved::Config;
+pub use settings::{ExportSettings, default_session_id};
 pub use vcs::{VcsInfo, detect_vcs_with, strip_credentials};
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::error::{DatasetErrorKind, StasoDatasetError};
 use crate::client::get_client;
-use crate::transport::USER_AGENT;
+use crate::exporters::staso::USER_AGENT;
 
 /// Attempts of the generic request rule.
 const MAX_ATTEMPTS: usize = 3;

@@ -2,7 +2,7 @@
 //!
 //! Every operation is an `async fn` (it needs a tokio runtime with I/O and time enabled, as
 //! reqwest does); [`blocking`] has the same functions for synchronous code. The API key and base
-//! URL come from the global client ([`init`](crate::client::init)) when one with a key is
+//! URL come from the global client ([`init`](crate::init)) when one with a key is
 //! installed, else from `STASO_API_KEY` and `STASO_BASE_URL`.
 //!
 //! Parameters the official SDK takes as keywords are an options struct with `Default` (or an

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::response::http_failure;
 use super::types::GuardFailureKind;
-use crate::transport::USER_AGENT;
+use crate::exporters::staso::USER_AGENT;
 use staso_wire::guard::escalation_status;
 
 /// A failed exchange: the kind, and a reason replacing the kind's standard one.

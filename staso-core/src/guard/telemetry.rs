@@ -8,12 +8,12 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value, json};
 
 use super::types::{GuardAction, GuardResult};
-use crate::active::{emit, new_record};
+use crate::capture::document;
 use crate::config::CapturePolicy;
-use crate::emit::document;
 use crate::ids::SpanId;
 use crate::kind::{SpanKind, SpanStatus};
 use crate::record::SpanRecord;
+use crate::span::{emit, new_record};
 
 /// The span of one guard call, open from the call until its result.
 pub(crate) struct GuardSpan {

@@ -17,7 +17,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as Av};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
-use staso_core::otlp::OtlpOptions;
+use staso_core::__internal::OtlpOptions;
 
 /// One scripted answer.
 #[derive(Clone, Debug)]

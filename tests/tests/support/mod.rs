@@ -15,13 +15,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
-use staso_core::config::{Config, ConfigBuilder};
-use staso_core::emit::EmitContext;
-use staso_core::ids::{SpanId, TraceId};
-use staso_core::kind::SpanKind;
-use staso_core::record::SpanRecord;
-use staso_core::report::DeliveryReport;
-use staso_core::transport::{HttpExporter, TransportOptions};
+use staso_core::__internal::{HttpExporter, TransportOptions};
+use staso_core::DeliveryReport;
+use staso_core::ExportSettings;
+use staso_core::SpanKind;
+use staso_core::SpanRecord;
+use staso_core::{Config, ConfigBuilder};
+use staso_core::{SpanId, TraceId};
 
 /// The api key every test config uses.
 pub const API_KEY: &str = "ak_test_SECRET_5f3c";
@@ -435,7 +435,7 @@ pub fn fast_options() -> TransportOptions {
 
 /// Starts an exporter for `config` with `opts`.
 pub fn start_exporter(config: &Config, opts: TransportOptions) -> HttpExporter {
-    let emit = Arc::new(EmitContext::from_config(config, "session-test".into()));
+    let emit = Arc::new(ExportSettings::from_config(config, "session-test".into()));
     HttpExporter::start_with(config, emit, opts).expect("exporter starts")
 }
 
@@ -447,7 +447,7 @@ pub fn span_record(trace: u128, span: u64, parent: Option<u64>) -> SpanRecord {
         parent.map(SpanId),
         "step".into(),
         SpanKind::Chain,
-        staso_core::time::now(),
+        staso_core::__internal::now(),
     )
 }
 

@@ -2,7 +2,7 @@
 //! writes exactly what the `Serialize` impls of `view.rs` make serde_json write (those remain the
 //! reference; `json/equivalence.rs` compares the two), field by field in wire order.
 
-use super::EmitContext;
+use super::ExportSettings;
 use super::attributes::Entry;
 use super::json::JsonWriter;
 use super::view::{TraceBatch, group_timestamp, resolve_in};
@@ -25,7 +25,7 @@ struct Prepared {
 }
 
 impl Prepared {
-    fn new(ctx: &EmitContext) -> Self {
+    fn new(ctx: &ExportSettings) -> Self {
         let piece = |write: &dyn Fn(&mut JsonWriter<'_>)| {
             let mut out = Vec::new();
             write(&mut JsonWriter::new(&mut out));
@@ -111,7 +111,7 @@ impl TraceBatch<'_> {
 fn write_span<'a>(
     w: &mut JsonWriter<'_>,
     r: &'a SpanRecord,
-    ctx: &'a EmitContext,
+    ctx: &'a ExportSettings,
     prepared: &Prepared,
     scratch: &mut Vec<Entry<'a>>,
 ) -> Result<(), serde_json::Error> {

@@ -13,9 +13,9 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, Hea
 use super::OtlpOptions;
 use super::encode::{content_type, partial_success};
 use crate::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
+use crate::delivery::accounting::Failure;
+use crate::exporters::staso::USER_AGENT;
 use crate::report::DeliveryFailureKind as K;
-use crate::transport::USER_AGENT;
-use crate::transport::accounting::Failure;
 
 /// How one batch ended.
 #[derive(Debug)]

@@ -9,15 +9,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::accounting::Failure;
 use super::coalesce::{IngestBody, build_body};
 use super::http::{Delivery, IngestClient};
-use super::queue::SleepMode;
-use super::thread::{ExitGuard, await_start, lock};
 use super::{Shared, TransportOptions};
 use crate::client::InitError;
 use crate::config::Config;
-use crate::emit::EmitContext;
+use crate::config::ExportSettings;
+use crate::delivery::accounting::Failure;
+use crate::delivery::control::{ExitGuard, await_start, lock};
+use crate::delivery::queue::SleepMode;
 use crate::pool::{Chunk, Recycler};
 use crate::report::DeliveryFailureKind;
 
@@ -29,7 +29,7 @@ const REJECTION_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 /// Starts the worker thread and waits until its HTTP client is built.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    emit: Arc<EmitContext>,
+    emit: Arc<ExportSettings>,
     config: &Config,
     opts: TransportOptions,
 ) -> Result<JoinHandle<()>, InitError> {
@@ -72,7 +72,7 @@ struct Settings {
 
 struct Worker {
     shared: Arc<Shared>,
-    emit: Arc<EmitContext>,
+    emit: Arc<ExportSettings>,
     client: IngestClient,
     settings: Settings,
     buffer: Chunk,
@@ -96,7 +96,7 @@ struct Worker {
 impl Worker {
     fn new(
         shared: Arc<Shared>,
-        emit: Arc<EmitContext>,
+        emit: Arc<ExportSettings>,
         client: IngestClient,
         settings: Settings,
     ) -> Self {

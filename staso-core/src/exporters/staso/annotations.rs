@@ -20,11 +20,12 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use super::Shared;
-use super::accounting::{Failure, Ledger};
 use super::http::IngestClient;
-use super::queue::Rejections;
-use super::thread::lock;
 use crate::annotation::Annotation;
+use crate::delivery::accounting::{Failure, Ledger};
+use crate::delivery::control::lock;
+use crate::delivery::queue::Rejections;
+use crate::export::AnnotationSink;
 use crate::report::{AnnotationReport, DeliveryFailureKind, EnqueueResult};
 
 /// Whether the intake takes annotations.
@@ -182,9 +183,9 @@ pub(crate) struct AnnotationSender {
     pub(super) shared: Arc<Shared>,
 }
 
-impl AnnotationSender {
+impl AnnotationSink for AnnotationSender {
     /// Queues `annotation` and wakes the worker. Rejections are counted and logged.
-    pub(crate) fn offer(&self, annotation: Annotation) -> EnqueueResult {
+    fn offer(&self, annotation: Annotation) -> EnqueueResult {
         let result = self.shared.annotations.offer(annotation);
         if result.accepted {
             self.shared.intake.unpark();

@@ -9,9 +9,9 @@ use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 use super::json::JsonWriter;
-use super::{EmitContext, OPERATIONAL_ALLOW_LIST};
 use crate::capture::short_type_name;
 use crate::config::CapturePolicy;
+use crate::config::{ExportSettings, OPERATIONAL_ALLOW_LIST};
 use crate::record::{Role, SpanRecord};
 
 /// One attribute value, borrowed where possible.
@@ -106,7 +106,7 @@ impl<'a> Attributes<'a> {
     /// body (see [`Attributes::into_scratch`]).
     pub(super) fn build_in(
         record: &'a SpanRecord,
-        ctx: &'a EmitContext,
+        ctx: &'a ExportSettings,
         mut scratch: Vec<Entry<'a>>,
     ) -> (Self, Cow<'a, str>) {
         scratch.clear();

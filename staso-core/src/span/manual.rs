@@ -19,16 +19,18 @@ use std::task::{Context as TaskContext, Poll};
 
 use serde::Serialize;
 
-use crate::active::{emit, new_record};
+use super::scope::{emit, new_record};
 use crate::annotation::{Annotation, AnnotationError, AnnotationValue};
+use crate::capture::document;
 use crate::capture::{panic_message, short_type_name};
-use crate::client::{current_client, with_recording_client};
+use crate::client::current_client;
 use crate::config::CapturePolicy;
+use crate::config::{OPERATIONAL_ALLOW_LIST, input_allowed};
 use crate::context::{self, Frame, ParentRef};
-use crate::emit::{OPERATIONAL_ALLOW_LIST, document, input_allowed};
 use crate::kind::{SpanKind, SpanStatus};
 use crate::record::SpanRecord;
 use crate::report::EnqueueResult;
+use crate::thread_state::with_recording_client;
 
 /// Optional text for [`Span::set_status`] and [`Span::annotate`]: `"text"`, a `String`, or
 /// `None`/`Some("text")`.

@@ -6,11 +6,12 @@ use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-#[cfg(test)]
-use crate::emit::to_wire;
-use crate::emit::{EmitContext, TraceBatch};
+use crate::config::ExportSettings;
 use crate::ids::TraceId;
 use crate::record::SpanRecord;
+use crate::serialize::TraceBatch;
+#[cfg(test)]
+use crate::serialize::to_wire;
 #[cfg(test)]
 use staso_wire::ingest::{IngestRequest, TraceGroup};
 
@@ -57,7 +58,7 @@ pub(crate) struct IngestBody {
 /// Serializes `records` (at most one batch, in queue order) into one ingest body.
 pub(crate) fn build_body<R: Borrow<SpanRecord>>(
     records: &[R],
-    ctx: &EmitContext,
+    ctx: &ExportSettings,
 ) -> Result<IngestBody, serde_json::Error> {
     let groups = group(coalesce(records));
     let spans = groups.iter().map(|(_, g)| g.len()).sum();
@@ -76,7 +77,7 @@ pub(crate) fn build_body<R: Borrow<SpanRecord>>(
 #[cfg(test)]
 pub(crate) fn build_request<R: Borrow<SpanRecord>>(
     records: &[R],
-    ctx: &EmitContext,
+    ctx: &ExportSettings,
 ) -> IngestRequest {
     let traces = group(coalesce(records))
         .into_iter()
@@ -150,7 +151,7 @@ mod tests {
     use crate::kind::SpanKind;
     use std::time::Duration;
 
-    fn ctx() -> EmitContext {
+    fn ctx() -> ExportSettings {
         let config = Config::builder()
             .api_key("ak_test")
             .agent_name("demo")
@@ -159,7 +160,7 @@ mod tests {
             .workspace_slug("ws")
             .build_with_env(|_| None);
         match config {
-            Ok(c) => EmitContext::from_config(&c, "session".into()),
+            Ok(c) => ExportSettings::from_config(&c, "session".into()),
             Err(e) => panic!("config: {e}"),
         }
     }

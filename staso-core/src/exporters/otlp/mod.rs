@@ -47,7 +47,7 @@
 //! | `staso.span.kind`, `staso.status`, `staso.agent.id`, `staso.usage_available`, `staso.reasoning_effort` | Staso fields |
 //!
 //! The capture policy applies exactly as for Staso: the span is first built by
-//! [`to_wire`](crate::emit::to_wire), and only what it kept is mapped. Provisional root snapshots
+//! [`to_wire`](crate::serialize::to_wire), and only what it kept is mapped. Provisional root snapshots
 //! (PROTOCOL.md §2.6) are not exported: OTLP spans are immutable, so only final spans are sent.
 //!
 //! # Delivery
@@ -69,16 +69,16 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::transport::thread::{Control, HasControl, lock};
+use crate::delivery::control::{Control, HasControl, lock};
 
 use crate::client::InitError;
+use crate::config::ExportSettings;
 use crate::config::{Config, OtlpConfig};
-use crate::emit::EmitContext;
+use crate::delivery::accounting::{Ledger, wait_until};
+use crate::delivery::queue::Intake;
 use crate::export::SpanExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
-use crate::transport::accounting::{Ledger, wait_until};
-use crate::transport::queue::Intake;
 
 /// Retry timing of the OTLP worker; adjustable so tests need not wait. Not a public API.
 #[doc(hidden)]
@@ -116,7 +116,7 @@ impl HasControl for Shared {
 
 /// Sends spans to an OTLP/HTTP receiver from a background thread (see the [module docs](self)).
 ///
-/// Usually installed by [`init`](crate::client::init) from the configured exporters.
+/// Usually installed by [`init`](crate::init) from the configured exporters.
 pub struct OtlpExporter {
     shared: Arc<Shared>,
     worker: Mutex<Option<JoinHandle<()>>>,
@@ -140,7 +140,7 @@ impl OtlpExporter {
     pub fn start(
         otlp: &OtlpConfig,
         config: &Config,
-        emit: Arc<EmitContext>,
+        emit: Arc<ExportSettings>,
     ) -> Result<Self, InitError> {
         Self::start_with(otlp, config, emit, OtlpOptions::default())
     }
@@ -150,7 +150,7 @@ impl OtlpExporter {
     pub fn start_with(
         otlp: &OtlpConfig,
         config: &Config,
-        emit: Arc<EmitContext>,
+        emit: Arc<ExportSettings>,
         opts: OtlpOptions,
     ) -> Result<Self, InitError> {
         let shared = Arc::new(Shared {

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 use super::attributes::{Attributes, Entry};
-use super::{EmitContext, input_allowed};
+use crate::config::{ExportSettings, input_allowed};
 use crate::ids::{IdText, TraceId};
 use crate::kind::SpanKind;
 use crate::record::SpanRecord;
@@ -16,13 +16,13 @@ use crate::time::{TimestampText, duration_ms, wall_clock};
 /// One record as its wire span (PROTOCOL.md §2.1), under the client's capture policy.
 pub struct SpanView<'a> {
     record: &'a SpanRecord,
-    ctx: &'a EmitContext,
+    ctx: &'a ExportSettings,
     span_id: Result<IdText, &'a str>,
 }
 
 impl<'a> SpanView<'a> {
     /// A view of `record` under `ctx`.
-    pub fn new(record: &'a SpanRecord, ctx: &'a EmitContext) -> Self {
+    pub fn new(record: &'a SpanRecord, ctx: &'a ExportSettings) -> Self {
         let span_id = match &record.wire_span_id {
             Some(id) => Err(id.as_str()),
             None => Ok(record.span_id.text()),
@@ -64,7 +64,7 @@ pub(super) struct Resolved<'a> {
 }
 
 /// Resolves the policy-dependent fields of `r` under `ctx`.
-pub(super) fn resolve<'a>(r: &'a SpanRecord, ctx: &'a EmitContext) -> Resolved<'a> {
+pub(super) fn resolve<'a>(r: &'a SpanRecord, ctx: &'a ExportSettings) -> Resolved<'a> {
     resolve_in(r, ctx, Vec::new())
 }
 
@@ -72,7 +72,7 @@ pub(super) fn resolve<'a>(r: &'a SpanRecord, ctx: &'a EmitContext) -> Resolved<'
 /// span (taken back with `Attributes::into_scratch`).
 pub(super) fn resolve_in<'a>(
     r: &'a SpanRecord,
-    ctx: &'a EmitContext,
+    ctx: &'a ExportSettings,
     scratch: Vec<Entry<'a>>,
 ) -> Resolved<'a> {
     let policy = &ctx.policy;
@@ -155,18 +155,18 @@ pub struct TraceBatch<'a> {
     /// `(trace id, its records in order)`.
     pub groups: Vec<(TraceId, Vec<&'a SpanRecord>)>,
     /// The client's settings.
-    pub ctx: &'a EmitContext,
+    pub ctx: &'a ExportSettings,
 }
 
 struct Group<'a> {
     trace_id: TraceId,
     records: &'a [&'a SpanRecord],
-    ctx: &'a EmitContext,
+    ctx: &'a ExportSettings,
 }
 
 struct Spans<'a> {
     records: &'a [&'a SpanRecord],
-    ctx: &'a EmitContext,
+    ctx: &'a ExportSettings,
 }
 
 impl Serialize for Spans<'_> {

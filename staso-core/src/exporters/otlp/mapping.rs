@@ -16,10 +16,11 @@ use opentelemetry_proto::tonic::trace::v1::span::SpanKind as OtelKind;
 use opentelemetry_proto::tonic::trace::v1::{Span, Status, status::StatusCode};
 use serde_json::{Map, Value};
 
+use crate::config::ExportSettings;
 use crate::config::OtlpConfig;
-use crate::emit::{EmitContext, to_wire};
 use crate::kind::{SpanKind, SpanStatus};
 use crate::record::SpanRecord;
+use crate::serialize::to_wire;
 use crate::time::wall_clock;
 
 /// `flags`: sampled, and "parent is not remote" known (our parents are always local).
@@ -150,7 +151,7 @@ fn unix_nanos(t: std::time::SystemTime) -> u64 {
 }
 
 /// The OTLP span of `record` under `ctx`'s capture policy.
-pub(crate) fn span(record: &SpanRecord, ctx: &EmitContext) -> Span {
+pub(crate) fn span(record: &SpanRecord, ctx: &ExportSettings) -> Span {
     let (_, wire) = to_wire(record, ctx);
     let kind = record.kind;
     let mut a = Attrs::default();
@@ -249,7 +250,7 @@ pub(crate) fn span(record: &SpanRecord, ctx: &EmitContext) -> Span {
 
 /// The resource every span of the client shares: our keys, then `OTEL_RESOURCE_ATTRIBUTES`, then
 /// `OTEL_SERVICE_NAME`.
-pub(crate) fn resource(ctx: &EmitContext, cfg: &OtlpConfig) -> Resource {
+pub(crate) fn resource(ctx: &ExportSettings, cfg: &OtlpConfig) -> Resource {
     let mut a = Attrs::default();
     a.str("service.name", &ctx.agent_name);
     a.str("service.version", &ctx.agent_version);

@@ -14,13 +14,13 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use super::sender::{OtlpClient, Sent};
 use super::{OtlpOptions, Shared, encode, mapping};
 use crate::client::InitError;
+use crate::config::ExportSettings;
 use crate::config::{Config, OtlpConfig};
-use crate::emit::EmitContext;
+use crate::delivery::accounting::Failure;
+use crate::delivery::control::{ExitGuard, await_start, lock};
+use crate::delivery::queue::SleepMode;
 use crate::record::SpanRecord;
 use crate::report::DeliveryFailureKind;
-use crate::transport::accounting::Failure;
-use crate::transport::queue::SleepMode;
-use crate::transport::thread::{ExitGuard, await_start, lock};
 
 /// The worker wakes at least this often.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
@@ -28,7 +28,7 @@ const IDLE_WAKE: Duration = Duration::from_millis(100);
 /// Starts the worker and waits until its HTTP client is built.
 pub(crate) fn spawn(
     shared: Arc<Shared>,
-    emit: Arc<EmitContext>,
+    emit: Arc<ExportSettings>,
     otlp: &OtlpConfig,
     config: &Config,
     opts: OtlpOptions,
@@ -76,7 +76,7 @@ pub(crate) fn spawn(
 
 struct Worker {
     shared: Arc<Shared>,
-    emit: Arc<EmitContext>,
+    emit: Arc<ExportSettings>,
     client: OtlpClient,
     cfg: OtlpConfig,
     opts: OtlpOptions,

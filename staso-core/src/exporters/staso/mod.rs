@@ -12,16 +12,13 @@
 //! (`annotations.rs`), one request each between span batches, the same retries, and their own
 //! counts in [`DeliveryReport::annotations`].
 //!
-//! [`HttpExporter`] is what [`init`](crate::client::init) installs. Enqueue never blocks and never
+//! [`HttpExporter`] is what [`init`](crate::init) installs. Enqueue never blocks and never
 //! does I/O; the worker owns a reqwest client on its own current-thread tokio runtime, so the
 //! transport works the same from a plain `fn main` and from inside any tokio runtime.
 
-pub(crate) mod accounting;
 mod annotations;
 mod coalesce;
 mod http;
-pub(crate) mod queue;
-pub(crate) mod thread;
 mod worker;
 
 use std::fmt;
@@ -30,15 +27,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use accounting::{Ledger, wait_until};
+use crate::delivery::accounting::{Ledger, wait_until};
+use crate::delivery::control::{Control, HasControl, lock};
+use crate::delivery::queue::Intake;
 use annotations::AnnotationIntake;
 pub(crate) use annotations::AnnotationSender;
-use queue::Intake;
-use thread::{Control, HasControl, lock};
 
 use crate::client::InitError;
 use crate::config::Config;
-use crate::emit::EmitContext;
+use crate::config::ExportSettings;
 use crate::export::SpanExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
@@ -92,19 +89,19 @@ impl HasControl for Shared {
 /// acknowledgement check of PROTOCOL.md §3. [`flush`](SpanExporter::flush) and
 /// [`shutdown`](SpanExporter::shutdown) return cumulative [`DeliveryReport`]s.
 ///
-/// Usually installed through [`init`](crate::client::init). Dropping the exporter asks the worker
+/// Usually installed through [`init`](crate::init). Dropping the exporter asks the worker
 /// to drain and exit without waiting for it; call `shutdown` to wait.
 ///
 /// ```no_run
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use staso_core::config::Config;
-/// use staso_core::emit::EmitContext;
+/// use staso_core::config::ExportSettings;
 /// use staso_core::export::SpanExporter;
 /// use staso_core::transport::HttpExporter;
 ///
 /// let config = Config::builder().api_key("ak_live").agent_name("bot").build()?;
-/// let emit = Arc::new(EmitContext::from_config(&config, "session-1".into()));
+/// let emit = Arc::new(ExportSettings::from_config(&config, "session-1".into()));
 /// let exporter = HttpExporter::start(&config, emit)?;
 /// // … exporter.export(record) from any thread …
 /// let report = exporter.shutdown(Duration::from_secs(5));
@@ -133,7 +130,7 @@ impl HttpExporter {
     /// # Errors
     /// [`InitError::Transport`] when the thread, its runtime or its HTTP client cannot be
     /// created. The message never contains the api key.
-    pub fn start(config: &Config, emit: Arc<EmitContext>) -> Result<Self, InitError> {
+    pub fn start(config: &Config, emit: Arc<ExportSettings>) -> Result<Self, InitError> {
         Self::start_with(config, emit, TransportOptions::default())
     }
 
@@ -141,7 +138,7 @@ impl HttpExporter {
     #[doc(hidden)]
     pub fn start_with(
         config: &Config,
-        emit: Arc<EmitContext>,
+        emit: Arc<ExportSettings>,
         opts: TransportOptions,
     ) -> Result<Self, InitError> {
         let shared = Arc::new(Shared {

@@ -13,8 +13,8 @@ use crate::record::{CallSite, Role};
 use crate::shared_str::SharedStr;
 use crate::thread_state;
 
+use super::fn_span::{ActiveSpan, Capture, site_policy, span_flags};
 use super::scope::{export_cached, new_record_and_frame};
-use super::{ActiveSpan, Capture, site_policy, span_flags};
 
 pin_project_lite::pin_project! {
     /// The future of an instrumented async fn (see [`AsyncSpan::run_async`]).

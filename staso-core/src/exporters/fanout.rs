@@ -8,14 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::InitError;
-use crate::config::{Config, ExporterConfig};
-use crate::emit::EmitContext;
+use crate::config::ExportSettings;
 use crate::export::SpanExporter;
-use crate::otlp::OtlpExporter;
+use crate::exporters::otlp::OtlpExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
-use crate::transport::{AnnotationSender, HttpExporter};
 
 enum Member {
     /// Takes shared records.
@@ -61,6 +58,22 @@ impl std::fmt::Debug for FanOutExporter {
 }
 
 impl FanOutExporter {
+    /// How many exporters it sends to.
+    pub(crate) fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Its only exporter, when it has exactly one (no fan-out needed).
+    pub(crate) fn into_only(mut self) -> Option<Arc<dyn SpanExporter>> {
+        if self.members.len() != 1 {
+            return None;
+        }
+        self.members.pop().map(|(_, m)| match m {
+            Member::Owned(e) => e,
+            Member::Otlp(e) => e as Arc<dyn SpanExporter>,
+        })
+    }
+
     /// No exporters yet.
     pub fn new() -> Self {
         Self::default()
@@ -107,7 +120,7 @@ impl FanOutExporter {
 }
 
 impl SpanExporter for FanOutExporter {
-    fn attach(&self, ctx: Arc<EmitContext>) {
+    fn attach(&self, ctx: Arc<ExportSettings>) {
         for (_, m) in &self.members {
             m.as_exporter().attach(ctx.clone());
         }
@@ -165,49 +178,4 @@ impl SpanExporter for FanOutExporter {
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
         self.each(|e| e.shutdown(timeout))
     }
-}
-
-/// The exporter for `config`'s selection: one exporter directly, several behind a
-/// [`FanOutExporter`] (members named `staso`, `otlp`, `otlp#2`, …); plus the annotation queue of
-/// the Staso transport when it is selected.
-///
-/// # Errors
-/// [`InitError::Transport`] when a worker cannot be started.
-pub(crate) fn start_exporters(
-    config: &Config,
-    emit: Arc<EmitContext>,
-) -> Result<(Arc<dyn SpanExporter>, Option<AnnotationSender>), InitError> {
-    let mut fan = FanOutExporter::new();
-    let mut annotations = None;
-    let mut otlp_count = 0;
-    for selected in config.exporters() {
-        match selected {
-            ExporterConfig::Otlp(o) => {
-                otlp_count += 1;
-                let name = match otlp_count {
-                    1 => "otlp".to_owned(),
-                    n => format!("otlp#{n}"),
-                };
-                let e = OtlpExporter::start(o, config, emit.clone())?;
-                fan = fan.with_otlp(name, Arc::new(e));
-            }
-            _ => {
-                let e = HttpExporter::start(config, emit.clone())?;
-                annotations = Some(e.annotation_sender());
-                fan = fan.with("staso", Arc::new(e));
-            }
-        }
-    }
-    if fan.members.len() > 1 {
-        return Ok((Arc::new(fan), annotations));
-    }
-    Ok(match fan.members.pop() {
-        Some((_, Member::Otlp(e))) => (e, annotations),
-        Some((_, Member::Owned(e))) => (e, annotations),
-        None => {
-            let e = HttpExporter::start(config, emit)?;
-            let annotations = Some(e.annotation_sender());
-            (Arc::new(e), annotations)
-        }
-    })
 }

@@ -5,18 +5,26 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 
-use crate::client::{with_cached_client, with_recording_client};
 use crate::context::{Frame, ParentRef};
 use crate::ids::TraceId;
 use crate::record::SpanRecord;
 use crate::report::EnqueueResult;
 use crate::shared_str::SharedStr;
 use crate::thread_state::{self, ClientCache, ThreadState};
-
-use super::ActiveSpan;
+use crate::thread_state::{with_cached_client, with_recording_client};
 
 /// Creates a span record under `frame`, in a box from this thread's pool stock, or `None` when
 /// the current span was dropped (its descendants are not recorded).
+/// The identity of `record` as its children see it.
+#[inline]
+pub(super) fn parent_ref(record: &SpanRecord) -> ParentRef {
+    ParentRef {
+        trace_id: record.trace_id,
+        span_id: record.span_id,
+        recording: true,
+    }
+}
+
 #[inline]
 fn build_record(
     state: &ThreadState,
@@ -73,7 +81,7 @@ pub(super) fn new_record_and_frame(
         // The record inherited session, user and agent from `current` (an agent span carries
         // its own name): its children inherit the same.
         let frame = Frame {
-            span: Some(ActiveSpan::parent_ref(&record)),
+            span: Some(parent_ref(&record)),
             session: record.session_id.clone(),
             user: record.user_id.clone(),
             agent: record.agent_name.clone(),
@@ -100,7 +108,7 @@ pub(super) fn enter_record(
     thread_state::with(|s| {
         let mut frame = s.frame.try_borrow_mut().ok()?;
         let record = build_record(s, &frame, name, kind, None)?;
-        frame.span = Some(ActiveSpan::parent_ref(&record));
+        frame.span = Some(parent_ref(&record));
         Some(record)
     })
     .flatten()

@@ -5,25 +5,23 @@
 //! root. `run` (sync) and `run_async` keep the span current while the body runs, classify the result, and emit the final record —
 //! also when the body panics (the panic then continues) or the future is dropped unfinished.
 
-mod future;
-mod scope;
-
 use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use crate::capture::{CaptureBuf, ErrorInfo, Outcome, panic_message};
-use crate::client::with_recording_client;
 use crate::config::CapturePolicy;
-use crate::context::{self, ParentRef};
-use crate::emit::input_allowed;
+use crate::config::input_allowed;
+use crate::context;
 use crate::kind::SpanStatus;
 use crate::record::{CallSite, Role, SpanRecord};
 use crate::shared_str::SharedStr;
 use crate::thread_state;
+use crate::thread_state::with_recording_client;
 
-pub use future::{AsyncSpan, SpanFuture, enter_async};
-use scope::{Saved, enter_record, leave_and_emit, leave_saved_and_emit, restore};
-pub(crate) use scope::{emit, new_record};
+use super::scope::{
+    Saved, emit, enter_record, leave_and_emit, leave_saved_and_emit, new_record, parent_ref,
+    restore,
+};
 
 /// What the capture closure of an attribute writes into: the input object and metadata.
 pub struct Capture<'a> {
@@ -69,9 +67,9 @@ impl Capture<'_> {
 /// and re-reading those bytes as one word stalled the store buffer.
 pub struct ActiveSpan {
     /// Boxed once at entry, so the span moves through `run`/`finish` as a pointer.
-    record: Option<Box<SpanRecord>>,
+    pub(super) record: Option<Box<SpanRecord>>,
     /// [`RECORDS_OUTPUT`], [`WANTS_INPUT`], [`ENTERED`].
-    flags: u8,
+    pub(super) flags: u8,
 }
 
 /// The output will be captured.
@@ -82,14 +80,14 @@ const WANTS_INPUT: u8 = 2;
 const ENTERED: u8 = 4;
 
 impl ActiveSpan {
-    const NONE: ActiveSpan = ActiveSpan {
+    pub(super) const NONE: ActiveSpan = ActiveSpan {
         record: None,
         flags: 0,
     };
 
     /// Clears `flag`, returning whether it was set.
     #[inline]
-    fn take_flag(&mut self, flag: u8) -> bool {
+    pub(super) fn take_flag(&mut self, flag: u8) -> bool {
         let set = self.flags & flag != 0;
         self.flags &= !flag;
         set
@@ -140,7 +138,7 @@ fn begin(site: &'static CallSite) -> ActiveSpan {
 /// only to a site that captures something; a site with capture off skips the client lookup here
 /// (emission looks the client up anyway).
 #[inline]
-fn site_policy(site: &CallSite) -> Option<CapturePolicy> {
+pub(super) fn site_policy(site: &CallSite) -> Option<CapturePolicy> {
     if site.capture_input || site.capture_output {
         with_recording_client(|c| c.policy)
     } else {
@@ -150,7 +148,7 @@ fn site_policy(site: &CallSite) -> Option<CapturePolicy> {
 
 /// The [`ActiveSpan`] flags of a span of `site` under `policy`.
 #[inline]
-fn span_flags(site: &CallSite, policy: &CapturePolicy, entered: bool) -> u8 {
+pub(super) fn span_flags(site: &CallSite, policy: &CapturePolicy, entered: bool) -> u8 {
     let mut flags = 0;
     if site.capture_output && policy.output {
         flags |= RECORDS_OUTPUT;
@@ -206,7 +204,11 @@ fn emit_provisional(record: &SpanRecord) {
 impl ActiveSpan {
     /// Runs the attribute's capture closure (input arguments, metadata) on a recording span.
     #[inline]
-    fn capture(mut self, site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> Self {
+    pub(super) fn capture(
+        mut self,
+        site: &'static CallSite,
+        capture: impl FnOnce(&mut Capture<'_>),
+    ) -> Self {
         let wants_input = self.take_flag(WANTS_INPUT);
         let Some(record) = self.record.as_deref_mut() else {
             return self;
@@ -242,14 +244,6 @@ impl ActiveSpan {
         self.record.is_some()
     }
 
-    fn parent_ref(record: &SpanRecord) -> ParentRef {
-        ParentRef {
-            trace_id: record.trace_id,
-            span_id: record.span_id,
-            recording: true,
-        }
-    }
-
     /// Runs a sync body with this span current, then records its outcome and emits the span.
     #[inline]
     pub fn run<R>(self, body: impl FnOnce() -> R, classify: impl FnOnce(&R) -> Outcome) -> R {
@@ -265,7 +259,7 @@ impl ActiveSpan {
     /// Makes this span current at `run` (agent spans, which `enter_current` leaves to `run` because
     /// they also replace the current agent): what [`enter_record`] does at entry for the others.
     fn make_current(record: &SpanRecord) -> Saved {
-        let me = Self::parent_ref(record);
+        let me = parent_ref(record);
         let agent = if record.site.is_some_and(|s| s.role == Role::Agent) {
             record.agent_name.clone()
         } else {
@@ -321,7 +315,7 @@ impl ActiveSpan {
 
     /// Records the outcome and the duration.
     #[inline]
-    fn settle(record: &mut SpanRecord, outcome: Outcome) {
+    pub(super) fn settle(record: &mut SpanRecord, outcome: Outcome) {
         match outcome {
             Outcome::Ok(output) => {
                 record.status = SpanStatus::Ok;
@@ -362,7 +356,7 @@ impl ActiveSpan {
         }));
     }
 
-    fn fail_with_panic(&mut self, payload: &(dyn std::any::Any + Send)) {
+    pub(super) fn fail_with_panic(&mut self, payload: &(dyn std::any::Any + Send)) {
         self.fail(panic_message(payload), "panic");
     }
 }

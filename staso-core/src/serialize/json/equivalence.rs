@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Map, Number, Value};
 
+use crate::config::ExportSettings;
 use crate::config::{CapturePolicy, VcsInfo};
-use crate::emit::{EmitContext, TraceBatch};
 use crate::ids::{SpanId, TraceId};
 use crate::kind::{SpanKind, SpanStatus};
 use crate::record::{CallSite, Role, SpanRecord};
+use crate::serialize::TraceBatch;
 
 /// Text biased towards what needs escaping: quotes, backslashes, control bytes, non-ASCII.
 fn text(rng: &mut fastrand::Rng) -> String {
@@ -157,7 +158,7 @@ fn record(rng: &mut fastrand::Rng, trace: u128) -> SpanRecord {
     r
 }
 
-fn context(rng: &mut fastrand::Rng) -> EmitContext {
+fn context(rng: &mut fastrand::Rng) -> ExportSettings {
     let policy = if rng.bool() {
         CapturePolicy::ALL
     } else {
@@ -169,7 +170,7 @@ fn context(rng: &mut fastrand::Rng) -> EmitContext {
             output: rng.bool(),
         }
     };
-    EmitContext {
+    ExportSettings {
         policy,
         agent_id: text(rng),
         agent_name: text(rng),

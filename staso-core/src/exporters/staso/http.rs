@@ -12,8 +12,8 @@ use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use super::accounting::Failure;
 use super::{TransportOptions, USER_AGENT};
+use crate::delivery::accounting::Failure;
 use crate::report::DeliveryFailureKind;
 
 /// Attempts per batch.
