@@ -1,8 +1,8 @@
 //! Annotations: scores, labels and flags attached to a trace or one of its spans after the fact
 //! (PROTOCOL.md §5).
 //!
-//! [`annotate`] and [`Annotation::send`] validate at the call and hand the annotation to the
-//! client's delivery worker, the thread that also sends spans (`transport/annotations.rs`). They
+//! [`annotate`](crate::annotate) and [`Annotation::send`] validate at the call and hand the annotation to the
+//! client's delivery worker, the thread that also sends spans (`exporters/staso/annotations.rs`). They
 //! never block and never do I/O, so they are safe in sync and async code alike. The worker posts
 //! each annotation to `POST {base_url}/v1/traces/{trace_id}/annotations` with the retry policy of
 //! ingest, and counts it in [`DeliveryReport::annotations`](crate::report::DeliveryReport), so
@@ -57,7 +57,7 @@ impl fmt::Display for AnnotationDataType {
 /// strings [`Categorical`](Self::Categorical), `bool` [`Boolean`](Self::Boolean).
 ///
 /// ```
-/// use staso_core::annotation::{AnnotationDataType, AnnotationValue};
+/// use staso_core::{AnnotationDataType, AnnotationValue};
 ///
 /// assert_eq!(AnnotationValue::from(0.9), AnnotationValue::Numeric(0.9));
 /// assert_eq!(AnnotationValue::from(3_u64).data_type(), AnnotationDataType::Numeric);
@@ -170,10 +170,10 @@ pub enum AnnotationError {
 /// One annotation of a trace, or of one span of it.
 ///
 /// Build it with [`Annotation::new`], add a span id or a comment, and [`send`](Self::send) it;
-/// [`annotate`] is the short form without them.
+/// [`annotate`](crate::annotate) is the short form without them.
 ///
 /// ```no_run
-/// use staso_core::annotation::Annotation;
+/// use staso_core::Annotation;
 ///
 /// # fn ids() -> (String, String) { Default::default() }
 /// let (trace_id, span_id) = ids();
@@ -182,7 +182,7 @@ pub enum AnnotationError {
 ///     .comment("reviewed by QA")
 ///     .send()?;
 /// Annotation::new(&trace_id, "resolved", true).send()?;
-/// # Ok::<(), staso_core::annotation::AnnotationError>(())
+/// # Ok::<(), staso_core::AnnotationError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct Annotation {

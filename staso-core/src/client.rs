@@ -108,7 +108,7 @@ fn uninstall_if(current: &Arc<ClientInner>) -> bool {
 
 /// A handle to a staso client.
 ///
-/// The value returned by [`init`] owns the client: dropping it flushes and shuts the client down
+/// The value returned by [`init`](crate::init) owns the client: dropping it flushes and shuts the client down
 /// (within 5 s), so a `main` that returns without calling [`shutdown`] loses nothing. Handles from
 /// [`get_client`] and clones do not own it.
 #[must_use = "dropping the client returned by `init` shuts it down; bind it: `let _staso = staso::init(..)?;`"]
@@ -323,9 +323,9 @@ impl Annotation {
 ///
 /// ```no_run
 /// # let trace_id = String::new();
-/// staso_core::annotation::annotate(&trace_id, "user_rating", 4)?;
-/// staso_core::annotation::annotate(&trace_id, "category", "billing")?;
-/// # Ok::<(), staso_core::annotation::AnnotationError>(())
+/// staso_core::annotate(&trace_id, "user_rating", 4)?;
+/// staso_core::annotate(&trace_id, "category", "billing")?;
+/// # Ok::<(), staso_core::AnnotationError>(())
 /// ```
 ///
 /// # Errors

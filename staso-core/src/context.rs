@@ -64,7 +64,7 @@ pub(crate) fn in_frame_of<R>(
 ///
 /// Capture it where work is handed off and attach it where the work runs:
 /// ```
-/// let ctx = staso_core::context::Context::current();
+/// let ctx = staso_core::Context::current();
 /// std::thread::spawn(move || ctx.in_scope(|| { /* spans here are children of the caller's span */ }))
 ///     .join()
 ///     .ok();

@@ -1,7 +1,7 @@
 //! `SpanRecord`: a finished (or provisional) span as handed to the exporter.
 //!
 //! The record holds typed fields and `'static` references; turning it into wire JSON (ids to
-//! strings, attributes map, capture policy) happens later, on the worker thread (see `emit`).
+//! strings, attributes map, capture policy) happens later, on the worker thread (see `serialize`).
 
 use std::borrow::Cow;
 use std::sync::OnceLock;

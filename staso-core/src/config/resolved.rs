@@ -47,7 +47,7 @@ impl Config {
         &self.agent_version
     }
 
-    /// [`generate_agent_id`] of the agent name.
+    /// [`generate_agent_id`](super::generate_agent_id) of the agent name.
     pub fn agent_id(&self) -> &str {
         &self.agent_id
     }
@@ -124,7 +124,7 @@ impl Config {
         };
     }
 
-    /// Where spans go, resolved (default: Staso alone; see [`ConfigBuilder::exporter`]).
+    /// Where spans go, resolved (default: Staso alone; see [`ConfigBuilder::exporter`](super::ConfigBuilder::exporter)).
     pub fn exporters(&self) -> &[ExporterConfig] {
         &self.exporters
     }

@@ -35,8 +35,8 @@ impl Member {
 ///
 /// ```no_run
 /// use std::sync::Arc;
-/// use staso_core::fanout::FanOutExporter;
-/// use staso_core::export::InMemoryExporter;
+/// use staso_core::__internal::FanOutExporter;
+/// use staso_core::InMemoryExporter;
 /// let both = FanOutExporter::new()
 ///     .with("a", Arc::new(InMemoryExporter::new()))
 ///     .with("b", Arc::new(InMemoryExporter::new()));

@@ -97,7 +97,7 @@ impl ActiveSpan {
 /// Creates the span of an instrumented sync fn and makes it current on this thread at once (it
 /// stays current until [`ActiveSpan::run`] returns), which saves the thread-local access `run`
 /// would make. `capture` runs only when the span records, with the span already current. Async
-/// fns use [`enter_async`].
+/// fns use [`enter_async`](super::enter_async).
 #[inline]
 pub fn enter_current(
     site: &'static CallSite,

@@ -1,7 +1,7 @@
 //! Manual spans: [`span`], [`span_async`] and the [`Span`] handle.
 //!
 //! ```
-//! use staso_core::{span, kind::SpanKind};
+//! use staso_core::{SpanKind, span};
 //! let total = span("score-docs", SpanKind::Chain, |s| {
 //!     s.set_metadata("n", 3);
 //!     s.set_output(&42);
@@ -426,7 +426,7 @@ fn record_err<E: std::fmt::Display>(s: &Span, e: &E) {
 ///
 /// ```
 /// # async fn demo() {
-/// use staso_core::{span_async, kind::SpanKind};
+/// use staso_core::{SpanKind, span_async};
 /// let n = span_async("fetch", SpanKind::Retriever, async |s| {
 ///     s.set_metadata("source", "faq");
 ///     3
