@@ -137,9 +137,10 @@ pub mod __private {
 /// guarantee.
 #[doc(hidden)]
 pub mod __internal {
+    pub use crate::delivery::http::USER_AGENT;
     pub use crate::exporters::fanout::FanOutExporter;
     pub use crate::exporters::otlp::{OtlpExporter, OtlpOptions};
-    pub use crate::exporters::staso::{HttpExporter, TransportOptions, USER_AGENT};
+    pub use crate::exporters::staso::{HttpExporter, TransportOptions};
     pub use crate::serialize::{SpanView, TraceBatch, to_wire};
     pub use crate::time::now;
 }

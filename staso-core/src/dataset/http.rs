@@ -5,13 +5,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, RETRY_AFTER};
 use reqwest::{Method, Url};
 use serde_json::Value;
 
 use super::error::{DatasetErrorKind, StasoDatasetError};
 use crate::client::get_client;
-use crate::exporters::staso::USER_AGENT;
+use crate::delivery::http::{self, ClientSettings, api_key_headers};
 
 /// Attempts of the generic request rule.
 const MAX_ATTEMPTS: usize = 3;
@@ -76,19 +76,14 @@ impl DatasetHttp {
         if base.cannot_be_a_base() {
             return Err(config_err(format!("invalid base URL {base_url:?}")));
         }
-        let mut key = HeaderValue::from_str(api_key)
+        let headers = api_key_headers(api_key)
             .map_err(|_| config_err("the API key is not a valid HTTP header value".to_owned()))?;
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(HeaderName::from_static(staso_wire::API_KEY_HEADER), key);
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(|e| config_err(format!("could not build the HTTP client: {e}")))?;
+        let client = http::client(ClientSettings {
+            headers,
+            timeout: TIMEOUT,
+            connect_timeout: None,
+        })
+        .map_err(|e| config_err(format!("could not build the HTTP client: {e}")))?;
         Ok(DatasetHttp { client, base })
     }
 
@@ -228,50 +223,13 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Runs a dataset future to completion from blocking code.
-///
-/// Outside a tokio runtime the future runs on this thread under a new current-thread runtime.
-/// Inside one (where blocking on the runtime's own thread would panic or deadlock) it runs on a
-/// short-lived helper thread with its own runtime, while this thread waits for it.
+/// Runs a dataset future to completion from blocking code (see [`http::run_blocking`]): on this
+/// thread outside a tokio runtime, on a short-lived helper thread inside one.
 pub(crate) fn run_blocking<F>(future: F) -> Result<F::Output, StasoDatasetError>
 where
     F: Future + Send,
     F::Output: Send,
 {
-    let run = move || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map(|rt| rt.block_on(future))
-            .map_err(|e| {
-                StasoDatasetError::new(
-                    DatasetErrorKind::Network,
-                    format!("could not start a runtime for the dataset call: {e}"),
-                )
-            })
-    };
-    if tokio::runtime::Handle::try_current().is_err() {
-        return run();
-    }
-    std::thread::scope(|s| {
-        std::thread::Builder::new()
-            .name("staso-dataset".to_owned())
-            .spawn_scoped(s, run)
-            .map_err(|e| {
-                StasoDatasetError::new(
-                    DatasetErrorKind::Network,
-                    format!("could not start the dataset helper thread: {e}"),
-                )
-            })?
-            .join()
-            .unwrap_or_else(|p| {
-                Err(StasoDatasetError::new(
-                    DatasetErrorKind::Network,
-                    format!(
-                        "the dataset helper thread panicked: {}",
-                        crate::capture::panic_message(&*p)
-                    ),
-                ))
-            })
-    })
+    http::run_blocking("dataset", future)
+        .map_err(|e| StasoDatasetError::new(DatasetErrorKind::Network, e.to_string()))
 }

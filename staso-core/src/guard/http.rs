@@ -5,13 +5,13 @@
 use std::future::Future;
 use std::time::Duration;
 
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::CONTENT_TYPE;
 use reqwest::{Client, Url};
 use serde_json::{Map, Value};
 
 use super::response::http_failure;
 use super::types::GuardFailureKind;
-use crate::exporters::staso::USER_AGENT;
+use crate::delivery::http::{self, ClientSettings, api_key_headers};
 use staso_wire::guard::escalation_status;
 
 /// A failed exchange: the kind, and a reason replacing the kind's standard one.
@@ -36,23 +36,18 @@ impl GuardHttp {
                 log::warn!("staso: guard base URL {base_url:?} is not a valid URL");
                 (GuardFailureKind::NetworkUnavailable, None)
             })?;
-        let mut key =
-            HeaderValue::from_str(api_key).map_err(|_| (GuardFailureKind::InvalidKey, None))?;
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(HeaderName::from_static(staso_wire::API_KEY_HEADER), key);
-        let client = Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            // A redirect is answered as "other 4xx" (the official SDK cannot follow one on POST).
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .timeout(timeout)
-            .build()
-            .map_err(|e| {
-                log::warn!("staso: could not build the guard HTTP client: {e}");
-                (GuardFailureKind::NetworkUnavailable, None)
-            })?;
+        let headers = api_key_headers(api_key).map_err(|_| (GuardFailureKind::InvalidKey, None))?;
+        // Redirects are not followed: one is answered as "other 4xx" (the official SDK cannot
+        // follow one on POST).
+        let client = http::client(ClientSettings {
+            headers,
+            timeout,
+            connect_timeout: None,
+        })
+        .map_err(|e| {
+            log::warn!("staso: could not build the guard HTTP client: {e}");
+            (GuardFailureKind::NetworkUnavailable, None)
+        })?;
         Ok(GuardHttp { client, base })
     }
 
@@ -161,48 +156,17 @@ fn parse_escalation(body: &[u8]) -> Option<Escalation> {
     })
 }
 
-/// Runs a guard future to completion from blocking code.
-///
-/// Outside a tokio runtime it runs on this thread under a new current-thread runtime. Inside one
-/// (where blocking on the runtime's own thread would panic or deadlock) it runs on a short-lived
-/// helper thread with its own runtime while this thread waits. `None` when no runtime or thread
-/// could be started, or the helper panicked.
+/// Runs a guard future to completion from blocking code (see [`http::run_blocking`]): on this
+/// thread outside a tokio runtime, on a short-lived helper thread inside one. `None`, with a
+/// warning, when no runtime or thread could be started, or the helper panicked.
 pub(crate) fn run_blocking<F>(future: F) -> Option<F::Output>
 where
     F: Future + Send,
     F::Output: Send,
 {
-    let run = move || match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => Some(rt.block_on(future)),
-        Err(e) => {
-            log::warn!("staso: could not start a runtime for the guard call: {e}");
-            None
-        }
-    };
-    if tokio::runtime::Handle::try_current().is_err() {
-        return run();
-    }
-    std::thread::scope(|s| {
-        let handle = std::thread::Builder::new()
-            .name("staso-guard".to_owned())
-            .spawn_scoped(s, run);
-        match handle {
-            Ok(h) => h.join().unwrap_or_else(|p| {
-                log::warn!(
-                    "staso: the guard helper thread panicked: {}",
-                    crate::capture::panic_message(&*p)
-                );
-                None
-            }),
-            Err(e) => {
-                log::warn!("staso: could not start the guard helper thread: {e}");
-                None
-            }
-        }
-    })
+    http::run_blocking("guard", future)
+        .inspect_err(|e| log::warn!("staso: {e}"))
+        .ok()
 }
 
 #[cfg(test)]

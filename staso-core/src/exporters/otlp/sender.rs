@@ -14,7 +14,7 @@ use super::OtlpOptions;
 use super::encode::{content_type, partial_success};
 use crate::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
 use crate::delivery::accounting::Failure;
-use crate::exporters::staso::USER_AGENT;
+use crate::delivery::http::{self, ClientSettings, current_thread_runtime};
 use crate::report::DeliveryFailureKind as K;
 
 /// How one batch ended.
@@ -72,19 +72,14 @@ impl OtlpClient {
         if cfg.compression == OtlpCompression::Gzip {
             headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
         }
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let runtime = current_thread_runtime()
             .map_err(|e| format!("could not build the OTLP runtime: {e}"))?;
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .connect_timeout(cfg.timeout)
-            .timeout(cfg.timeout)
-            .build()
-            .map_err(|e| format!("could not build the OTLP HTTP client: {}", e.without_url()))?;
+        let client = http::client(ClientSettings {
+            headers,
+            timeout: cfg.timeout,
+            connect_timeout: Some(cfg.timeout),
+        })
+        .map_err(|e| format!("could not build the OTLP HTTP client: {}", e.without_url()))?;
         Ok(OtlpClient {
             runtime,
             client,

@@ -9,11 +9,12 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use serde_json::Value;
 
-use super::{TransportOptions, USER_AGENT};
+use super::TransportOptions;
 use crate::delivery::accounting::Failure;
+use crate::delivery::http::{self, ClientSettings, api_key_headers, current_thread_runtime};
 use crate::report::DeliveryFailureKind;
 
 /// Attempts per batch.
@@ -21,7 +22,7 @@ const MAX_ATTEMPTS: usize = 3;
 /// A 429's `Retry-After` above this fails the batch instead of sleeping.
 const MAX_RETRY_AFTER_SECS: f64 = 60.0;
 
-use staso_wire::{API_KEY_HEADER, IDEMPOTENCY_KEY_HEADER, INGEST_PATH};
+use staso_wire::{IDEMPOTENCY_KEY_HEADER, INGEST_PATH};
 
 /// How a batch ended, for logging.
 #[derive(Debug)]
@@ -73,25 +74,17 @@ impl IngestClient {
     ) -> Result<Self, String> {
         let url = reqwest::Url::parse(&format!("{base_url}{INGEST_PATH}"))
             .map_err(|e| format!("invalid base_url: {e}"))?;
-        let mut key = HeaderValue::from_str(api_key)
+        let mut headers = api_key_headers(api_key)
             .map_err(|_| "the api key is not a valid HTTP header value".to_owned())?;
-        key.set_sensitive(true);
-        let mut headers = HeaderMap::new();
-        headers.insert(HeaderName::from_static(API_KEY_HEADER), key);
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let runtime = current_thread_runtime()
             .map_err(|e| format!("could not build the transport runtime: {e}"))?;
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            .default_headers(headers)
-            .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .connect_timeout(opts.request_timeout)
-            .timeout(opts.request_timeout)
-            .build()
-            .map_err(|e| format!("could not build the HTTP client: {}", e.without_url()))?;
+        let client = http::client(ClientSettings {
+            headers,
+            timeout: opts.request_timeout,
+            connect_timeout: Some(opts.request_timeout),
+        })
+        .map_err(|e| format!("could not build the HTTP client: {}", e.without_url()))?;
         Ok(IngestClient {
             runtime,
             client,
@@ -476,13 +469,5 @@ mod tests {
         assert_eq!(parse("61"), RetryAfter::Seconds(61.0));
         assert_eq!(parse("Wed, 21 Oct 2015 07:28:00 GMT"), RetryAfter::Unusable);
         assert_eq!(parse(""), RetryAfter::Absent);
-    }
-
-    #[test]
-    fn user_agent_names_the_rust_sdk() {
-        assert_eq!(
-            USER_AGENT,
-            format!("staso-rust/{}", env!("CARGO_PKG_VERSION"))
-        );
     }
 }

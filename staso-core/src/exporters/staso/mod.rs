@@ -40,9 +40,6 @@ use crate::export::SpanExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
 
-/// `User-Agent` of every request: `staso-rust/<crate version>` (decision 10).
-pub const USER_AGENT: &str = concat!("staso-rust/", env!("CARGO_PKG_VERSION"));
-
 /// Transport knobs that are not part of [`Config`]: fixed by the protocol, adjustable only so
 /// tests do not have to wait for real timeouts. Not a public API.
 #[doc(hidden)]
@@ -95,10 +92,8 @@ impl HasControl for Shared {
 /// ```no_run
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use staso_core::config::Config;
-/// use staso_core::config::ExportSettings;
-/// use staso_core::export::SpanExporter;
-/// use staso_core::transport::HttpExporter;
+/// use staso_core::__internal::HttpExporter;
+/// use staso_core::{Config, ExportSettings, SpanExporter};
 ///
 /// let config = Config::builder().api_key("ak_live").agent_name("bot").build()?;
 /// let emit = Arc::new(ExportSettings::from_config(&config, "session-1".into()));
