@@ -446,3 +446,83 @@ fn reason(status: u16) -> &'static str {
         _ => "Status",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+
+    /// Writes `raw` on one connection, then reads until the server closes it.
+    fn send_raw(addr: SocketAddr, raw: &str) -> String {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream.write_all(raw.as_bytes()).expect("write");
+        let mut answers = String::new();
+        stream.read_to_string(&mut answers).expect("read");
+        answers
+    }
+
+    #[test]
+    fn one_connection_carries_requests_by_length_and_by_chunks_until_the_client_asks_to_close() {
+        let server = Server::start(|r| Response::json(201, r.body.clone()));
+        let answers = send_raw(
+            server.addr(),
+            "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello\
+             PUT /b?x=1 HTTP/1.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+             3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: t\r\n\r\n",
+        );
+        let head = "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 5";
+        assert_eq!(answers, format!("{head}\r\n\r\nhello{head}\r\n\r\nabcde"));
+        let seen: Vec<String> = server
+            .requests()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.method,
+                    r.path,
+                    String::from_utf8_lossy(&r.body)
+                )
+            })
+            .collect();
+        assert_eq!(seen, ["POST /a hello", "PUT /b?x=1 abcde"]);
+        assert_eq!(server.requests()[1].header("CONNECTION"), Some("close"));
+    }
+
+    #[test]
+    fn no_answer_closes_the_connection_and_the_request_is_still_recorded() {
+        let server = Server::start(|_| Response::no_answer());
+        assert_eq!(send_raw(server.addr(), "GET / HTTP/1.1\r\n\r\n"), "");
+        let log = server.exchanges();
+        assert_eq!((log.len(), log[0].response.is_none()), (1, true));
+    }
+
+    #[test]
+    fn a_held_answer_waits_for_release_and_counts_as_unanswered_meanwhile() {
+        let server = Server::start(|_| Response::new(204).header("Connection", "close").held());
+        let addr = server.addr();
+        let client = thread::spawn(move || send_raw(addr, "GET / HTTP/1.1\r\n\r\n"));
+        let log = server.wait_for(1, Duration::from_secs(5));
+        thread::sleep(Duration::from_millis(50));
+        assert!(log[0].response.is_none() && server.exchanges()[0].response.is_none());
+        server.release();
+        let answer = client.join().expect("client");
+        assert_eq!(
+            answer,
+            "HTTP/1.1 204 No Content\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        );
+        assert_eq!(
+            server.exchanges()[0].response.as_ref().map(|r| r.status),
+            Some(204)
+        );
+    }
+
+    #[test]
+    fn a_dropped_server_refuses_new_connections() {
+        let server = Server::start(|_| Response::new(200));
+        let addr = server.addr();
+        drop(server);
+        thread::sleep(Duration::from_millis(50));
+        assert!(TcpStream::connect(addr).is_err());
+    }
+}
