@@ -2,7 +2,7 @@
 //! they share: a loopback ingest server that acknowledges every request at once, and a poll loop
 //! for futures that never wait.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 /// Polls `fut` with a no-op waker until it is ready: for futures that never wait, so the measured
@@ -17,7 +17,11 @@ pub fn poll_ready<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
-/// A loopback ingest server that acknowledges every request at once.
+/// A loopback ingest server that acknowledges every request at once; returns its base URL.
+///
+/// The tests' fake server (`staso_tests::http`) records, scripts and injects faults; this one only
+/// acks, as fast as it can, so the benchmarks measure the client. It stays here, as small as it
+/// can be, because the bench crate does not depend on the tests crate.
 pub fn ack_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("addr");
@@ -29,52 +33,41 @@ pub fn ack_server() -> String {
     format!("http://{addr}")
 }
 
-fn serve(stream: TcpStream) {
-    let _ = stream.set_nodelay(true);
-    let Ok(mut writer) = stream.try_clone() else {
-        return;
-    };
+/// Acks each request of one keep-alive connection until the client closes it.
+fn serve(stream: TcpStream) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    let mut writer = stream.try_clone()?;
     let mut reader = BufReader::with_capacity(1 << 16, stream);
-    let mut body = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let (mut len, mut key) = (0usize, String::new());
+    let (mut line, mut body) = (String::new(), Vec::new());
+    // The request line, then headers up to the first line without a `:` (the blank one).
+    while reader.read_line(&mut line)? > 0 {
+        let (mut len, mut key) = (0, String::new());
         loop {
             line.clear();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = line.trim_end();
-            if h.is_empty() {
+            reader.read_line(&mut line)?;
+            let Some((name, value)) = line.trim_end().split_once(':') else {
                 break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                if k.eq_ignore_ascii_case("content-length") {
-                    len = v.trim().parse().unwrap_or(0);
-                } else if k.eq_ignore_ascii_case("idempotency-key") {
-                    key = v.trim().to_owned();
-                }
+            };
+            if name.eq_ignore_ascii_case("content-length") {
+                len = value.trim().parse().unwrap_or(0);
+            } else if name.eq_ignore_ascii_case("idempotency-key") {
+                key = value.trim().to_owned();
             }
         }
         body.resize(len, 0);
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
+        reader.read_exact(&mut body)?;
+        let groups = count_groups(&body);
         let ack = format!(
-            r#"{{"accepted":{},"rejected":0,"spans_dropped":0,"receipt_id":"{key}"}}"#,
-            count_groups(&body)
+            r#"{{"accepted":{groups},"rejected":0,"spans_dropped":0,"receipt_id":"{key}"}}"#
         );
         let response = format!(
             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{ack}",
             ack.len()
         );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
+        writer.write_all(response.as_bytes())?;
+        line.clear();
     }
+    Ok(())
 }
 
 /// Trace groups: the key `"trace_id":` appears only at group level in an ingest body. A SIMD

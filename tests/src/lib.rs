@@ -1,2 +1,12 @@
 //! End-to-end tests of staso-rs live in `tests/` beside this file; this library holds what they
-//! share.
+//! share, so no test suite writes its own fake server or logger:
+//!
+//! - [`http`]: a purpose-built HTTP/1.1 server on 127.0.0.1 that records every request and answers
+//!   with whatever a closure returns, faults included (a delay, a held answer, no answer).
+//! - [`logs`]: every log line of a test binary, captured in memory.
+//!
+//! The two modules are independent leaves; the suites' own helpers (`tests/support/`,
+//! `tests/otlp_support/`, `tests/guard_common/`) are thin layers over them.
+
+pub mod http;
+pub mod logs;

@@ -3,9 +3,8 @@
 //! retries, failures and slow answers. The global client is process-wide, so every test holds the
 //! same lock.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::ops::Deref;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -13,6 +12,7 @@ use staso::{
     Annotation, AnnotationDataType, AnnotationError, AnnotationValue, Client, Config,
     DeliveryFailureKind, SpanKind,
 };
+use staso_tests::http::{self, Response};
 
 const KEY: &str = "ak_test";
 
@@ -74,100 +74,58 @@ fn listed(base_url: &str, trace_id: &str) -> Vec<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A purpose-built fault server: answers each request with the next scripted (status, delay),
-// then with the default, and records what it saw. One connection at a time, `Connection: close`.
+// A purpose-built fault server (over the shared test server): answers each request with the next
+// scripted (status, delay), then with the default, and records what it saw. `Connection: close`.
 
+/// A request as the fault server saw it, with its body as JSON (`Null` when it is not).
 #[derive(Clone, Debug)]
 struct Seen {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
+    request: http::Request,
     body: Value,
 }
 
-impl Seen {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+impl Deref for Seen {
+    type Target = http::Request;
+
+    fn deref(&self) -> &http::Request {
+        &self.request
     }
 }
 
 struct FaultServer {
     base_url: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
+    http: http::Server,
 }
 
 impl FaultServer {
     fn start(script: Vec<(u16, Duration)>, default: (u16, Duration)) -> FaultServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
-        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            let mut script = script.into_iter();
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let Some(req) = read_request(&mut stream) else {
-                    continue;
-                };
-                log.lock().unwrap_or_else(|e| e.into_inner()).push(req);
-                let (status, delay) = script.next().unwrap_or(default);
-                std::thread::sleep(delay);
-                let body = if status < 300 {
-                    r#"{"id":"a1"}"#
-                } else {
-                    r#"{"error":"injected"}"#
-                };
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(body.as_bytes());
-                let _ = stream.flush();
-            }
+        let mut script = script.into_iter();
+        let http = http::Server::start(move |_| {
+            let (status, delay) = script.next().unwrap_or(default);
+            let body = if status < 300 {
+                r#"{"id":"a1"}"#
+            } else {
+                r#"{"error":"injected"}"#
+            };
+            Response::json(status, body)
+                .header("Connection", "close")
+                .delayed(delay)
         });
-        FaultServer { base_url, seen }
+        FaultServer {
+            base_url: http.url(),
+            http,
+        }
     }
 
     fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        let requests = self.http.requests().into_iter();
+        requests
+            .map(|request| Seen {
+                body: serde_json::from_slice(&request.body).unwrap_or(Value::Null),
+                request,
+            })
+            .collect()
     }
-}
-
-fn read_request(stream: &mut std::net::TcpStream) -> Option<Seen> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-    }
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0usize);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    Some(Seen {
-        method,
-        path,
-        headers,
-        body: serde_json::from_slice(&body).unwrap_or(Value::Null),
-    })
 }
 
 const TRACE: &str = "0f0e0d0c-0b0a-0908-0706-050403020100";

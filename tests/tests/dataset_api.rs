@@ -461,11 +461,7 @@ async fn http_errors_carry_status_and_body_never_the_key() {
 async fn unreachable_server_is_a_network_error_after_retries() {
     let mut env = setup();
     // A port that was just free: nothing listens there.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = staso_tests::http::free_addr().port();
     env.client = None;
     env.client = Some(
         staso::init_with_exporter(

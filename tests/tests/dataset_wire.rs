@@ -4,102 +4,65 @@
 
 mod dataset_common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
+use std::ops::Deref;
 use std::time::{Duration, Instant};
 
 use dataset_common::point_at;
 use serde_json::{Value, json};
 use staso::dataset::{self, GenerateOptions, ListOptions, SplitType, blocking};
+use staso_tests::http::{self, Response};
 
+/// A recorded request; `target` is its path and query (as these tests call it).
 #[derive(Clone, Debug)]
 struct Request {
-    method: String,
     target: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    request: http::Request,
 }
 
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap()
+impl Deref for Request {
+    type Target = http::Request;
+
+    fn deref(&self) -> &http::Request {
+        &self.request
     }
 }
 
 /// One scripted answer: status, extra headers, body.
 type Answer = (u16, Vec<(&'static str, &'static str)>, String);
 
-/// Answers each connection's single request with the next scripted answer (the last repeats).
+/// Answers each request with the next scripted answer (the last repeats), `Connection: close`.
 struct Recorder {
     base_url: String,
-    requests: Arc<Mutex<Vec<Request>>>,
+    http: http::Server,
 }
 
 impl Recorder {
     fn start(answers: Vec<Answer>) -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for (i, conn) in listener.incoming().enumerate() {
-                let Ok(mut conn) = conn else { return };
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                reader.read_line(&mut line).unwrap();
-                let mut parts = line.split_whitespace();
-                let (method, target) = (
-                    parts.next().unwrap().to_owned(),
-                    parts.next().unwrap().to_owned(),
-                );
-                let mut headers = Vec::new();
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    let h = h.trim_end();
-                    if h.is_empty() {
-                        break;
-                    }
-                    let (n, v) = h.split_once(':').unwrap();
-                    headers.push((n.trim().to_ascii_lowercase(), v.trim().to_owned()));
-                }
-                let len = headers
-                    .iter()
-                    .find(|(n, _)| n == "content-length")
-                    .map_or(0, |(_, v)| v.parse().unwrap());
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
-                seen.lock().unwrap().push(Request {
-                    method,
-                    target,
-                    headers,
-                    body,
-                });
-                let (status, extra, text) = &answers[i.min(answers.len() - 1)];
-                let mut out = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n",
-                    text.len()
-                );
-                for (n, v) in extra {
-                    out.push_str(&format!("{n}: {v}\r\n"));
-                }
-                out.push_str("\r\n");
-                out.push_str(text);
-                conn.write_all(out.as_bytes()).unwrap();
-            }
+        let mut answered = 0;
+        let http = http::Server::start(move |_| {
+            let (status, extra, text) = &answers[answered.min(answers.len() - 1)];
+            answered += 1;
+            extra
+                .iter()
+                .fold(Response::json(*status, text.as_bytes()), |r, (n, v)| {
+                    r.header(*n, *v)
+                })
+                .header("Connection", "close")
         });
-        Recorder { base_url, requests }
+        Recorder {
+            base_url: http.url(),
+            http,
+        }
     }
 
     fn requests(&self) -> Vec<Request> {
-        self.requests.lock().unwrap().clone()
+        let requests = self.http.requests().into_iter();
+        requests
+            .map(|request| Request {
+                target: request.path.clone(),
+                request,
+            })
+            .collect()
     }
 }
 

@@ -236,11 +236,8 @@ fn a_slow_server_is_network_unavailable_not_deadline_exceeded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_server_is_network_unavailable() {
     let _l = lock();
-    // Bind and drop a listener: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port");
+    // A port that was just free: nothing listens there.
+    let port = staso_tests::http::free_addr().port();
     let spans = InMemoryExporter::new();
     let _client = install(&format!("http://127.0.0.1:{port}"), &spans, |b| b);
     let r = staso::guard("t", &json!({}), options().fail_closed(true)).await;

@@ -16,6 +16,8 @@ use staso_core::SpanRecord;
 use staso_core::{Config, ExporterConfig, OtlpSettings};
 use staso_core::{DeliveryFailureKind as K, DeliveryReport, EnqueueResult};
 use staso_core::{SpanId, TraceId};
+use staso_tests::http::free_addr;
+use staso_tests::logs::captured_logs;
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use otlp_support::{fast, free_addr};
+use otlp_support::fast;
 use staso_core::__internal::OtlpExporter;
 use staso_core::ExportSettings;
 use staso_core::SpanExporter;
@@ -22,6 +22,7 @@ use staso_core::SpanRecord;
 use staso_core::{Config, ExporterConfig, OtlpCompression, OtlpProtocol, OtlpSettings};
 use staso_core::{SpanId, TraceId};
 use staso_core::{SpanKind, SpanStatus};
+use staso_tests::http::free_addr;
 
 fn find_rotel() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("ROTEL_AGENT").map(PathBuf::from)

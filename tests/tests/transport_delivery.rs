@@ -16,6 +16,7 @@ use staso_core::SpanExporter;
 use staso_core::SpanKind;
 use staso_core::{CallSite, Role, SpanRecord};
 use staso_core::{SpanId, TraceId};
+use staso_tests::logs::captured_logs;
 use support::*;
 
 const SECOND: Duration = Duration::from_secs(1);

@@ -1,17 +1,16 @@
 //! Shared setup of the guard tests: a real `staso-server` with a guard policy on 127.0.0.1, a
-//! global client pointed at it that records spans in memory, and a tiny recording HTTP server
-//! (std `TcpListener`) for answers a correct server never gives. The global client is
-//! process-wide, so every test of a binary holds the same lock.
+//! global client pointed at it that records spans in memory, and a recording server (a thin layer
+//! over the shared [`staso_tests::http::Server`]) for answers a correct server never gives. The
+//! global client is process-wide, so every test of a binary holds the same lock.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde_json::Value;
 use staso::{Client, Config, ConfigBuilder, InMemoryExporter};
 use staso_server::{Policy, RunningServer};
+use staso_tests::http::{self, Response};
 
 pub const KEY: &str = "ak_test";
 
@@ -128,29 +127,9 @@ pub fn decide_first_pending(
 }
 
 /// One request as the recording server saw it.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    /// Lowercased header names.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
+pub type Recorded = http::Request;
 
-impl Recorded {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("request body is JSON")
-    }
-
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// What the recording server answers: status and body, after an optional delay.
+/// What the recording server answers: status and a JSON body, after an optional delay.
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
@@ -167,82 +146,30 @@ impl Answer {
     }
 }
 
-/// A purpose-built HTTP/1.1 server on 127.0.0.1:0 that records each request and answers it with
-/// `respond(request)`. One connection at a time, `Connection: close`.
+/// A recording server on 127.0.0.1:0 answering each request with `respond(request)`,
+/// `Connection: close`.
 pub struct Recorder {
     pub base_url: String,
-    pub requests: Arc<Mutex<Vec<Recorded>>>,
+    http: http::Server,
 }
 
 impl Recorder {
     pub fn start(respond: impl Fn(&Recorded) -> Answer + Send + 'static) -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base_url = format!("http://{}", listener.local_addr().expect("addr"));
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { continue };
-                let Some(req) = read_request(&mut stream) else {
-                    continue;
-                };
-                seen.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(req.clone());
-                let answer = respond(&req);
-                std::thread::sleep(answer.delay);
-                let head = format!(
-                    "HTTP/1.1 {} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    answer.status,
-                    answer.body.len()
-                );
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&answer.body);
-                let _ = stream.flush();
-            }
+        let http = http::Server::start(move |request| {
+            let answer = respond(request);
+            Response::json(answer.status, answer.body)
+                .header("Connection", "close")
+                .delayed(answer.delay)
         });
-        Recorder { base_url, requests }
+        Recorder {
+            base_url: http.url(),
+            http,
+        }
     }
 
     pub fn requests(&self) -> Vec<Recorded> {
-        self.requests
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.http.requests()
     }
-}
-
-fn read_request(stream: &mut std::net::TcpStream) -> Option<Recorded> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h).ok()?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-    }
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0usize);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    Some(Recorded {
-        method,
-        path,
-        headers,
-        body,
-    })
 }
 
 /// A valid `allow` answer echoing the request's decision id and source.

@@ -1,5 +1,6 @@
-//! Test support for the transport tests: a purpose-built, fault-injecting HTTP/1.1 ingest server
-//! on 127.0.0.1 (never any other address), plus helpers to build configs, exporters and records.
+//! Test support for the transport tests: a fault-injecting ingest server on 127.0.0.1, a thin
+//! layer over the shared [`staso_tests::http::Server`], plus helpers to build configs, exporters
+//! and records.
 //!
 //! The server answers each request with the next scripted [`Reply`] (then the default one),
 //! records every request, and knows which ones it acknowledged, so tests can assert "delivered
@@ -7,12 +8,9 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use staso_core::__internal::{HttpExporter, TransportOptions};
@@ -22,6 +20,7 @@ use staso_core::SpanKind;
 use staso_core::SpanRecord;
 use staso_core::{Config, ConfigBuilder};
 use staso_core::{SpanId, TraceId};
+use staso_tests::http::{self, Exchange, Response};
 
 /// The api key every test config uses.
 pub const API_KEY: &str = "ak_test_SECRET_5f3c";
@@ -41,40 +40,68 @@ pub enum Reply {
     Raw(u16, &'static str, String),
     /// Waits, then answers.
     Delay(Duration, Box<Reply>),
-    /// Waits until [`Server::release`] (at most 30 s), then answers.
+    /// Waits until [`Server::release`] (at most 30 s), then answers. Any delay inside it is
+    /// waited before the hold, not after.
     Hold(Box<Reply>),
     /// Closes the connection without answering.
     Close,
 }
 
-/// One request as the server saw it.
+impl Reply {
+    fn response(&self, request: &http::Request) -> Response {
+        const ERROR: &str = r#"{"detail":"test"}"#;
+        match self {
+            Reply::Ack => Response::json(200, ack_body(request)),
+            Reply::AckEdited(edit) => {
+                let mut ack = ack_for(request);
+                edit(&mut ack);
+                Response::json(200, Value::Object(ack).to_string())
+            }
+            Reply::Status(status) => Response::json(*status, ERROR),
+            Reply::StatusWith(status, extra) => extra
+                .iter()
+                .fold(Response::json(*status, ERROR), |r, (k, v)| r.header(*k, v)),
+            Reply::Raw(status, content_type, body) => Response::new(*status)
+                .header("Content-Type", *content_type)
+                .body(body.as_bytes()),
+            Reply::Delay(delay, then) => then.response(request).delayed(*delay),
+            Reply::Hold(then) => then.response(request).held(),
+            Reply::Close => Response::no_answer(),
+        }
+    }
+}
+
+/// One request as the server saw it (the shared [`http::Request`]), and whether it was
+/// acknowledged.
 #[derive(Clone, Debug)]
 pub struct Request {
-    pub method: String,
-    pub path: String,
-    /// Header names lowercased, in arrival order.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    /// The server answered with a valid acknowledgement.
+    request: http::Request,
+    /// The server answered with the exact acknowledgement of §3.3 (set just before the answer
+    /// was written, so also when the client had given up by then).
     pub acked: bool,
-    pub at: Instant,
+}
+
+impl Deref for Request {
+    type Target = http::Request;
+
+    fn deref(&self) -> &http::Request {
+        &self.request
+    }
+}
+
+impl From<Exchange> for Request {
+    fn from(e: Exchange) -> Request {
+        let acked = e
+            .response
+            .is_some_and(|r| r.status == 200 && r.body == ack_body(&e.request));
+        Request {
+            request: e.request,
+            acked,
+        }
+    }
 }
 
 impl Request {
-    /// A header's value (case-insensitive name).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The body as JSON (panics when it is not).
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).expect("request body is JSON")
-    }
-
     /// `Idempotency-Key`.
     pub fn key(&self) -> String {
         self.header("idempotency-key")
@@ -104,14 +131,9 @@ impl Request {
     }
 }
 
-struct Inner {
-    script: Mutex<VecDeque<Reply>>,
-    default: Mutex<Reply>,
-    requests: Mutex<Vec<Request>>,
-    arrived: Condvar,
-    released: Mutex<bool>,
-    release: Condvar,
-    stop: AtomicBool,
+struct Script {
+    next: VecDeque<Reply>,
+    default: Reply,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -120,38 +142,24 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A fault-injecting ingest server on 127.0.0.1.
 pub struct Server {
-    addr: SocketAddr,
-    inner: Arc<Inner>,
+    http: http::Server,
+    script: Arc<Mutex<Script>>,
 }
 
 impl Server {
     /// A server answering every request with `default` after the `script` replies.
     pub fn start(script: Vec<Reply>, default: Reply) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local addr");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let inner = Arc::new(Inner {
-            script: Mutex::new(script.into()),
-            default: Mutex::new(default),
-            requests: Mutex::new(Vec::new()),
-            arrived: Condvar::new(),
-            released: Mutex::new(false),
-            release: Condvar::new(),
-            stop: AtomicBool::new(false),
+        let script = Arc::new(Mutex::new(Script {
+            next: script.into(),
+            default,
+        }));
+        let replies = script.clone();
+        let http = http::Server::start(move |request| {
+            let mut replies = lock(&replies);
+            let reply = replies.next.pop_front();
+            reply.as_ref().unwrap_or(&replies.default).response(request)
         });
-        let accept_inner = inner.clone();
-        thread::spawn(move || {
-            while !accept_inner.stop.load(Ordering::Acquire) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        let conn_inner = accept_inner.clone();
-                        thread::spawn(move || serve(stream, conn_inner));
-                    }
-                    Err(_) => thread::sleep(Duration::from_millis(2)),
-                }
-            }
-        });
-        Server { addr, inner }
+        Server { http, script }
     }
 
     /// A server that acknowledges everything.
@@ -161,42 +169,32 @@ impl Server {
 
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.http.url()
     }
 
     /// Replaces the default reply.
     pub fn set_default(&self, reply: Reply) {
-        *lock(&self.inner.default) = reply;
+        lock(&self.script).default = reply;
     }
 
     /// Lets held requests answer.
     pub fn release(&self) {
-        *lock(&self.inner.released) = true;
-        self.inner.release.notify_all();
+        self.http.release();
     }
 
     /// Every request so far.
     pub fn requests(&self) -> Vec<Request> {
-        lock(&self.inner.requests).clone()
+        self.http
+            .exchanges()
+            .into_iter()
+            .map(Request::from)
+            .collect()
     }
 
     /// Waits until at least `n` requests arrived (or `timeout`); returns them.
     pub fn wait_for_requests(&self, n: usize, timeout: Duration) -> Vec<Request> {
-        let deadline = Instant::now() + timeout;
-        let mut reqs = lock(&self.inner.requests);
-        while reqs.len() < n {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            reqs = self
-                .inner
-                .arrived
-                .wait_timeout(reqs, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        reqs.clone()
+        let all = self.http.wait_for(n, timeout);
+        all.into_iter().map(Request::from).collect()
     }
 
     /// `(trace_id, span_id)` of every span in acknowledged requests, with their counts.
@@ -217,99 +215,6 @@ impl Server {
         assert!(dups.is_empty(), "spans delivered more than once: {dups:?}");
         seen.len()
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.inner.stop.store(true, Ordering::Release);
-        self.release();
-    }
-}
-
-/// Serves one connection (keep-alive) until the client closes it or it idles for 30 s.
-fn serve(stream: TcpStream, inner: Arc<Inner>) {
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    let mut writer = match stream.try_clone() {
-        Ok(w) => w,
-        Err(_) => return,
-    };
-    let mut reader = BufReader::new(stream);
-    loop {
-        let Some(request) = read_request(&mut reader) else {
-            return;
-        };
-        let reply = lock(&inner.script)
-            .pop_front()
-            .unwrap_or_else(|| lock(&inner.default).clone());
-        // Recorded on arrival (a held request is visible), marked acked before the answer.
-        let index = record(&inner, request.clone());
-        let Some((status, headers, body, acked)) = answer(&reply, &request, &inner) else {
-            return; // Close
-        };
-        if let Some(r) = lock(&inner.requests).get_mut(index) {
-            r.acked = acked;
-        }
-        let mut head = format!(
-            "HTTP/1.1 {status} {}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n",
-            reason(status),
-            body.len()
-        );
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        head.push_str("\r\n");
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(body.as_bytes()).is_err()
-        {
-            return;
-        }
-        let _ = writer.flush();
-    }
-}
-
-fn record(inner: &Inner, request: Request) -> usize {
-    let mut requests = lock(&inner.requests);
-    requests.push(request);
-    inner.arrived.notify_all();
-    requests.len() - 1
-}
-
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
-    let mut line = String::new();
-    if reader.read_line(&mut line).ok()? == 0 {
-        return None;
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_owned();
-    let path = parts.next()?.to_owned();
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h).ok()? == 0 {
-            return None;
-        }
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':')?;
-        headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
-    }
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request {
-        method,
-        path,
-        headers,
-        body,
-        acked: false,
-        at: Instant::now(),
-    })
 }
 
 /// Trace groups in an ingest body, without parsing it: the key `"trace_id":` occurs only at
@@ -335,79 +240,20 @@ pub fn count_groups(body: &[u8]) -> usize {
 }
 
 /// The correct acknowledgement of `request`.
-pub fn ack_for(request: &Request) -> Map<String, Value> {
+pub fn ack_for(request: &http::Request) -> Map<String, Value> {
     let groups = count_groups(&request.body);
     let mut m = Map::new();
     m.insert("accepted".into(), json!(groups));
     m.insert("rejected".into(), json!(0));
     m.insert("spans_dropped".into(), json!(0));
-    m.insert("receipt_id".into(), json!(request.key()));
+    let key = request.header("idempotency-key").unwrap_or_default();
+    m.insert("receipt_id".into(), json!(key));
     m
 }
 
-type Answer = (u16, Vec<(&'static str, String)>, String, bool);
-
-fn answer(reply: &Reply, request: &Request, inner: &Inner) -> Option<Answer> {
-    let json_ct = vec![("Content-Type", "application/json".to_owned())];
-    match reply {
-        Reply::Ack => Some((
-            200,
-            json_ct,
-            Value::Object(ack_for(request)).to_string(),
-            true,
-        )),
-        Reply::AckEdited(edit) => {
-            let mut ack = ack_for(request);
-            edit(&mut ack);
-            Some((200, json_ct, Value::Object(ack).to_string(), false))
-        }
-        Reply::Status(s) => Some((*s, json_ct, r#"{"detail":"test"}"#.to_owned(), false)),
-        Reply::StatusWith(s, extra) => {
-            let mut headers = json_ct;
-            headers.extend(extra.iter().cloned());
-            Some((*s, headers, r#"{"detail":"test"}"#.to_owned(), false))
-        }
-        Reply::Raw(s, ct, body) => Some((
-            *s,
-            vec![("Content-Type", (*ct).to_owned())],
-            body.clone(),
-            false,
-        )),
-        Reply::Delay(d, then) => {
-            thread::sleep(*d);
-            answer(then, request, inner)
-        }
-        Reply::Hold(then) => {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            let mut released = lock(&inner.released);
-            while !*released && Instant::now() < deadline {
-                released = inner
-                    .release
-                    .wait_timeout(released, Duration::from_millis(50))
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
-            drop(released);
-            answer(then, request, inner)
-        }
-        Reply::Close => None,
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        204 => "No Content",
-        302 => "Found",
-        401 => "Unauthorized",
-        402 => "Payment Required",
-        403 => "Forbidden",
-        404 => "Not Found",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Status",
-    }
+/// The exact bytes of [`ack_for`]'s acknowledgement, as [`Reply::Ack`] sends them.
+fn ack_body(request: &http::Request) -> Vec<u8> {
+    Value::Object(ack_for(request)).to_string().into_bytes()
 }
 
 /// A builder with the test key and agent, pointed at `url`, git detection off.
@@ -461,38 +307,7 @@ pub fn assert_balanced(r: &DeliveryReport) {
     );
 }
 
-/// Captures every log line of this test binary (installed once).
-pub fn captured_logs() -> &'static Mutex<Vec<String>> {
-    static LOGS: OnceLock<&'static Mutex<Vec<String>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logger: &'static Capture = Box::leak(Box::new(Capture(Mutex::new(Vec::new()))));
-        let _ = log::set_logger(logger);
-        log::set_max_level(log::LevelFilter::Trace);
-        &logger.0
-    })
-}
-
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-    fn log(&self, record: &log::Record<'_>) {
-        lock(&self.0).push(format!(
-            "{} {}: {}",
-            record.level(),
-            record.target(),
-            record.args()
-        ));
-    }
-    fn flush(&self) {}
-}
-
 /// A port on 127.0.0.1 with nothing listening.
 pub fn closed_port_url() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = l.local_addr().expect("addr");
-    drop(l);
-    format!("http://{addr}")
+    format!("http://{}", http::free_addr())
 }
