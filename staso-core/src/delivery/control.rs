@@ -1,18 +1,25 @@
-//! What every delivery worker thread (Staso's and OTLP's) does the same way: the start-up
-//! handshake, the ledger lock, and marking itself exited however it ends.
+//! What a batch worker and its exporter share: the queue, the delivery ledger with the condvar
+//! that wakes flush/shutdown waiters, the flush/shutdown requests, and an optional side queue.
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
-use std::time::Instant;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
-use super::accounting::{Ledger, wait_until};
-use crate::client::InitError;
-use crate::report::DeliveryReport;
+use super::accounting::Ledger;
+use super::queue::Intake;
+use crate::report::{DeliveryFailureKind, DeliveryReport};
 
-/// What a worker and its exporter share besides the queue: the delivery accounting and the
-/// flush/shutdown requests.
+/// State shared by producers, flush/shutdown callers and the worker. `P` is what a queue slot
+/// holds, `X` the side queue (`()` for none).
+pub(crate) struct Shared<P, X = ()> {
+    /// The bounded queue producers offer to.
+    pub(crate) intake: Intake<P>,
+    /// Accounting and flush/shutdown requests.
+    pub(crate) control: Control,
+    /// A second queue the worker serves between batches, counted apart.
+    pub(crate) side: X,
+}
+
+/// The delivery accounting and the flush/shutdown requests.
 #[derive(Default)]
 pub(crate) struct Control {
     /// Outcomes of the records taken so far.
@@ -26,41 +33,12 @@ pub(crate) struct Control {
 }
 
 impl Control {
-    /// The end of a shutdown, once the worker was asked to drain: waits (until `deadline`) for
-    /// it to exit, joins it and records the final report. `report(ledger, timed_out)` builds the
-    /// exporter's report; `final_report(ledger)` is the one a finished shutdown recorded.
-    pub(crate) fn finish_shutdown(
-        &self,
-        worker: &Mutex<Option<JoinHandle<()>>>,
-        deadline: Option<Instant>,
-        report: impl Fn(&Ledger, bool) -> DeliveryReport,
-        final_report: impl Fn(&Ledger) -> Option<DeliveryReport>,
-    ) -> DeliveryReport {
-        let (ledger, finished) =
-            wait_until(&self.settled, lock(&self.ledger), deadline, Ledger::exited);
-        if !finished {
-            return report(&ledger, true);
-        }
-        if let Some(r) = final_report(&ledger) {
-            return r;
-        }
-        drop(ledger);
-        // The worker has marked itself exited as its very last step: this join is immediate.
-        let handle = worker.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(h) = handle {
-            let _ = h.join();
-        }
-        let mut ledger = lock(&self.ledger);
-        let report = report(&ledger, false);
-        ledger.set_final(report.clone());
-        report
+    /// Wakes flush/shutdown waiters after a change they may be waiting for. Taking the ledger
+    /// lock first orders this wake-up after any waiter's check (no lost wake-up).
+    pub(crate) fn wake_waiters(&self) {
+        drop(lock(&self.ledger));
+        self.settled.notify_all();
     }
-}
-
-/// A worker's shared state, which holds a [`Control`].
-pub(crate) trait HasControl {
-    /// The control part.
-    fn control(&self) -> &Control;
 }
 
 /// Locks the ledger; a poisoned lock still holds consistent counts (every update is one call).
@@ -68,35 +46,44 @@ pub(crate) fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
     ledger.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Marks the worker as exited and wakes every waiter, however the thread ends.
-pub(crate) struct ExitGuard<S: HasControl>(pub(crate) Arc<S>);
-
-impl<S: HasControl> Drop for ExitGuard<S> {
-    fn drop(&mut self) {
-        let control = self.0.control();
-        lock(&control.ledger).set_exited();
-        control.settled.notify_all();
-    }
+/// A second queue a worker serves between its batches, with accounting of its own (the Staso
+/// exporter's annotations): flush and shutdown wait for it too, and the report carries its
+/// counts. `()` is no side queue.
+pub(crate) trait SideQueue: Send + Sync + 'static {
+    /// Items accepted so far: the side's barrier for a flush or shutdown starting now.
+    fn accepted(&self) -> u64;
+    /// Highest item number with an outcome.
+    fn settled(&self) -> u64;
+    /// Whether nothing waits to be sent.
+    fn is_empty(&self) -> bool;
+    /// Stops accepting (shutdown, drop of the exporter).
+    fn close(&self);
+    /// After a worker panic: stops accepting and fails every item without an outcome.
+    fn fail_unsettled(&self, kind: DeliveryFailureKind);
+    /// Puts the side's counts up to `barrier` into `report`.
+    fn add_to_report(&self, report: &mut DeliveryReport, barrier: u64, timed_out: bool);
+    /// Updates the side's counts in a stored final `report` with the rejections made since.
+    fn add_to_final_report(&self, report: &mut DeliveryReport);
 }
 
-/// Waits for the start-up report of the worker thread `what`: its handle once it is ready, else
-/// (after joining it) the error it reported, or that it stopped while starting.
-pub(crate) fn await_start(
-    handle: JoinHandle<()>,
-    ready: &Receiver<Result<(), String>>,
-    what: &str,
-) -> Result<JoinHandle<()>, InitError> {
-    match ready.recv() {
-        Ok(Ok(())) => Ok(handle),
-        Ok(Err(msg)) => {
-            let _ = handle.join();
-            Err(InitError::Transport(msg))
-        }
-        Err(_) => {
-            let _ = handle.join();
-            Err(InitError::Transport(format!(
-                "the {what} thread stopped while starting"
-            )))
-        }
+impl SideQueue for () {
+    fn accepted(&self) -> u64 {
+        0
     }
+
+    fn settled(&self) -> u64 {
+        0
+    }
+
+    fn is_empty(&self) -> bool {
+        true
+    }
+
+    fn close(&self) {}
+
+    fn fail_unsettled(&self, _kind: DeliveryFailureKind) {}
+
+    fn add_to_report(&self, _report: &mut DeliveryReport, _barrier: u64, _timed_out: bool) {}
+
+    fn add_to_final_report(&self, _report: &mut DeliveryReport) {}
 }

@@ -115,6 +115,7 @@ fn rejection_of(code: u8) -> Option<(DeliveryFailureKind, bool)> {
     }
 }
 
+#[cfg(test)]
 impl Intake {
     /// An open intake holding at most `capacity` records (at least 1).
     pub(crate) fn new(capacity: usize) -> Self {
@@ -122,15 +123,8 @@ impl Intake {
     }
 
     /// Hands one record to the worker, or says why not. Never blocks.
-    #[inline]
-    #[cfg(test)]
     pub(crate) fn offer(&self, record: SpanRecord) -> EnqueueResult {
         self.offer_item(Box::new(record))
-    }
-
-    /// Takes the oldest record (worker only).
-    pub(crate) fn pop(&self) -> Option<Box<SpanRecord>> {
-        self.queue.pop()
     }
 }
 

@@ -2,10 +2,11 @@
 //! Staso, into any OpenTelemetry pipeline (Collector, Tempo, Jaeger, Langfuse, Phoenix, …).
 //!
 //! ```text
-//!  caller threads                        worker thread ("staso-otlp")
-//!  OtlpExporter::export ─▶ Intake ─▶ batch rules ─▶ mapping.rs (to_wire + GenAI keys)
-//!    (Arc<SpanRecord>)   (transport)   ─▶ encode.rs (protobuf | JSON, gzip) ─▶ sender.rs
-//!                                      (retries per the OTLP spec) ─▶ Ledger ─▶ flush/shutdown
+//!  caller threads                        worker thread ("staso-otlp", delivery/worker.rs)
+//!  OtlpExporter::export ─▶ Intake ─▶ batch rules ─▶ OtlpSender (sender.rs): mapping.rs (to_wire
+//!    (Arc<SpanRecord>)   (delivery/    + GenAI keys) ─▶ encode.rs (protobuf | JSON, gzip)
+//!                         queue.rs)    ─▶ http.rs (retries per the OTLP spec) ─▶ Ledger
+//!                                      ─▶ flush/shutdown
 //! ```
 //!
 //! Selected with [`Exporter::otlp`](crate::config::Exporter::otlp), or with no code change
@@ -58,68 +59,30 @@
 //! message once as a warning. The queue, flush and shutdown behave as the Staso transport's.
 
 mod encode;
-
+mod http;
 mod mapping;
 mod sender;
-mod worker;
 
 use std::fmt;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use crate::delivery::control::{Control, HasControl, lock};
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::client::InitError;
 use crate::config::ExportSettings;
 use crate::config::{Config, OtlpConfig};
-use crate::delivery::accounting::{Ledger, wait_until};
-use crate::delivery::queue::Intake;
+use crate::delivery::handle::WorkerHandle;
+use crate::delivery::worker::WorkerSettings;
 use crate::export::SpanExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
-
-/// Retry timing of the OTLP worker; adjustable so tests need not wait. Not a public API.
-#[doc(hidden)]
-#[derive(Clone, Debug)]
-pub struct OtlpOptions {
-    /// First backoff (doubled per attempt, with jitter).
-    pub initial_backoff: Duration,
-    /// Backoff cap.
-    pub max_backoff: Duration,
-    /// Time a batch may spend retrying before it fails.
-    pub retry_budget: Duration,
-}
-
-impl Default for OtlpOptions {
-    fn default() -> Self {
-        OtlpOptions {
-            initial_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(8),
-            retry_budget: Duration::from_secs(30),
-        }
-    }
-}
-
-/// State shared by producers, flush/shutdown callers and the worker.
-pub(crate) struct Shared {
-    pub(crate) intake: Intake<Arc<SpanRecord>>,
-    pub(crate) control: Control,
-}
-
-impl HasControl for Shared {
-    fn control(&self) -> &Control {
-        &self.control
-    }
-}
+pub use sender::OtlpOptions;
+use sender::OtlpSender;
 
 /// Sends spans to an OTLP/HTTP receiver from a background thread (see the [module docs](self)).
 ///
 /// Usually installed by [`init`](crate::init) from the configured exporters.
 pub struct OtlpExporter {
-    shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    worker: WorkerHandle<Arc<SpanRecord>>,
     url: String,
 }
 
@@ -153,14 +116,15 @@ impl OtlpExporter {
         emit: Arc<ExportSettings>,
         opts: OtlpOptions,
     ) -> Result<Self, InitError> {
-        let shared = Arc::new(Shared {
-            intake: Intake::with_capacity(config.max_queue_size()),
-            control: Control::default(),
-        });
-        let handle = worker::spawn(shared.clone(), emit, otlp, config, opts)?;
+        let cfg = otlp.clone();
+        let worker = WorkerHandle::start(
+            config.max_queue_size(),
+            (),
+            WorkerSettings::new(config, "staso-otlp", "OTLP", "OTLP"),
+            move || OtlpSender::new(cfg, emit, &opts),
+        )?;
         Ok(OtlpExporter {
-            shared,
-            worker: Mutex::new(Some(handle)),
+            worker,
             url: otlp.traces_url.clone(),
         })
     }
@@ -176,19 +140,7 @@ impl OtlpExporter {
         if record.provisional {
             return EnqueueResult::ACCEPTED;
         }
-        self.shared.intake.offer_item(record)
-    }
-
-    fn report(&self, ledger: &Ledger, barrier: u64, timed_out: bool) -> DeliveryReport {
-        ledger.report(barrier, self.shared.intake.rejections(), timed_out)
-    }
-
-    fn request_barrier(&self, barrier: u64) {
-        self.shared
-            .control
-            .flush_target
-            .fetch_max(barrier, Ordering::AcqRel);
-        self.shared.intake.unpark();
+        self.worker.offer(record)
     }
 }
 
@@ -199,51 +151,12 @@ impl SpanExporter for OtlpExporter {
 
     /// As the Staso transport's flush: waits until everything accepted before the call is settled.
     fn flush(&self, timeout: Duration) -> DeliveryReport {
-        let deadline = Instant::now().checked_add(timeout);
-        let barrier = self.shared.intake.accepted();
-        let done = |l: &Ledger| l.settled() >= barrier || l.crashed() || l.exited();
-        let ledger = lock(&self.shared.control.ledger);
-        if barrier == 0 || done(&ledger) {
-            return self.report(&ledger, barrier, false);
-        }
-        self.request_barrier(barrier);
-        let (ledger, finished) = wait_until(&self.shared.control.settled, ledger, deadline, done);
-        self.report(&ledger, barrier, !finished)
+        self.worker.flush(timeout)
     }
 
-    /// As the Staso transport's shutdown: stop accepting, drain, join within `timeout`.
+    /// As the Staso transport's shutdown: stop accepting, drain, join within `timeout`. Dropping
+    /// the exporter asks the worker to drain and exit without waiting.
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
-        let deadline = Instant::now().checked_add(timeout);
-        if let Some(r) =
-            lock(&self.shared.control.ledger).final_report(self.shared.intake.rejections())
-        {
-            return r;
-        }
-        self.shared.intake.close();
-        let barrier = self.shared.intake.accepted();
-        self.shared
-            .control
-            .shutdown_requested
-            .store(true, Ordering::Release);
-        self.request_barrier(barrier);
-        let rejections = || self.shared.intake.rejections();
-        self.shared.control.finish_shutdown(
-            &self.worker,
-            deadline,
-            |l, timed_out| self.report(l, barrier, timed_out),
-            |l| l.final_report(rejections()),
-        )
-    }
-}
-
-impl Drop for OtlpExporter {
-    /// Asks the worker to drain and exit, without waiting.
-    fn drop(&mut self) {
-        self.shared.intake.close();
-        self.shared
-            .control
-            .shutdown_requested
-            .store(true, Ordering::Release);
-        self.shared.intake.unpark();
+        self.worker.shutdown(timeout)
     }
 }

@@ -19,14 +19,14 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::Shared;
-use super::http::IngestClient;
+use super::http::{Delivery, IngestClient};
 use crate::annotation::Annotation;
 use crate::delivery::accounting::{Failure, Ledger};
-use crate::delivery::control::lock;
+use crate::delivery::control::{Shared, SideQueue};
 use crate::delivery::queue::Rejections;
 use crate::export::AnnotationSink;
-use crate::report::{AnnotationReport, DeliveryFailureKind, EnqueueResult};
+use crate::record::SpanRecord;
+use crate::report::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
 
 /// Whether the intake takes annotations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,48 +116,12 @@ impl AnnotationIntake {
         Some((st.taken, a))
     }
 
-    /// Whether no annotation is waiting.
-    pub(crate) fn is_empty(&self) -> bool {
-        guard(&self.state).queue.is_empty()
-    }
-
-    /// Stops accepting: later annotations are rejected with `shutdown`. A crash is kept.
-    pub(crate) fn close(&self) {
-        let mut st = guard(&self.state);
-        if st.status == Status::Open {
-            st.status = Status::Closed;
-        }
-    }
-
-    /// Annotations accepted so far.
-    pub(crate) fn accepted(&self) -> u64 {
-        guard(&self.state).accepted
-    }
-
-    /// Highest annotation number with an outcome.
-    pub(crate) fn settled(&self) -> u64 {
-        guard(&self.ledger).settled()
-    }
-
     fn settle(&self, seq: u64, failure: Option<Failure>) {
         guard(&self.ledger).record(seq, seq, failure);
     }
 
-    /// After a worker panic: stop accepting and fail every annotation without an outcome, the
-    /// one in flight included (§3.5).
-    pub(crate) fn fail_unsettled(&self, kind: DeliveryFailureKind) {
-        let mut st = guard(&self.state);
-        st.status = Status::Crashed;
-        st.queue.clear();
-        st.taken = st.accepted;
-        let mut ledger = guard(&self.ledger);
-        ledger.set_crash(kind);
-        let first = ledger.settled() + 1;
-        ledger.record(first, st.accepted, Some((kind, true)));
-    }
-
     /// The counts of annotations `1..=barrier`.
-    pub(crate) fn report(&self, barrier: u64, timed_out: bool) -> AnnotationReport {
+    fn report(&self, barrier: u64, timed_out: bool) -> AnnotationReport {
         let rejections = guard(&self.state).rejections;
         let r = guard(&self.ledger).report(barrier, rejections, timed_out);
         AnnotationReport {
@@ -170,23 +134,70 @@ impl AnnotationIntake {
             retryable: r.retryable,
         }
     }
+}
 
-    /// Rejections so far (a final report takes later ones).
-    pub(crate) fn rejections(&self) -> Rejections {
-        guard(&self.state).rejections
+/// The worker serves annotations between span batches; flush and shutdown wait for them, and
+/// reports carry their counts in [`DeliveryReport::annotations`].
+impl SideQueue for AnnotationIntake {
+    fn accepted(&self) -> u64 {
+        guard(&self.state).accepted
+    }
+
+    fn settled(&self) -> u64 {
+        guard(&self.ledger).settled()
+    }
+
+    fn is_empty(&self) -> bool {
+        guard(&self.state).queue.is_empty()
+    }
+
+    /// Later annotations are rejected with `shutdown`. A crash is kept.
+    fn close(&self) {
+        let mut st = guard(&self.state);
+        if st.status == Status::Open {
+            st.status = Status::Closed;
+        }
+    }
+
+    /// Fails the one in flight too (§3.5).
+    fn fail_unsettled(&self, kind: DeliveryFailureKind) {
+        let mut st = guard(&self.state);
+        st.status = Status::Crashed;
+        st.queue.clear();
+        st.taken = st.accepted;
+        let mut ledger = guard(&self.ledger);
+        ledger.set_crash(kind);
+        let first = ledger.settled() + 1;
+        ledger.record(first, st.accepted, Some((kind, true)));
+    }
+
+    fn add_to_report(&self, report: &mut DeliveryReport, barrier: u64, timed_out: bool) {
+        report.annotations = self.report(barrier, timed_out);
+    }
+
+    fn add_to_final_report(&self, report: &mut DeliveryReport) {
+        let rejections = guard(&self.state).rejections;
+        let a = &mut report.annotations;
+        if rejections.count > a.rejected {
+            a.rejected = rejections.count;
+            if let Some((kind, retryable)) = rejections.last {
+                a.last_failure = Some(kind);
+                a.retryable = retryable;
+            }
+        }
     }
 }
 
 /// The client's handle for queueing annotations on its transport.
 #[derive(Clone)]
 pub(crate) struct AnnotationSender {
-    pub(super) shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared<Box<SpanRecord>, AnnotationIntake>>,
 }
 
 impl AnnotationSink for AnnotationSender {
     /// Queues `annotation` and wakes the worker. Rejections are counted and logged.
     fn offer(&self, annotation: Annotation) -> EnqueueResult {
-        let result = self.shared.annotations.offer(annotation);
+        let result = self.shared.side.offer(annotation);
         if result.accepted {
             self.shared.intake.unpark();
         }
@@ -205,19 +216,22 @@ fn annotation_url(base_url: &str, trace_id: &str) -> Result<reqwest::Url, String
     Ok(url)
 }
 
-/// Worker side: sends the oldest annotation, if any, settles it and wakes flush/shutdown waiters.
-/// Returns whether there was one.
-pub(crate) fn send_next(shared: &Shared, client: &IngestClient, debug: bool) -> bool {
-    let Some((seq, annotation)) = shared.annotations.pop() else {
+/// Worker side: sends the oldest annotation, if any, and settles it (the worker then wakes
+/// flush/shutdown waiters). Returns whether there was one.
+pub(crate) fn send_next(
+    annotations: &AnnotationIntake,
+    client: &IngestClient,
+    debug: bool,
+) -> bool {
+    let Some((seq, annotation)) = annotations.pop() else {
         return false;
     };
     let started = Instant::now();
-    let request =
-        annotation_url(&shared.annotations.base_url, &annotation.trace_id).and_then(|url| {
-            serde_json::to_vec(&annotation.to_request())
-                .map(|body| (url, body))
-                .map_err(|e| format!("could not serialize the annotation: {e}"))
-        });
+    let request = annotation_url(&annotations.base_url, &annotation.trace_id).and_then(|url| {
+        serde_json::to_vec(&annotation.to_request())
+            .map(|body| (url, body))
+            .map_err(|e| format!("could not serialize the annotation: {e}"))
+    });
     let failure = match request {
         Ok((url, body)) => {
             let (delivery, detail) = client.post_with_retries(&url, Bytes::from(body));
@@ -229,16 +243,13 @@ pub(crate) fn send_next(shared: &Shared, client: &IngestClient, debug: bool) -> 
             Some((DeliveryFailureKind::BackendUnavailable, false))
         }
     };
-    shared.annotations.settle(seq, failure);
-    // Taking the ledger lock orders this wake-up after any waiter's check (no lost wake-up).
-    drop(lock(&shared.control.ledger));
-    shared.control.settled.notify_all();
+    annotations.settle(seq, failure);
     true
 }
 
 fn log_outcome(
     annotation: &Annotation,
-    delivery: &super::http::Delivery,
+    delivery: &Delivery,
     detail: Option<&str>,
     started: Instant,
     debug: bool,

@@ -1,5 +1,5 @@
-//! `POST {base_url}/v1/traces/ingest`: headers, acknowledgement check, failure mapping and
-//! retries (PROTOCOL.md §3.1, §3.3, §3.4 and decisions 6 and 10).
+//! `POST {base_url}/v1/traces/ingest` and the annotation requests: headers and retries
+//! (PROTOCOL.md §3.1, §3.4 and decisions 6 and 10); what a response means is `response.rs`.
 //!
 //! The client is async reqwest driven by a current-thread tokio runtime that this module builds
 //! and drops on the worker thread, so the user's runtime (if any) is never used or blocked, and no
@@ -9,10 +9,10 @@ use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
-use serde_json::Value;
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
+use staso_wire::{IDEMPOTENCY_KEY_HEADER, INGEST_PATH};
 
-use super::TransportOptions;
+use super::response::{RetryAfter, ack_matches, failure_for_status, parse_retry_after};
 use crate::delivery::accounting::Failure;
 use crate::delivery::http::{self, ClientSettings, api_key_headers, current_thread_runtime};
 use crate::report::DeliveryFailureKind;
@@ -21,8 +21,6 @@ use crate::report::DeliveryFailureKind;
 const MAX_ATTEMPTS: usize = 3;
 /// A 429's `Retry-After` above this fails the batch instead of sleeping.
 const MAX_RETRY_AFTER_SECS: f64 = 60.0;
-
-use staso_wire::{IDEMPOTENCY_KEY_HEADER, INGEST_PATH};
 
 /// How a batch ended, for logging.
 #[derive(Debug)]
@@ -33,15 +31,6 @@ pub(crate) struct Delivery {
     pub(crate) status: Option<u16>,
     /// Attempts made.
     pub(crate) attempts: usize,
-}
-
-/// `Retry-After` as the retry rule sees it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum RetryAfter {
-    Absent,
-    Seconds(f64),
-    /// Present but not a number of seconds (e.g. an HTTP date).
-    Unusable,
 }
 
 /// The outcome of one attempt.
@@ -65,12 +54,14 @@ pub(crate) struct IngestClient {
 }
 
 impl IngestClient {
-    /// Builds the runtime and the client. Must run on the worker thread. Errors never contain
-    /// the api key.
+    /// Builds the runtime and the client, whose attempts time out after `request_timeout` and
+    /// are retried after `retry_delays`. Must run on the worker thread. Errors never contain the
+    /// api key.
     pub(crate) fn new(
         base_url: &str,
         api_key: &str,
-        opts: &TransportOptions,
+        request_timeout: Duration,
+        retry_delays: [Duration; 2],
     ) -> Result<Self, String> {
         let url = reqwest::Url::parse(&format!("{base_url}{INGEST_PATH}"))
             .map_err(|e| format!("invalid base_url: {e}"))?;
@@ -81,15 +72,15 @@ impl IngestClient {
             .map_err(|e| format!("could not build the transport runtime: {e}"))?;
         let client = http::client(ClientSettings {
             headers,
-            timeout: opts.request_timeout,
-            connect_timeout: Some(opts.request_timeout),
+            timeout: request_timeout,
+            connect_timeout: Some(request_timeout),
         })
         .map_err(|e| format!("could not build the HTTP client: {}", e.without_url()))?;
         Ok(IngestClient {
             runtime,
             client,
             url,
-            retry_delays: opts.retry_delays,
+            retry_delays,
         })
     }
 
@@ -104,55 +95,81 @@ impl IngestClient {
         meanwhile: &mut dyn FnMut(),
     ) -> Delivery {
         let key = uuid::Uuid::new_v4().to_string();
-        let mut attempts = 0;
         let mut meanwhile = Some(meanwhile);
+        let attempt = || {
+            let attempt = self.attempt(body.clone(), &key, groups, meanwhile.take());
+            (attempt, None)
+        };
+        self.with_retries("trace", attempt).0
+    }
+
+    /// Runs `attempt` up to 3 times under the ingest retry rule (§3.4, decision 6); `what` names
+    /// the request in the retry log line. Returns the outcome and the detail of the last attempt
+    /// when it failed.
+    fn with_retries(
+        &self,
+        what: &str,
+        mut attempt: impl FnMut() -> (Attempt, Option<String>),
+    ) -> (Delivery, Option<String>) {
+        let mut attempts = 0;
         loop {
             attempts += 1;
-            let (kind, retryable, status, retry_after) =
-                match self.attempt(body.clone(), &key, groups, meanwhile.take()) {
-                    Attempt::Acked(status) => {
-                        return Delivery {
-                            failure: None,
-                            status: Some(status),
-                            attempts,
-                        };
-                    }
-                    Attempt::Failed {
-                        kind,
-                        retryable,
-                        status,
-                        retry_after,
-                    } => (kind, retryable, status, retry_after),
-                };
-            let delay = if !retryable || attempts >= MAX_ATTEMPTS {
-                None
-            } else if kind == DeliveryFailureKind::RateLimited {
-                match retry_after {
-                    RetryAfter::Seconds(s) if s <= MAX_RETRY_AFTER_SECS => {
-                        Some(Duration::from_secs_f64(s))
-                    }
-                    // Decision 6: no header → the normal backoff.
-                    RetryAfter::Absent => Some(self.retry_delays[attempts - 1]),
-                    _ => None,
+            let (outcome, detail) = attempt();
+            let (kind, retryable, status, retry_after) = match outcome {
+                Attempt::Acked(status) => {
+                    let done = Delivery {
+                        failure: None,
+                        status: Some(status),
+                        attempts,
+                    };
+                    return (done, None);
                 }
-            } else {
-                Some(self.retry_delays[attempts - 1])
+                Attempt::Failed {
+                    kind,
+                    retryable,
+                    status,
+                    retry_after,
+                } => (kind, retryable, status, retry_after),
             };
-            match delay {
+            match self.retry_delay(kind, retryable, attempts, retry_after) {
                 Some(d) => {
                     log::info!(
-                        "staso: trace delivery retrying ({kind}, attempt {attempts}/{MAX_ATTEMPTS})"
+                        "staso: {what} delivery retrying ({kind}, attempt {attempts}/{MAX_ATTEMPTS})"
                     );
                     std::thread::sleep(d);
                 }
                 None => {
-                    return Delivery {
+                    let failed = Delivery {
                         failure: Some((kind, retryable)),
                         status,
                         attempts,
                     };
+                    return (failed, detail);
                 }
             }
+        }
+    }
+
+    /// The sleep before the next attempt, or `None` to give up.
+    fn retry_delay(
+        &self,
+        kind: DeliveryFailureKind,
+        retryable: bool,
+        attempts: usize,
+        retry_after: RetryAfter,
+    ) -> Option<Duration> {
+        if !retryable || attempts >= MAX_ATTEMPTS {
+            return None;
+        }
+        let normal = self.retry_delays.get(attempts - 1).copied();
+        if kind != DeliveryFailureKind::RateLimited {
+            return normal;
+        }
+        match retry_after {
+            RetryAfter::Seconds(s) if s <= MAX_RETRY_AFTER_SECS => Some(Duration::from_secs_f64(s)),
+            // Decision 6: no header → the normal backoff.
+            RetryAfter::Absent => normal,
+            _ => None,
         }
     }
 
@@ -244,54 +261,6 @@ fn error_chain(e: reqwest::Error) -> String {
     text
 }
 
-/// The failure a status maps to when the response is not a valid acknowledgement (§3.4).
-/// Any status below 400 lands here only with a bad acknowledgement (1xx/3xx included: redirects
-/// are not followed).
-pub(crate) fn failure_for_status(status: u16) -> Failure {
-    match status {
-        401 => (DeliveryFailureKind::InvalidKey, false),
-        402 => (DeliveryFailureKind::PlanExpired, false),
-        403 => (DeliveryFailureKind::Forbidden, false),
-        429 => (DeliveryFailureKind::RateLimited, true),
-        s if s >= 500 => (DeliveryFailureKind::BackendUnavailable, true),
-        _ => (DeliveryFailureKind::MalformedResponse, false),
-    }
-}
-
-/// `Retry-After` as a float number of seconds, negative (and NaN) clamped to 0, like the official
-/// SDK's `max(0.0, float(raw))`. An empty header counts as absent.
-fn parse_retry_after(headers: &HeaderMap) -> RetryAfter {
-    let Some(raw) = headers.get(reqwest::header::RETRY_AFTER) else {
-        return RetryAfter::Absent;
-    };
-    let Ok(text) = raw.to_str() else {
-        return RetryAfter::Unusable;
-    };
-    let text = text.trim();
-    if text.is_empty() {
-        return RetryAfter::Absent;
-    }
-    match text.parse::<f64>() {
-        Ok(v) if v.is_nan() || v <= 0.0 => RetryAfter::Seconds(0.0),
-        Ok(v) => RetryAfter::Seconds(v),
-        Err(_) => RetryAfter::Unusable,
-    }
-}
-
-/// The all-or-nothing acknowledgement of §3.3: a JSON object whose `accepted` is the integer
-/// number of trace groups sent, `rejected` and `spans_dropped` the integer 0, and `receipt_id`
-/// the request's `Idempotency-Key`. Floats and booleans are not integers.
-pub(crate) fn ack_matches(body: &[u8], groups: usize, key: &str) -> bool {
-    let Ok(Value::Object(ack)) = serde_json::from_slice::<Value>(body) else {
-        return false;
-    };
-    let integer_is = |field: &str, want: u64| matches!(ack.get(field), Some(Value::Number(n)) if n.is_u64() && n.as_u64() == Some(want));
-    integer_is("accepted", groups as u64)
-        && integer_is("rejected", 0)
-        && integer_is("spans_dropped", 0)
-        && matches!(ack.get("receipt_id"), Some(Value::String(r)) if r == key)
-}
-
 /// Requests other than ingest (annotations, §5): one JSON body, the ingest retry policy, and any
 /// 2xx as success (these routes answer with the stored object, not an acknowledgement).
 impl IngestClient {
@@ -304,66 +273,7 @@ impl IngestClient {
         url: &reqwest::Url,
         body: Bytes,
     ) -> (Delivery, Option<String>) {
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (attempt, detail) = self.post_once(url, body.clone());
-            let (kind, retryable, status, retry_after) = match attempt {
-                Attempt::Acked(status) => {
-                    let done = Delivery {
-                        failure: None,
-                        status: Some(status),
-                        attempts,
-                    };
-                    return (done, None);
-                }
-                Attempt::Failed {
-                    kind,
-                    retryable,
-                    status,
-                    retry_after,
-                } => (kind, retryable, status, retry_after),
-            };
-            match self.retry_delay(kind, retryable, attempts, retry_after) {
-                Some(d) => {
-                    log::info!(
-                        "staso: annotation delivery retrying ({kind}, attempt \
-                         {attempts}/{MAX_ATTEMPTS})"
-                    );
-                    std::thread::sleep(d);
-                }
-                None => {
-                    let failed = Delivery {
-                        failure: Some((kind, retryable)),
-                        status,
-                        attempts,
-                    };
-                    return (failed, detail);
-                }
-            }
-        }
-    }
-
-    /// The sleep before the next attempt, or `None` to give up (the rule of `deliver`).
-    fn retry_delay(
-        &self,
-        kind: DeliveryFailureKind,
-        retryable: bool,
-        attempts: usize,
-        retry_after: RetryAfter,
-    ) -> Option<Duration> {
-        if !retryable || attempts >= MAX_ATTEMPTS {
-            return None;
-        }
-        let normal = self.retry_delays.get(attempts - 1).copied();
-        if kind != DeliveryFailureKind::RateLimited {
-            return normal;
-        }
-        match retry_after {
-            RetryAfter::Seconds(s) if s <= MAX_RETRY_AFTER_SECS => Some(Duration::from_secs_f64(s)),
-            RetryAfter::Absent => normal,
-            _ => None,
-        }
+        self.with_retries("annotation", || self.post_once(url, body.clone()))
     }
 
     fn post_once(&self, url: &reqwest::Url, body: Bytes) -> (Attempt, Option<String>) {
@@ -410,64 +320,5 @@ impl IngestClient {
                 (failed, detail)
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ack_must_match_exactly() {
-        let k = "5b698a89-e0dc-4a77-8756-a2d2d07aa338";
-        let ok = format!(r#"{{"accepted":2,"rejected":0,"spans_dropped":0,"receipt_id":"{k}"}}"#);
-        assert!(ack_matches(ok.as_bytes(), 2, k));
-        assert!(!ack_matches(ok.as_bytes(), 3, k));
-        assert!(!ack_matches(ok.as_bytes(), 2, "other"));
-        for bad in [
-            format!(r#"{{"accepted":2.0,"rejected":0,"spans_dropped":0,"receipt_id":"{k}"}}"#),
-            format!(r#"{{"accepted":true,"rejected":0,"spans_dropped":0,"receipt_id":"{k}"}}"#),
-            format!(r#"{{"accepted":1,"rejected":0,"spans_dropped":0,"receipt_id":"{k}"}}"#),
-            format!(r#"{{"accepted":2,"rejected":1,"spans_dropped":0,"receipt_id":"{k}"}}"#),
-            format!(r#"{{"accepted":2,"rejected":0,"receipt_id":"{k}"}}"#),
-            format!(r#"{{"accepted":2,"rejected":0,"spans_dropped":0.0,"receipt_id":"{k}"}}"#),
-            format!(r#"[{{"accepted":2,"rejected":0,"spans_dropped":0,"receipt_id":"{k}"}}]"#),
-            "ok".to_owned(),
-            String::new(),
-        ] {
-            assert!(!ack_matches(bad.as_bytes(), 2, k), "{bad}");
-        }
-    }
-
-    #[test]
-    fn statuses_map_to_kinds() {
-        use DeliveryFailureKind as K;
-        assert_eq!(failure_for_status(401), (K::InvalidKey, false));
-        assert_eq!(failure_for_status(402), (K::PlanExpired, false));
-        assert_eq!(failure_for_status(403), (K::Forbidden, false));
-        assert_eq!(failure_for_status(429), (K::RateLimited, true));
-        assert_eq!(failure_for_status(500), (K::BackendUnavailable, true));
-        assert_eq!(failure_for_status(503), (K::BackendUnavailable, true));
-        assert_eq!(failure_for_status(404), (K::MalformedResponse, false));
-        assert_eq!(failure_for_status(302), (K::MalformedResponse, false));
-        assert_eq!(failure_for_status(200), (K::MalformedResponse, false));
-    }
-
-    #[test]
-    fn retry_after_parses_like_the_official_sdk() {
-        let parse = |v: &str| {
-            let mut h = HeaderMap::new();
-            if let Ok(v) = HeaderValue::from_str(v) {
-                h.insert(reqwest::header::RETRY_AFTER, v);
-            }
-            parse_retry_after(&h)
-        };
-        assert_eq!(parse_retry_after(&HeaderMap::new()), RetryAfter::Absent);
-        assert_eq!(parse("2"), RetryAfter::Seconds(2.0));
-        assert_eq!(parse(" 0.25 "), RetryAfter::Seconds(0.25));
-        assert_eq!(parse("-3"), RetryAfter::Seconds(0.0));
-        assert_eq!(parse("61"), RetryAfter::Seconds(61.0));
-        assert_eq!(parse("Wed, 21 Oct 2015 07:28:00 GMT"), RetryAfter::Unusable);
-        assert_eq!(parse(""), RetryAfter::Absent);
     }
 }

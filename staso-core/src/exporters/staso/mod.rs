@@ -2,10 +2,10 @@
 //! (PROTOCOL.md §3).
 //!
 //! ```text
-//!  caller threads                          worker thread ("staso-transport")
-//!  SpanExporter::export ─▶ Intake (queue.rs) ─▶ Worker (worker.rs): batch rules, to_wire,
-//!     lock-free push, per-thread counter     coalesce + group (coalesce.rs), POST with retries
-//!                                            (http.rs) ─▶ Ledger (accounting.rs) ─▶ flush/shutdown
+//!  caller threads                         worker thread ("staso-transport", delivery/worker.rs)
+//!  SpanExporter::export ─▶ Intake ─▶ batch rules ─▶ StasoSender (sender.rs): to_wire, coalesce
+//!     lock-free push,      (delivery/   + group (coalesce.rs), POST with retries (http.rs)
+//!     per-thread counter    queue.rs)   ─▶ Ledger (delivery/accounting.rs) ─▶ flush/shutdown
 //! ```
 //!
 //! Annotations (PROTOCOL.md §5) ride on the same worker: their own small queue and ledger
@@ -19,64 +19,25 @@
 mod annotations;
 mod coalesce;
 mod http;
-mod worker;
+mod response;
+mod sender;
 
 use std::fmt;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use crate::delivery::accounting::{Ledger, wait_until};
-use crate::delivery::control::{Control, HasControl, lock};
-use crate::delivery::queue::Intake;
-use annotations::AnnotationIntake;
-pub(crate) use annotations::AnnotationSender;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::client::InitError;
 use crate::config::Config;
 use crate::config::ExportSettings;
+use crate::delivery::handle::WorkerHandle;
+use crate::delivery::worker::WorkerSettings;
 use crate::export::SpanExporter;
 use crate::record::SpanRecord;
 use crate::report::{DeliveryReport, EnqueueResult};
-
-/// Transport knobs that are not part of [`Config`]: fixed by the protocol, adjustable only so
-/// tests do not have to wait for real timeouts. Not a public API.
-#[doc(hidden)]
-#[derive(Clone, Debug)]
-pub struct TransportOptions {
-    /// Per-attempt request timeout (protocol: 10 s).
-    pub request_timeout: Duration,
-    /// Sleep before attempts 2 and 3 (protocol: 0.5 s and 1 s).
-    pub retry_delays: [Duration; 2],
-    /// Makes the worker panic before sending its n-th batch (crash handling tests).
-    pub panic_before_batch: Option<u64>,
-}
-
-impl Default for TransportOptions {
-    fn default() -> Self {
-        TransportOptions {
-            request_timeout: Duration::from_secs(10),
-            retry_delays: [Duration::from_millis(500), Duration::from_secs(1)],
-            panic_before_batch: None,
-        }
-    }
-}
-
-/// State shared by producers, flush/shutdown callers and the worker.
-pub(crate) struct Shared {
-    pub(crate) intake: Intake,
-    /// Accounting and flush/shutdown requests.
-    pub(crate) control: Control,
-    /// Annotations: their own small queue and ledger, sent by the same worker.
-    pub(crate) annotations: AnnotationIntake,
-}
-
-impl HasControl for Shared {
-    fn control(&self) -> &Control {
-        &self.control
-    }
-}
+use annotations::AnnotationIntake;
+pub(crate) use annotations::AnnotationSender;
+use sender::StasoSender;
+pub use sender::TransportOptions;
 
 /// Sends spans to `POST {base_url}/v1/traces/ingest` from a background thread.
 ///
@@ -104,8 +65,7 @@ impl HasControl for Shared {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct HttpExporter {
-    shared: Arc<Shared>,
-    worker: Mutex<Option<JoinHandle<()>>>,
+    worker: WorkerHandle<Box<SpanRecord>, AnnotationIntake>,
     endpoint: String,
 }
 
@@ -113,7 +73,7 @@ impl fmt::Debug for HttpExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpExporter")
             .field("endpoint", &self.endpoint)
-            .field("max_queue_size", &self.shared.intake.capacity())
+            .field("max_queue_size", &self.worker.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -136,15 +96,18 @@ impl HttpExporter {
         emit: Arc<ExportSettings>,
         opts: TransportOptions,
     ) -> Result<Self, InitError> {
-        let shared = Arc::new(Shared {
-            intake: Intake::new(config.max_queue_size()),
-            control: Control::default(),
-            annotations: AnnotationIntake::new(config.max_queue_size(), config.base_url()),
-        });
-        let handle = worker::spawn(shared.clone(), emit, config, opts)?;
+        let base_url = config.base_url().to_owned();
+        let api_key = config.api_key().to_owned();
+        let debug = config.debug();
+        let worker = WorkerHandle::start(
+            config.max_queue_size(),
+            AnnotationIntake::new(config.max_queue_size(), config.base_url()),
+            WorkerSettings::new(config, "staso-transport", "delivery", "event"),
+            // Runs on the worker thread; the key is dropped there once the client holds it.
+            move || StasoSender::new(&base_url, &api_key, emit, debug, &opts),
+        )?;
         Ok(HttpExporter {
-            shared,
-            worker: Mutex::new(Some(handle)),
+            worker,
             endpoint: format!("{}{}", config.base_url(), staso_wire::INGEST_PATH),
         })
     }
@@ -154,126 +117,33 @@ impl HttpExporter {
         &self.endpoint
     }
 
-    /// The handle the client queues annotations through (see `transport/annotations.rs`).
+    /// The handle the client queues annotations through (see `annotations.rs`).
     pub(crate) fn annotation_sender(&self) -> AnnotationSender {
         AnnotationSender {
-            shared: self.shared.clone(),
+            shared: self.worker.shared().clone(),
         }
     }
-
-    /// The report for span barrier `barrier.0` and annotation barrier `barrier.1`.
-    fn report(&self, ledger: &Ledger, barrier: Barrier, timed_out: bool) -> DeliveryReport {
-        let mut report = ledger.report(barrier.0, self.shared.intake.rejections(), timed_out);
-        report.annotations = self.shared.annotations.report(barrier.1, timed_out);
-        report
-    }
-
-    /// The final report, if shutdown completed, with the rejections since.
-    fn final_report(&self, ledger: &Ledger) -> Option<DeliveryReport> {
-        let mut report = ledger.final_report(self.shared.intake.rejections())?;
-        let rejections = self.shared.annotations.rejections();
-        let a = &mut report.annotations;
-        if rejections.count > a.rejected {
-            a.rejected = rejections.count;
-            if let Some((kind, retryable)) = rejections.last {
-                a.last_failure = Some(kind);
-                a.retryable = retryable;
-            }
-        }
-        Some(report)
-    }
-
-    /// The barriers of a flush or shutdown starting now.
-    fn barrier(&self) -> Barrier {
-        (
-            self.shared.intake.accepted(),
-            self.shared.annotations.accepted(),
-        )
-    }
-
-    /// Whether everything up to `barrier` has an outcome (or never will: the worker is gone).
-    fn settled(&self, ledger: &Ledger, barrier: Barrier) -> bool {
-        (ledger.settled() >= barrier.0 && self.shared.annotations.settled() >= barrier.1)
-            || ledger.crashed()
-            || ledger.exited()
-    }
-
-    /// Asks the worker to settle everything up to `barrier` now.
-    fn request_barrier(&self, barrier: u64) {
-        self.shared
-            .control
-            .flush_target
-            .fetch_max(barrier, Ordering::AcqRel);
-        self.shared.intake.unpark();
-    }
-}
-
-/// Span and annotation counts a flush or shutdown waits for.
-type Barrier = (u64, u64);
-
-/// `now + timeout`, or `None` when that is beyond what `Instant` can hold (wait without bound).
-fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }
 
 impl SpanExporter for HttpExporter {
     #[inline]
     fn export(&self, record: Box<SpanRecord>) -> EnqueueResult {
-        self.shared.intake.offer_item(record)
+        self.worker.offer(record)
     }
 
     /// Waits until every record and annotation accepted before the call is delivered or failed,
-    /// the worker has died, or `timeout` passes (`timed_out = true`). Never stops the transport. Records
-    /// enqueued concurrently with the call may or may not be waited for.
+    /// the worker has died, or `timeout` passes (`timed_out = true`). Never stops the transport.
+    /// Records enqueued concurrently with the call may or may not be waited for.
     fn flush(&self, timeout: Duration) -> DeliveryReport {
-        let deadline = deadline_after(timeout);
-        let barrier = self.barrier();
-        let ledger = lock(&self.shared.control.ledger);
-        if barrier == (0, 0) || self.settled(&ledger, barrier) {
-            return self.report(&ledger, barrier, false);
-        }
-        self.request_barrier(barrier.0);
-        let (ledger, finished) = wait_until(&self.shared.control.settled, ledger, deadline, |l| {
-            self.settled(l, barrier)
-        });
-        self.report(&ledger, barrier, !finished)
+        self.worker.flush(timeout)
     }
 
     /// Stops accepting (later records are rejected as `shutdown`), lets the worker drain the
     /// whole queue, and waits up to `timeout` for it to exit. A timed-out report is not final: a
     /// later call waits again. Once the worker has exited, every call returns the same final
-    /// report (updated only by later rejections).
+    /// report (updated only by later rejections). Dropping the exporter asks the worker to drain
+    /// and exit without waiting.
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
-        let deadline = deadline_after(timeout);
-        if let Some(r) = self.final_report(&lock(&self.shared.control.ledger)) {
-            return r;
-        }
-        self.shared.intake.close();
-        self.shared.annotations.close();
-        let barrier = self.barrier();
-        self.shared
-            .control
-            .shutdown_requested
-            .store(true, Ordering::Release);
-        self.request_barrier(barrier.0);
-        self.shared.control.finish_shutdown(
-            &self.worker,
-            deadline,
-            |l, timed_out| self.report(l, barrier, timed_out),
-            |l| self.final_report(l),
-        )
-    }
-}
-
-impl Drop for HttpExporter {
-    /// Asks the worker to drain and exit, without waiting (see [`SpanExporter::shutdown`]).
-    fn drop(&mut self) {
-        self.shared.intake.close();
-        self.shared.annotations.close();
-        self.shared
-            .control
-            .shutdown_requested
-            .store(true, Ordering::Release);
-        self.shared.intake.unpark();
+        self.worker.shutdown(timeout)
     }
 }
