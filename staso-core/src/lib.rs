@@ -20,7 +20,8 @@
 //                    (values without trait bounds, outcome classification)
 //  8. spans ‖ serialization  span/ (instrumented-fn spans and manual spans) ‖ serialize/
 //                    (record → wire body under the capture policy); neither imports the other
-//  9. delivery       delivery/ (bounded queue, ledger, worker control)
+//  9. delivery       delivery/ (bounded queue, ledger, the one batch worker and its handle,
+//                    the HTTP client builder and run_blocking)
 // 10. exporters      exporters/ (staso HTTP transport, otlp, fan-out, in-memory)
 // 11. entry points   init, guard/, dataset/
 
