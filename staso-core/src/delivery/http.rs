@@ -46,6 +46,16 @@ pub(crate) fn client(settings: ClientSettings) -> Result<reqwest::Client, reqwes
 /// printed.
 ///
 /// # Errors
+/// What a request that got no HTTP answer counts as: `timeout` when the timeout fired, else
+/// `network_unavailable` (connection refused or reset, DNS, TLS). Both are retryable.
+pub(crate) fn transport_failure(e: &reqwest::Error) -> crate::report::DeliveryFailureKind {
+    if e.is_timeout() {
+        crate::report::DeliveryFailureKind::Timeout
+    } else {
+        crate::report::DeliveryFailureKind::NetworkUnavailable
+    }
+}
+
 /// When the key is not a valid header value (the error does not hold it).
 pub(crate) fn api_key_headers(api_key: &str) -> Result<HeaderMap, InvalidHeaderValue> {
     let mut key = HeaderValue::from_str(api_key)?;

@@ -13,7 +13,7 @@ use reqwest::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, Hea
 use super::encode::{content_type, partial_success};
 use crate::config::{OtlpCompression, OtlpConfig, OtlpProtocol};
 use crate::delivery::accounting::Failure;
-use crate::delivery::http::{self, ClientSettings, current_thread_runtime};
+use crate::delivery::http::{self, ClientSettings, current_thread_runtime, transport_failure};
 use crate::report::DeliveryFailureKind as K;
 
 /// How one batch ended.
@@ -161,11 +161,7 @@ impl OtlpClient {
         match result {
             Ok((status, retry_after, body)) => classify(status, retry_after, body.to_vec()),
             Err(e) => Attempt::Failed {
-                failure: if e.is_timeout() {
-                    (K::Timeout, true)
-                } else {
-                    (K::NetworkUnavailable, true)
-                },
+                failure: (transport_failure(&e), true),
                 status: None,
                 retry_after: None,
             },

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::http::{Delivery, IngestClient};
+use super::http::{Delivery, IngestClient, success_level};
 use crate::annotation::Annotation;
 use crate::delivery::accounting::{Failure, Ledger};
 use crate::delivery::control::{Shared, SideQueue};
@@ -255,17 +255,10 @@ fn log_outcome(
     debug: bool,
 ) {
     let ms = started.elapsed().as_millis();
-    let status = delivery
-        .status
-        .map(|s| format!(" (HTTP {s})"))
-        .unwrap_or_default();
+    let status = delivery.status_note();
     match delivery.failure {
         None => {
-            let level = if debug {
-                log::Level::Info
-            } else {
-                log::Level::Debug
-            };
+            let level = success_level(debug);
             log::log!(
                 level,
                 "staso: delivered annotation {:?} on trace {}{status}, {} attempt(s), {ms} ms",

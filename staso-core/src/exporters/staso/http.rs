@@ -14,7 +14,9 @@ use staso_wire::{IDEMPOTENCY_KEY_HEADER, INGEST_PATH};
 
 use super::response::{RetryAfter, ack_matches, failure_for_status, parse_retry_after};
 use crate::delivery::accounting::Failure;
-use crate::delivery::http::{self, ClientSettings, api_key_headers, current_thread_runtime};
+use crate::delivery::http::{
+    self, ClientSettings, api_key_headers, current_thread_runtime, transport_failure,
+};
 use crate::report::DeliveryFailureKind;
 
 /// Attempts per batch.
@@ -31,6 +33,24 @@ pub(crate) struct Delivery {
     pub(crate) status: Option<u16>,
     /// Attempts made.
     pub(crate) attempts: usize,
+}
+
+impl Delivery {
+    /// ` (HTTP 503)` when a status was received, else empty: for log lines.
+    pub(crate) fn status_note(&self) -> String {
+        self.status
+            .map(|s| format!(" (HTTP {s})"))
+            .unwrap_or_default()
+    }
+}
+
+/// The level of a successful delivery's log line: `info` with `debug(true)`, else `debug`.
+pub(crate) fn success_level(debug: bool) -> log::Level {
+    if debug {
+        log::Level::Info
+    } else {
+        log::Level::Debug
+    }
 }
 
 /// The outcome of one attempt.
@@ -205,11 +225,7 @@ impl IngestClient {
         };
         match self.runtime.block_on(exchange) {
             Err(e) => {
-                let kind = if e.is_timeout() {
-                    DeliveryFailureKind::Timeout
-                } else {
-                    DeliveryFailureKind::NetworkUnavailable
-                };
+                let kind = transport_failure(&e);
                 log::debug!("staso: ingest request failed: {}", error_chain(e));
                 Attempt::Failed {
                     kind,
@@ -292,11 +308,7 @@ impl IngestClient {
         };
         match self.runtime.block_on(exchange) {
             Err(e) => {
-                let kind = if e.is_timeout() {
-                    DeliveryFailureKind::Timeout
-                } else {
-                    DeliveryFailureKind::NetworkUnavailable
-                };
+                let kind = transport_failure(&e);
                 let detail = error_chain(e);
                 log::debug!("staso: annotation request failed: {detail}");
                 let failed = Attempt::Failed {

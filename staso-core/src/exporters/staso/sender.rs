@@ -12,7 +12,7 @@ use bytes::Bytes;
 
 use super::annotations::{self, AnnotationIntake};
 use super::coalesce::{IngestBody, build_body};
-use super::http::{Delivery, IngestClient};
+use super::http::{Delivery, IngestClient, success_level};
 use crate::config::ExportSettings;
 use crate::delivery::worker::{BatchOutcome, BatchSender, Lookahead};
 use crate::pool::{Chunk, Recycler};
@@ -87,17 +87,10 @@ impl StasoSender {
         started: Instant,
     ) {
         let ms = started.elapsed().as_millis();
-        let status = delivery
-            .status
-            .map(|s| format!(" (HTTP {s})"))
-            .unwrap_or_default();
+        let status = delivery.status_note();
         match delivery.failure {
             None => {
-                let level = if self.debug {
-                    log::Level::Info
-                } else {
-                    log::Level::Debug
-                };
+                let level = success_level(self.debug);
                 log::log!(
                     level,
                     "staso: delivered {records} records as {spans} spans in {groups} traces{status}, \
