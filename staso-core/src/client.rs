@@ -34,6 +34,9 @@ pub(crate) struct ClientInner {
     pub(crate) exporter: Option<Arc<dyn SpanExporter>>,
     pub(crate) previous_report: Option<DeliveryReport>,
     pub(crate) final_report: Mutex<Option<DeliveryReport>>,
+    /// A shutdown has run (explicit, module-level, or retiring on re-init), timed out or not:
+    /// dropping the owner then does not wait a second bound.
+    pub(crate) shutdown_ran: AtomicBool,
     /// Where annotations are queued: the HTTP transport's worker. `None` when disabled or when
     /// installed with a custom exporter.
     pub(crate) annotations: Option<Arc<dyn AnnotationSink>>,
@@ -41,6 +44,7 @@ pub(crate) struct ClientInner {
 
 impl ClientInner {
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
+        self.shutdown_ran.store(true, Ordering::Release);
         let mut slot = self.final_report.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = slot.as_ref() {
             return r.clone();
@@ -162,7 +166,8 @@ impl Client {
     }
 
     /// Stops accepting spans, drains within `timeout`, and returns the final report. Idempotent:
-    /// later calls return the same final report.
+    /// later calls return the same final report. Dropping the owner afterwards does not wait
+    /// again, even when this call timed out.
     pub fn shutdown(&self, timeout: Duration) -> DeliveryReport {
         uninstall_if(&self.inner);
         self.inner.shutdown(timeout)
@@ -186,9 +191,15 @@ impl Client {
 }
 
 impl Drop for Client {
+    /// The owner shuts the client down within [`DEFAULT_SHUTDOWN_TIMEOUT`], unless a shutdown
+    /// already ran: that one had its bound (and returned its report), so a drop after a timed-out
+    /// `shutdown(t)` returns at once, leaving the worker to finish in the background.
     fn drop(&mut self) {
         if self.owner {
             uninstall_if(&self.inner);
+            if self.inner.shutdown_ran.load(Ordering::Acquire) {
+                return;
+            }
             let report = self.inner.shutdown(DEFAULT_SHUTDOWN_TIMEOUT);
             if !report.ok()
                 && report.last_failure != Some(crate::report::DeliveryFailureKind::Disabled)
@@ -234,6 +245,7 @@ pub(crate) fn install_client(
         exporter,
         previous_report: None,
         final_report: Mutex::new(None),
+        shutdown_ran: AtomicBool::new(false),
         annotations,
     };
     // Retire the previous client first so its report can be stored on the new one; spans created

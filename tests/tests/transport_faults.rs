@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 use staso_core::__internal::{HttpExporter, TransportOptions};
 use staso_core::SpanExporter;
 use staso_core::{DeliveryFailureKind as K, DeliveryReport, EnqueueResult};
+use staso_tests::logs::captured_logs;
 use support::*;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -337,6 +338,71 @@ fn an_outage_longer_than_the_queue_counts_every_rejection() {
     assert_eq!(after.rejected, rejected);
     assert!(!after.ok());
     assert_eq!(server.assert_delivered_once(), 10);
+}
+
+/// The lines of this binary's log that mention `needle`.
+fn log_lines(needle: &str) -> Vec<String> {
+    let lines = captured_logs().lock().unwrap_or_else(|e| e.into_inner());
+    lines
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_full_queue_warns_from_the_enqueue_path_while_the_worker_is_stuck() {
+    captured_logs();
+    // The backend takes every request and never answers: the worker sits in its first send.
+    let server = Server::start(Vec::new(), Reply::Hold(Box::new(Reply::Ack)));
+    // A queue size no other test uses, so these lines are this test's alone.
+    let needle = "queue size 7)";
+    let config = build(test_config(&server.url()).max_queue_size(7).batch_size(2));
+    let opts = TransportOptions {
+        request_timeout: 20 * SECOND,
+        ..fast_options()
+    };
+    let exporter = start_exporter(&config, opts);
+    let mut rejected = 0;
+    let mut flood = |from: u64| {
+        for i in from..from + 1_000 {
+            if !exporter
+                .export(Box::new(span_record(3, i + 1, None)))
+                .accepted
+            {
+                rejected += 1;
+            }
+        }
+    };
+    // A whole batch goes out at once.
+    for i in 1..=2 {
+        assert!(exporter.export(Box::new(span_record(3, i, None))).accepted);
+    }
+    assert_eq!(server.wait_for_requests(1, 5 * SECOND).len(), 1);
+    flood(10);
+    let t = Instant::now();
+    while log_lines(needle).is_empty() && t.elapsed() < 2 * SECOND {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let lines = log_lines(needle);
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].starts_with("WARN")
+            && lines[0].contains(
+                "event queue full, dropping events (1 dropped since the last warning, 1 in all;"
+            ),
+        "{lines:#?}"
+    );
+    // Rate-limited: more drops within 10 s add no line.
+    flood(2_000);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(log_lines(needle).len(), 1, "one line per 10 s");
+    assert!(rejected >= 1_900, "{rejected}");
+    server.release();
+    let report = exporter.shutdown(10 * SECOND);
+    assert_balanced(&report);
+    assert_eq!(report.rejected, rejected);
+    assert_eq!(report.last_rejection, Some(K::QueueFull));
 }
 
 #[test]

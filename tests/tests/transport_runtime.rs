@@ -6,7 +6,7 @@
 mod support;
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use staso_core::Client;
 use staso_core::SpanKind;
@@ -154,4 +154,21 @@ fn module_level_shutdown_uninstalls_first() {
     assert_eq!(fin.accepted, 2);
     drop(staso);
     assert_eq!(server.assert_delivered_once(), 2);
+}
+
+#[test]
+fn dropping_the_client_after_a_timed_out_shutdown_does_not_wait_again() {
+    let _serial = serial();
+    let server = Server::start(Vec::new(), Reply::Hold(Box::new(Reply::Ack)));
+    let staso = init(&server);
+    traced(2);
+    let report = staso.shutdown(Duration::from_millis(300));
+    assert!(report.timed_out, "{report:?}");
+    // The default bound of the drop's shutdown is 5 s; the explicit one already ran.
+    let t = Instant::now();
+    drop(staso);
+    let took = t.elapsed();
+    assert!(took < SECOND, "the drop waited again: {took:?}");
+    assert!(staso_core::get_client().is_none());
+    server.release();
 }

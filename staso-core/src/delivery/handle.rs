@@ -40,7 +40,7 @@ impl<P: Send + 'static, X: SideQueue> WorkerHandle<P, X> {
         S: BatchSender<Item = P, Side = X>,
     {
         let shared = Arc::new(Shared {
-            intake: Intake::with_capacity(capacity),
+            intake: Intake::with_capacity(capacity, settings.queue_label),
             control: Control::default(),
             side,
         });

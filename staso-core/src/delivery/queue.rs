@@ -9,12 +9,16 @@
 //! Records are boxed so that a queue slot is one pointer: writing a whole 432-byte record into a
 //! slot whose cache lines the worker's core touched last costs more than the allocation does
 //! (measured on 2 cores: about 85 ns per enqueue unboxed, 60 ns boxed).
+//!
+//! A refused record is the cold path: it counts the rejection and, at most once per
+//! [`QUEUE_FULL_WARNING_INTERVAL`], logs the "queue full" warning itself, on the producer's
+//! thread. The worker does not: during an outage it is stuck in retries and would stay silent.
 
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::thread::{self, Thread};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crossbeam_queue::ArrayQueue;
 
@@ -34,6 +38,9 @@ const AWAKE: u8 = 0;
 const SLEEP_UNTIL_BATCH: u8 = 1;
 /// The worker sleeps until any record arrives (`flush_interval` has already passed).
 const SLEEP_UNTIL_ANY: u8 = 2;
+
+/// At most one "queue full" warning per this interval, per queue.
+pub(crate) const QUEUE_FULL_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Counter slots; each thread increments the slot picked for it, so producers on different
 /// threads do not fight over one cache line.
@@ -87,6 +94,21 @@ pub(crate) struct Intake<P = Box<SpanRecord>> {
     wake: AtomicU8,
     wake_threshold: AtomicUsize,
     worker: OnceLock<Thread>,
+    /// Touched only when a record is refused because the queue is full.
+    full_warning: FullWarning,
+}
+
+/// The rate limit of the "queue full" warning, kept by the producers that hit the full queue.
+struct FullWarning {
+    /// What the warning calls the queue (`event`, `OTLP`).
+    label: &'static str,
+    /// Nanoseconds between two warnings.
+    interval_nanos: u64,
+    origin: Instant,
+    /// Nanoseconds after `origin` before which no warning is logged (0: the next one is).
+    next_at: AtomicU64,
+    /// The rejection total the last warning reported.
+    warned: AtomicU64,
 }
 
 /// Rejection totals as producers left them.
@@ -119,7 +141,14 @@ fn rejection_of(code: u8) -> Option<(DeliveryFailureKind, bool)> {
 impl Intake {
     /// An open intake holding at most `capacity` records (at least 1).
     pub(crate) fn new(capacity: usize) -> Self {
-        Self::with_capacity(capacity)
+        Self::with_capacity(capacity, "test")
+    }
+
+    /// The same with another interval between two "queue full" warnings.
+    pub(crate) fn with_warning_interval(capacity: usize, interval: Duration) -> Self {
+        let mut intake = Self::new(capacity);
+        intake.full_warning.interval_nanos = nanos(interval);
+        intake
     }
 
     /// Hands one record to the worker, or says why not. Never blocks.
@@ -129,8 +158,9 @@ impl Intake {
 }
 
 impl<P> Intake<P> {
-    /// An open intake holding at most `capacity` items (at least 1).
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    /// An open intake holding at most `capacity` items (at least 1); `label` is what the
+    /// "queue full" warning calls it.
+    pub(crate) fn with_capacity(capacity: usize, label: &'static str) -> Self {
         Intake {
             queue: ArrayQueue::new(capacity.max(1)),
             state: AtomicU8::new(OPEN),
@@ -139,6 +169,13 @@ impl<P> Intake<P> {
             wake: AtomicU8::new(AWAKE),
             wake_threshold: AtomicUsize::new(usize::MAX),
             worker: OnceLock::new(),
+            full_warning: FullWarning {
+                label,
+                interval_nanos: nanos(QUEUE_FULL_WARNING_INTERVAL),
+                origin: Instant::now(),
+                next_at: AtomicU64::new(0),
+                warned: AtomicU64::new(0),
+            },
         }
     }
 
@@ -172,7 +209,42 @@ impl<P> Intake<P> {
         if self.last_rejection.load(Ordering::Relaxed) != code {
             self.last_rejection.store(code, Ordering::Relaxed);
         }
+        if kind == DeliveryFailureKind::QueueFull {
+            self.warn_queue_full();
+        }
         EnqueueResult::rejected(kind, retryable)
+    }
+
+    /// Logs the "queue full" warning if none was logged in the last interval.
+    #[cold]
+    #[inline(never)]
+    fn warn_queue_full(&self) {
+        if let Some((since, total)) = self.queue_full_warning_due() {
+            log::warn!(
+                "staso: {} queue full, dropping events ({since} dropped since the last warning, \
+                 {total} in all; queue size {})",
+                self.full_warning.label,
+                self.capacity()
+            );
+        }
+    }
+
+    /// Whether a "queue full" warning is due now; if so, claims it (one producer wins the
+    /// interval) and returns the rejections since the last warning and in all.
+    fn queue_full_warning_due(&self) -> Option<(u64, u64)> {
+        let w = &self.full_warning;
+        let now = nanos(w.origin.elapsed());
+        let next = w.next_at.load(Ordering::Relaxed);
+        if now < next {
+            return None;
+        }
+        let after = now.saturating_add(w.interval_nanos).max(1);
+        w.next_at
+            .compare_exchange(next, after, Ordering::Relaxed, Ordering::Relaxed)
+            .ok()?;
+        let total = self.rejections().count;
+        let before = w.warned.swap(total, Ordering::Relaxed);
+        Some((total.saturating_sub(before), total))
     }
 
     #[inline]
@@ -251,11 +323,6 @@ impl<P> Intake<P> {
         self.state.store(CRASHED, Ordering::Release);
     }
 
-    /// Whether records are still accepted.
-    pub(crate) fn is_open(&self) -> bool {
-        self.state.load(Ordering::Acquire) == OPEN
-    }
-
     /// Records accepted so far (the barrier of a flush or shutdown).
     pub(crate) fn accepted(&self) -> u64 {
         self.shards
@@ -280,6 +347,11 @@ impl<P> Intake<P> {
     pub(crate) fn capacity(&self) -> usize {
         self.queue.capacity()
     }
+}
+
+/// `d` in nanoseconds, saturating (a `u64` of them lasts 584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]
@@ -336,6 +408,22 @@ mod tests {
         );
         assert_eq!(intake.rejections().count, 2);
         assert_eq!(intake.accepted(), 0);
+    }
+
+    #[test]
+    fn queue_full_warnings_are_claimed_once_per_interval_with_the_count_since_the_last() {
+        let intake = Intake::with_warning_interval(1, Duration::from_millis(200));
+        assert!(intake.offer(record()).accepted);
+        // The first refusal warns at once (1 dropped), claiming the interval.
+        assert!(!intake.offer(record()).accepted);
+        assert_eq!(intake.queue_full_warning_due(), None);
+        for _ in 0..3 {
+            assert!(!intake.offer(record()).accepted);
+        }
+        assert_eq!(intake.queue_full_warning_due(), None, "rate-limited");
+        thread::sleep(Duration::from_millis(250));
+        assert_eq!(intake.queue_full_warning_due(), Some((3, 4)));
+        assert_eq!(intake.queue_full_warning_due(), None);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! while shutdown drains, or once `flush_interval` has passed since the last delivery. Between
 //! batches the worker serves the sender's side queue, one item per turn. It sleeps in the queue
 //! (see `queue.rs`) until a batch is ready, the interval ends or a barrier arrives, and never
-//! longer than [`IDLE_WAKE`].
+//! longer than [`IDLE_WAKE`]. It does not warn of a full queue: producers do (`queue.rs`), as
+//! the worker may be stuck in retries.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::Ordering;
@@ -24,8 +25,6 @@ use crate::report::DeliveryFailureKind;
 
 /// The worker wakes at least this often, whatever else happens.
 const IDLE_WAKE: Duration = Duration::from_millis(100);
-/// At most one "queue full" warning per this interval.
-const REJECTION_WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// How a batch ended, as the ledger records it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,7 +99,8 @@ pub(crate) struct WorkerSettings {
     pub(crate) thread_name: &'static str,
     /// What start-up errors and the crash warning call the worker (`delivery`, `OTLP`).
     pub(crate) label: &'static str,
-    /// What the queue-full warning calls the queue (`event`, `OTLP`).
+    /// What the queue-full warning (logged by the queue, see `queue.rs`) calls the queue
+    /// (`event`, `OTLP`).
     pub(crate) queue_label: &'static str,
     /// Records per batch (1..=500).
     pub(crate) batch_size: usize,
@@ -192,8 +192,6 @@ struct Worker<S: BatchSender> {
     /// Records with an outcome so far.
     settled: u64,
     last_delivery: Instant,
-    warned_rejections: u64,
-    last_warning: Option<Instant>,
 }
 
 impl<S: BatchSender> Worker<S> {
@@ -207,8 +205,6 @@ impl<S: BatchSender> Worker<S> {
             taken: 0,
             settled: 0,
             last_delivery: Instant::now(),
-            warned_rejections: 0,
-            last_warning: None,
         }
     }
 
@@ -223,7 +219,6 @@ impl<S: BatchSender> Worker<S> {
     fn run(&mut self) {
         loop {
             self.fill();
-            self.warn_rejections();
             let draining = self.shutdown_requested();
             let due = self.buffer.len() >= self.settings.batch_size
                 || self.barrier_pending()
@@ -333,29 +328,6 @@ impl<S: BatchSender> Worker<S> {
         lock(&self.shared.control.ledger).record(first, last, failure);
         self.settled = last;
         self.shared.control.settled.notify_all();
-    }
-
-    /// Logs queue-full drops, at most once per `REJECTION_WARNING_INTERVAL`.
-    fn warn_rejections(&mut self) {
-        let total = self.shared.intake.rejections().count;
-        if total == self.warned_rejections
-            || self
-                .last_warning
-                .is_some_and(|t| t.elapsed() < REJECTION_WARNING_INTERVAL)
-        {
-            return;
-        }
-        if self.shared.intake.is_open() {
-            log::warn!(
-                "staso: {} queue full, dropping events ({} dropped since the last warning, \
-                 {total} in all; queue size {})",
-                self.settings.queue_label,
-                total - self.warned_rejections,
-                self.shared.intake.capacity()
-            );
-        }
-        self.warned_rejections = total;
-        self.last_warning = Some(Instant::now());
     }
 
     /// After a panic: stop accepting, and fail everything taken or still queued (§3.5).
