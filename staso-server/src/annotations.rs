@@ -1,8 +1,9 @@
 //! `POST` and `GET /v1/traces/{trace_id}/annotations` (PROTOCOL.md §5).
 //!
 //! Annotations carry no workspace and may arrive before their trace (the SDK annotates open spans),
-//! so one is filed under the workspace of its trace when that is already stored and visible to the
-//! key, else under the key's home workspace.
+//! so one is filed under the workspace of its trace (or span) when that is already stored and
+//! visible to the key, else under the key's home workspace; a trace or span stored only in
+//! workspaces the key does not see is a 404, as reading it would be.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -14,7 +15,7 @@ use staso_wire::annotation::{Annotation, AnnotationRequest};
 
 use crate::error::ApiError;
 use crate::http::{Auth, State, blocking, body_bytes, decode};
-use crate::store::{annotations, traces};
+use crate::store::annotations;
 use crate::timefmt;
 
 /// Checks the §5.2 rules: non-empty name, value type matching a known data type.
@@ -62,8 +63,8 @@ pub async fn create(
     };
     let stored = annotation.clone();
     blocking(&state, move |s| {
-        let ws = traces::workspace_of(s, &scope, &stored.trace_id)?
-            .unwrap_or_else(|| scope.home().to_owned());
+        let ws =
+            annotations::target_workspace(s, &scope, &stored.trace_id, stored.span_id.as_deref())?;
         annotations::insert(s, &ws, &stored)
     })
     .await?;

@@ -134,3 +134,67 @@ fn annotations_follow_their_trace_workspace() {
         json!([])
     );
 }
+
+#[test]
+fn annotating_a_trace_or_span_of_another_workspace_is_404() {
+    let peer = Peer::start_with(|b| {
+        b.api_key(KEY)
+            .key(ApiKey::parse("ak_a:a").unwrap())
+            .key(ApiKey::parse("ak_b:b").unwrap())
+    });
+    let (s, _) = peer.post(
+        "/v1/traces/ingest",
+        "ak_a",
+        Some("1"),
+        &simple_body(&["ta"], "a"),
+    );
+    assert_eq!(s, 200);
+    let span_id = "00000000-0000-0000-0000-000000000001";
+    let note = json!({"name": "n", "value": 1});
+    let on_span = json!({"name": "n", "value": 1, "span_id": span_id});
+    for body in [&note, &on_span] {
+        let (s, err) = peer.post("/v1/traces/ta/annotations", "ak_b", None, body);
+        assert_eq!(s, 404, "{body}: {err}");
+        assert_eq!(err["error"], "not_found");
+        // As a read of that trace answers.
+        assert_eq!(peer.get("/v1/traces/ta", "ak_b").0, 404);
+    }
+    // Nothing was filed, in either workspace.
+    for key in [KEY, "ak_a", "ak_b"] {
+        assert_eq!(
+            peer.get("/v1/traces/ta/annotations", key).1["annotations"],
+            json!([]),
+            "{key}"
+        );
+    }
+    // Keys that see workspace `a` annotate it; an annotation of a trace stored nowhere yet is
+    // still filed under the key's home workspace (the SDK annotates spans before sending them).
+    assert_eq!(
+        peer.post("/v1/traces/ta/annotations", "ak_a", None, &on_span)
+            .0,
+        201
+    );
+    assert_eq!(
+        peer.post("/v1/traces/ta/annotations", KEY, None, &note).0,
+        201
+    );
+    assert_eq!(
+        peer.post("/v1/traces/t-later/annotations", "ak_b", None, &note)
+            .0,
+        201
+    );
+    let names = |key: &str, tid: &str| {
+        peer.get(&format!("/v1/traces/{tid}/annotations"), key).1["annotations"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        (
+            names("ak_a", "ta"),
+            names("ak_b", "ta"),
+            names("ak_b", "t-later")
+        ),
+        (2, 0, 1)
+    );
+}

@@ -4,8 +4,56 @@ use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
 use staso_wire::annotation::Annotation;
 
-use super::{Store, StoreResult, scope_filter};
+use super::{Store, StoreError, StoreResult, scope_filter};
 use crate::keys::Scope;
+
+/// The workspace an annotation of `trace_id` (and `span_id`) by `scope` is filed under.
+///
+/// The workspace of the stored span (when `span_id` is given and stored) or else of the stored
+/// trace, among those `scope` sees; the scope's home workspace when neither is stored anywhere yet
+/// (the SDK annotates spans before they are sent). When they are stored only in workspaces `scope`
+/// does not see, [`StoreError::NotFound`], as a read of that trace would be.
+pub fn target_workspace(
+    store: &Store,
+    scope: &Scope,
+    trace_id: &str,
+    span_id: Option<&str>,
+) -> StoreResult<String> {
+    let (span_ws, trace_ws) = store.read(|tx| {
+        let span_ws = match span_id {
+            None => Vec::new(),
+            Some(sid) => {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT workspace_slug FROM spans WHERE trace_id = ?1 AND span_id = ?2 \
+                     ORDER BY start_us DESC",
+                )?;
+                stmt.query_map([trace_id, sid], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        let mut stmt = tx.prepare_cached(
+            "SELECT workspace_slug FROM traces WHERE trace_id = ?1 ORDER BY start_us DESC",
+        )?;
+        let trace_ws = stmt
+            .query_map([trace_id], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((span_ws, trace_ws))
+    })?;
+    let visible = |list: &[String]| list.iter().find(|w| scope.allows(w)).cloned();
+    if !span_ws.is_empty() {
+        return visible(&span_ws).ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "span {:?} of trace {trace_id:?} not found",
+                span_id.unwrap_or_default()
+            ))
+        });
+    }
+    if !trace_ws.is_empty() {
+        return visible(&trace_ws)
+            .ok_or_else(|| StoreError::NotFound(format!("trace {trace_id:?} not found")));
+    }
+    Ok(scope.home().to_owned())
+}
 
 /// Stores `a` under `workspace` and returns it.
 pub fn insert(store: &Store, workspace: &str, a: &Annotation) -> StoreResult<()> {
