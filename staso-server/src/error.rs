@@ -52,6 +52,10 @@ impl From<crate::store::StoreError> for ApiError {
                 code: "conflict",
                 detail,
             },
+            crate::store::StoreError::IdempotencyConflict(detail) => ApiError::Conflict {
+                code: "idempotency_conflict",
+                detail,
+            },
             other => ApiError::Internal(other.to_string()),
         }
     }

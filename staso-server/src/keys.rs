@@ -129,11 +129,22 @@ impl Scope {
         }
     }
 
-    /// A stable label used to partition idempotency receipts between scopes.
+    /// A stable label used to partition idempotency receipts between scopes: `*` for every
+    /// workspace, else the JSON array of the workspace names. A JSON array never equals `*`, and
+    /// distinct lists give distinct arrays, so no workspace name (`*`, `a,b`, …) can share another
+    /// scope's receipts.
+    ///
+    /// ```
+    /// use staso_server::{ApiKey, KeyRing};
+    /// let ring = KeyRing::new(vec![ApiKey::all_workspaces("k1"), ApiKey::scoped("k2", ["*"])]);
+    /// assert_eq!(ring.authenticate("k1").unwrap().label(), "*");
+    /// assert_eq!(ring.authenticate("k2").unwrap().label(), r#"["*"]"#);
+    /// ```
     pub fn label(&self) -> String {
         match &self.workspaces {
             None => "*".to_owned(),
-            Some(list) => list.join(","),
+            // Serializing a list of strings cannot fail.
+            Some(list) => serde_json::to_string(list).unwrap_or_default(),
         }
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use common::{KEY, Peer, count_traces, group, simple_body, span};
 use serde_json::{Value, json};
+use staso_server::ApiKey;
 
 fn assert_acked(responses: &[(u16, Value, Value)]) {
     for (status, ack, recorded) in responses {
@@ -152,13 +153,70 @@ fn retried_batch_with_same_idempotency_key_is_stored_once_and_acked_alike() {
     assert_acked(&responses);
     assert_eq!(responses[0].1, responses[1].1);
     assert_eq!(count_traces(&peer, KEY), 2);
-    // A repeated key returns the first ack even if the body differs, and stores nothing.
-    let (s, ack) = peer.ingest(
-        "5b698a89-e0dc-4a77-8756-a2d2d07aa338",
-        &simple_body(&["t-new"], "default"),
+}
+
+#[test]
+fn reused_idempotency_key_with_a_different_body_is_409_and_stores_nothing() {
+    let peer = Peer::start();
+    let first = simple_body(&["t1"], "default");
+    let (s, ack) = peer.ingest("k1", &first);
+    assert_eq!(s, 200, "{ack}");
+    // The same bytes again: a retry, answered with the stored ack.
+    assert_eq!(peer.ingest("k1", &first), (200, ack.clone()));
+    let (s, err) = peer.ingest("k1", &simple_body(&["t-new"], "default"));
+    assert_eq!(s, 409, "{err}");
+    assert_eq!(err["error"], "idempotency_conflict");
+    let message = err["detail"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Idempotency-Key \"k1\"") && message.contains("different request body"),
+        "{message}"
     );
-    assert_eq!((s, ack), (200, responses[0].1.clone()));
-    assert_eq!(count_traces(&peer, KEY), 2);
+    assert_eq!(count_traces(&peer, KEY), 1);
+    // The conflict recorded nothing: the first body is still answered with its ack.
+    assert_eq!(peer.ingest("k1", &first), (200, ack));
+}
+
+#[test]
+fn a_workspace_named_star_has_its_own_receipts() {
+    let peer = Peer::start_with(|b| {
+        b.api_key(KEY)
+            .key(ApiKey::scoped("ak_star", ["*"]))
+            .key(ApiKey::scoped("ak_ab", ["a,b"]))
+            .key(ApiKey::scoped("ak_a_b", ["a", "b"]))
+    });
+    assert_eq!(
+        peer.ingest("k1", &simple_body(&["t-all"], "default")).0,
+        200
+    );
+    // Same key from the key that sees only workspace `*`: a new batch, stored.
+    let (s, ack) = peer.post(
+        "/v1/traces/ingest",
+        "ak_star",
+        Some("k1"),
+        &simple_body(&["t-star"], "*"),
+    );
+    assert_eq!(s, 200, "{ack}");
+    assert_eq!(ack["accepted"], 1);
+    let (s, trace) = peer.get("/v1/traces/t-star", "ak_star");
+    assert_eq!(s, 200, "{trace}");
+    assert_eq!(trace["workspace_slug"], "*");
+    // Nor do the workspace `a,b` and the workspaces `a` and `b` share receipts.
+    let (s, _) = peer.post(
+        "/v1/traces/ingest",
+        "ak_ab",
+        Some("k2"),
+        &simple_body(&["t-ab"], "a,b"),
+    );
+    assert_eq!(s, 200);
+    let (s, ack) = peer.post(
+        "/v1/traces/ingest",
+        "ak_a_b",
+        Some("k2"),
+        &simple_body(&["t-a"], "a"),
+    );
+    assert_eq!(s, 200, "{ack}");
+    assert_eq!(peer.get("/v1/traces/t-a", "ak_a_b").0, 200);
+    assert_eq!(count_traces(&peer, KEY), 4);
 }
 
 #[test]

@@ -388,3 +388,29 @@ fn exporter_otlp_selects_otlp_only() {
     assert_eq!(o.compression, OtlpCompression::None);
     assert!(!c.sends_to_staso());
 }
+
+#[test]
+fn plain_http_to_a_remote_collector_is_refused_unless_allowed() {
+    let remote = "http://collector.example:4318";
+    let settings = || OtlpSettings::new(remote).header("authorization", "Bearer SECRET_T0KEN");
+    let err = builder(remote, settings())
+        .build_with_env(|_| None)
+        .expect_err("clear text to a remote host is refused");
+    let text = err.to_string();
+    assert!(
+        text.contains(remote)
+            && text.contains("OTEL_EXPORTER_OTLP_INSECURE=true")
+            && text.contains("OtlpSettings::insecure(true)")
+            && !text.contains("SECRET_T0KEN"),
+        "{text}"
+    );
+    assert_eq!(err.field(), "otlp_endpoint");
+    // The standard variable opts in; so does the setter. Nothing connects at start.
+    let opted_in = start(
+        builder(remote, settings()),
+        &[("OTEL_EXPORTER_OTLP_INSECURE", "true")],
+    );
+    assert_eq!(opted_in.shutdown(SECOND).accepted, 0);
+    let opted_in = start(builder(remote, settings().insecure(true)), &[]);
+    assert_eq!(opted_in.shutdown(SECOND).accepted, 0);
+}

@@ -60,6 +60,18 @@ pub enum ConfigError {
         /// What is wrong (never the URL itself).
         reason: String,
     },
+    /// The OTLP endpoint uses plain `http` for a host that is not loopback, and plain HTTP was
+    /// not allowed ([`OtlpSettings::insecure`](super::OtlpSettings::insecure),
+    /// `OTEL_EXPORTER_OTLP_INSECURE`).
+    #[error(
+        "the OTLP endpoint {endpoint} is plain HTTP to a host that is not loopback: spans and \
+         headers would cross the network in clear text; use https, or allow it with \
+         OtlpSettings::insecure(true) or OTEL_EXPORTER_OTLP_INSECURE=true"
+    )]
+    InsecureOtlpEndpoint {
+        /// The endpoint's scheme, host and port (never its credentials, path or query).
+        endpoint: String,
+    },
     /// An `OTEL_*` variable holds a value the OTLP exporter does not support.
     #[error("{var} has an unsupported value {value:?}")]
     InvalidOtelEnv {
@@ -84,7 +96,9 @@ impl ConfigError {
             Self::FlushIntervalNotPositive => "flush_interval",
             Self::MaxQueueSizeNotPositive => "max_queue_size",
             Self::InvalidCaptureEnv { var, .. } | Self::InvalidOtelEnv { var, .. } => var,
-            Self::MissingOtlpEndpoint | Self::InvalidOtlpEndpoint { .. } => "otlp_endpoint",
+            Self::MissingOtlpEndpoint
+            | Self::InvalidOtlpEndpoint { .. }
+            | Self::InsecureOtlpEndpoint { .. } => "otlp_endpoint",
         }
     }
 }

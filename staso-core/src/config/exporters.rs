@@ -83,6 +83,7 @@ pub struct OtlpSettings {
     compression: Option<OtlpCompression>,
     headers: Vec<(String, String)>,
     timeout: Option<Duration>,
+    insecure: Option<bool>,
 }
 
 impl OtlpSettings {
@@ -118,6 +119,27 @@ impl OtlpSettings {
         self.timeout = Some(t);
         self
     }
+
+    /// Allows a plain `http://` endpoint on a host that is not loopback (default: refused, as
+    /// spans and headers would cross the network in clear text; `OTEL_EXPORTER_OTLP_INSECURE=true`
+    /// allows it too). Loopback hosts (`127.0.0.0/8`, `::1`, `localhost`) need no opt-in.
+    ///
+    /// ```
+    /// use staso_core::config::{Config, OtlpSettings};
+    /// let build = |otlp: OtlpSettings| {
+    ///     Config::builder()
+    ///         .agent_name("bot")
+    ///         .exporter(otlp)
+    ///         .capture_git(false)
+    ///         .build_with_env(|_| None)
+    /// };
+    /// assert!(build(OtlpSettings::new("http://collector:4318")).is_err());
+    /// assert!(build(OtlpSettings::new("http://collector:4318").insecure(true)).is_ok());
+    /// ```
+    pub fn insecure(mut self, allow: bool) -> Self {
+        self.insecure = Some(allow);
+        self
+    }
 }
 
 impl fmt::Debug for OtlpSettings {
@@ -129,6 +151,7 @@ impl fmt::Debug for OtlpSettings {
             .field("compression", &self.compression)
             .field("headers", &header_names(&self.headers))
             .field("timeout", &self.timeout)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }
@@ -222,7 +245,7 @@ fn resolve_otlp(s: OtlpSettings, otel: &OtlpEnv) -> Result<OtlpConfig, ConfigErr
         Some(base) => env::traces_url_from_base(base.trim(), true),
         None => otel.traces_url().ok_or(ConfigError::MissingOtlpEndpoint)?,
     };
-    env::check_endpoint(&traces_url)?;
+    env::check_endpoint(&traces_url, s.insecure.or(otel.insecure).unwrap_or(false))?;
     let mut headers = otel.headers.clone();
     for (k, v) in s.headers {
         headers.retain(|(ek, _)| !ek.eq_ignore_ascii_case(&k));
@@ -237,4 +260,50 @@ fn resolve_otlp(s: OtlpSettings, otel: &OtlpEnv) -> Result<OtlpConfig, ConfigErr
         service_name: otel.service_name.clone(),
         resource_attributes: otel.resource_attributes.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_support::env_of;
+
+    fn otlp_only(
+        settings: OtlpSettings,
+        vars: &[(&str, &str)],
+    ) -> Result<Vec<ExporterConfig>, ConfigError> {
+        resolve(Some(vec![Exporter::Otlp(settings)]), false, &env_of(vars))
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_collector_needs_an_explicit_opt_in() {
+        let remote = "http://collector.internal:4318";
+        let err = otlp_only(OtlpSettings::new(remote), &[]).unwrap_err();
+        assert_eq!(
+            err,
+            ConfigError::InsecureOtlpEndpoint {
+                endpoint: remote.into()
+            }
+        );
+        assert!(otlp_only(OtlpSettings::new(remote).insecure(true), &[]).is_ok());
+        let allow = [("OTEL_EXPORTER_OTLP_INSECURE", "true")];
+        assert!(otlp_only(OtlpSettings::new(remote), &allow).is_ok());
+        let traces_allow = [("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "true")];
+        assert!(otlp_only(OtlpSettings::new(remote), &traces_allow).is_ok());
+        // Code wins over the environment.
+        assert!(otlp_only(OtlpSettings::new(remote).insecure(false), &allow).is_err());
+        // The endpoint from the environment is checked the same way.
+        let env_endpoint = [("OTEL_EXPORTER_OTLP_ENDPOINT", remote)];
+        assert!(matches!(
+            resolve(None, false, &env_of(&env_endpoint)),
+            Err(ConfigError::InsecureOtlpEndpoint { .. })
+        ));
+        // Loopback and https need nothing.
+        for ok in [
+            "http://127.0.0.1:4318",
+            "http://localhost:4318",
+            "https://otel.example.com",
+        ] {
+            assert!(otlp_only(OtlpSettings::new(ok), &[]).is_ok(), "{ok}");
+        }
+    }
 }

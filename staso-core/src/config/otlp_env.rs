@@ -3,6 +3,7 @@
 //!
 //! Signal-specific variables (`OTEL_EXPORTER_OTLP_TRACES_*`) win over the general ones.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use super::ConfigError;
@@ -50,6 +51,8 @@ pub(crate) struct OtlpEnv {
     pub(crate) protocol: Option<OtlpProtocol>,
     pub(crate) compression: Option<OtlpCompression>,
     pub(crate) timeout: Option<Duration>,
+    /// `OTEL_EXPORTER_OTLP_INSECURE`: plain HTTP allowed to a host that is not loopback.
+    pub(crate) insecure: Option<bool>,
     pub(crate) service_name: Option<String>,
     pub(crate) resource_attributes: Vec<(String, String)>,
 }
@@ -97,6 +100,16 @@ impl OtlpEnv {
                 _ => return Err(ConfigError::InvalidOtelEnv { var, value }),
             },
         };
+        let insecure = match pick(
+            "OTEL_EXPORTER_OTLP_TRACES_INSECURE",
+            "OTEL_EXPORTER_OTLP_INSECURE",
+        ) {
+            None => None,
+            Some((_, v)) if v.eq_ignore_ascii_case("true") => Some(true),
+            Some((_, v)) if v.eq_ignore_ascii_case("false") => Some(false),
+            // Strict: a typo must not decide whether spans travel in clear text.
+            Some((var, value)) => return Err(ConfigError::InvalidOtelEnv { var, value }),
+        };
         let headers = match pick(
             "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
             "OTEL_EXPORTER_OTLP_HEADERS",
@@ -122,6 +135,7 @@ impl OtlpEnv {
             protocol,
             compression,
             timeout,
+            insecure,
             service_name: get("OTEL_SERVICE_NAME"),
             resource_attributes,
         })
@@ -152,9 +166,11 @@ pub(crate) fn traces_url_from_base(base: &str, keep_full: bool) -> String {
     format!("{base}/v1/traces")
 }
 
-/// An absolute `http`/`https` URL with a host. Plain HTTP is allowed anywhere: collectors usually
-/// run beside the process. The message does not repeat the URL (it may carry credentials).
-pub(crate) fn check_endpoint(url: &str) -> Result<(), ConfigError> {
+/// An absolute `http`/`https` URL with a host; plain `http` only to a loopback host
+/// (`127.0.0.0/8`, `::1`, `localhost`) unless `insecure` allows it: spans and the headers (often
+/// a backend's token) would cross the network in clear text. The messages do not repeat the
+/// whole URL (it may carry credentials), only its scheme, host and port.
+pub(crate) fn check_endpoint(url: &str, insecure: bool) -> Result<(), ConfigError> {
     let parsed = reqwest::Url::parse(url).map_err(|e| ConfigError::InvalidOtlpEndpoint {
         reason: e.to_string(),
     })?;
@@ -163,12 +179,33 @@ pub(crate) fn check_endpoint(url: &str) -> Result<(), ConfigError> {
             reason: format!("scheme `{}` is not http or https", parsed.scheme()),
         });
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(ConfigError::InvalidOtlpEndpoint {
-            reason: "no host".into(),
-        });
+    let host = match parsed.host_str() {
+        Some(h) if !h.is_empty() => h,
+        _ => {
+            return Err(ConfigError::InvalidOtlpEndpoint {
+                reason: "no host".into(),
+            });
+        }
+    };
+    if parsed.scheme() == "http" && !insecure && !is_loopback(host) {
+        let endpoint = match parsed.port() {
+            Some(port) => format!("http://{host}:{port}"),
+            None => format!("http://{host}"),
+        };
+        return Err(ConfigError::InsecureOtlpEndpoint { endpoint });
     }
     Ok(())
+}
+
+/// `localhost`, or an IP literal in `127.0.0.0/8` or `::1` (the URL parser has lowercased the
+/// host and kept IPv6 brackets).
+fn is_loopback(host: &str) -> bool {
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `key1=value1,key2=value2` with percent-encoded values (the W3C Baggage-like format of
@@ -264,8 +301,75 @@ mod tests {
         let vars = [("OTEL_EXPORTER_OTLP_HEADERS", "secret-token")];
         let err = OtlpEnv::read(&env_of(&vars)).unwrap_err();
         assert!(!err.to_string().contains("secret-token"), "{err}");
-        assert!(check_endpoint("ftp://x").is_err());
-        assert!(check_endpoint("not a url").is_err());
-        assert!(check_endpoint("http://collector:4318/v1/traces").is_ok());
+        assert!(check_endpoint("ftp://x", true).is_err());
+        assert!(check_endpoint("not a url", true).is_err());
+        assert!(check_endpoint("http://collector:4318/v1/traces", true).is_ok());
+        let vars = [("OTEL_EXPORTER_OTLP_INSECURE", "yes")];
+        let err = OtlpEnv::read(&env_of(&vars)).unwrap_err();
+        assert_eq!(err.field(), "OTEL_EXPORTER_OTLP_INSECURE");
+    }
+
+    #[test]
+    fn plain_http_is_refused_outside_loopback_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:4318/v1/traces",
+            "http://127.9.8.7/v1/traces",
+            "http://[::1]:4318/v1/traces",
+            "http://LOCALHOST:4318/v1/traces",
+            "https://otel.example.com/v1/traces",
+            "https://10.0.0.1/v1/traces",
+        ] {
+            assert_eq!(check_endpoint(url, false), Ok(()), "{url}");
+        }
+        for (url, endpoint) in [
+            (
+                "http://user:pw@collector:4318/v1/traces?token=t",
+                "http://collector:4318",
+            ),
+            ("http://10.0.0.1/v1/traces", "http://10.0.0.1"),
+            (
+                "http://[2001:db8::1]:4318/v1/traces",
+                "http://[2001:db8::1]:4318",
+            ),
+            (
+                "http://localhost.example.com/v1/traces",
+                "http://localhost.example.com",
+            ),
+        ] {
+            let err = check_endpoint(url, false).unwrap_err();
+            assert_eq!(
+                err,
+                ConfigError::InsecureOtlpEndpoint {
+                    endpoint: endpoint.into()
+                },
+                "{url}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.contains(endpoint) && !text.contains("pw") && !text.contains("token"),
+                "{text}"
+            );
+            assert!(
+                text.contains("OTEL_EXPORTER_OTLP_INSECURE=true")
+                    && text.contains("OtlpSettings::insecure(true)"),
+                "{text}"
+            );
+            assert_eq!(err.field(), "otlp_endpoint");
+            assert_eq!(check_endpoint(url, true), Ok(()), "{url}");
+        }
+    }
+
+    #[test]
+    fn the_insecure_variables_are_read_traces_first() {
+        let read = |vars: &[(&str, &str)]| OtlpEnv::read(&env_of(vars)).unwrap().insecure;
+        assert_eq!(read(&[]), None);
+        assert_eq!(read(&[("OTEL_EXPORTER_OTLP_INSECURE", "TRUE")]), Some(true));
+        assert_eq!(
+            read(&[
+                ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+                ("OTEL_EXPORTER_OTLP_TRACES_INSECURE", "false"),
+            ]),
+            Some(false)
+        );
     }
 }

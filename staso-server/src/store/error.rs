@@ -19,6 +19,9 @@ pub enum StoreError {
     /// The request conflicts with stored state.
     #[error("{0}")]
     Conflict(String),
+    /// An `Idempotency-Key` already answered a different request body.
+    #[error("{0}")]
+    IdempotencyConflict(String),
     /// The database was written by a newer version of this server.
     #[error("database schema version {found} is newer than this server ({known})")]
     TooNew {

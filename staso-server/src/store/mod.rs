@@ -8,10 +8,12 @@ pub mod annotations;
 pub mod datasets;
 mod error;
 pub mod guard;
+pub mod receipts;
 pub mod schema;
 pub mod traces;
 
 pub use error::{StoreError, StoreResult};
+pub use receipts::ReceiptRetention;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -24,6 +26,7 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    receipt_retention: ReceiptRetention,
 }
 
 fn open_conn(path: &Path) -> StoreResult<Connection> {
@@ -51,7 +54,21 @@ impl Store {
             path,
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            receipt_retention: ReceiptRetention::default(),
         })
+    }
+
+    /// Sets how long idempotency receipts are kept and how often
+    /// [`receipts::purge_periodically`] purges them (default: [`ReceiptRetention::default`],
+    /// 24 hours checked every 10 minutes).
+    pub fn with_receipt_retention(mut self, retention: ReceiptRetention) -> Self {
+        self.receipt_retention = retention;
+        self
+    }
+
+    /// How long idempotency receipts are kept, and how often they are purged.
+    pub fn receipt_retention(&self) -> ReceiptRetention {
+        self.receipt_retention
     }
 
     /// The database file.

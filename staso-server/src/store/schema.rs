@@ -140,6 +140,22 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX dataset_entries_by_dataset ON dataset_entries (dataset_id, seq);
     "#,
+    // v2: a receipt remembers a hash of its request body (a reused key with another body is a
+    // conflict) and its age in µs (old receipts are purged). Scoped keys' labels become JSON arrays
+    // (`Scope::label`), so no workspace name can equal the all-workspaces label `*`; labels of v1
+    // (names joined by commas) are rewritten the same way, keeping earlier receipts valid. A v1
+    // receipt has no hash and matches any body, as it did before; its age is read from `created_at`
+    // to the second (ample for a retention of hours; 0 if it does not parse: purged first).
+    r#"
+    ALTER TABLE receipts ADD COLUMN body_hash TEXT;
+    ALTER TABLE receipts ADD COLUMN created_us INTEGER NOT NULL DEFAULT 0;
+    UPDATE receipts SET created_us =
+        COALESCE(CAST(strftime('%s', created_at) AS INTEGER) * 1000000, 0);
+    UPDATE receipts SET scope =
+        '["' || replace(replace(replace(scope, '\', '\\'), '"', '\"'), ',', '","') || '"]'
+        WHERE scope <> '*';
+    CREATE INDEX receipts_by_age ON receipts (created_us);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -161,4 +177,68 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::{ApiKey, KeyRing};
+
+    /// A v1 database's receipts stay valid after v2: labels rewritten to [`Scope::label`], ages
+    /// read from `created_at`, no body hash (any body matches, as before).
+    ///
+    /// [`Scope::label`]: crate::keys::Scope::label
+    #[test]
+    fn v2_keeps_v1_receipts() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        for scope in ["*", "a,b", "we\"ird\\"] {
+            conn.execute(
+                "INSERT INTO receipts(scope, idempotency_key, ack, created_at) \
+                 VALUES (?1, 'k', '{}', '1970-01-01T00:00:01.5Z')",
+                [scope],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, i64, Option<String>)> = conn
+            .prepare("SELECT scope, created_us, body_hash FROM receipts ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let ring = KeyRing::new(vec![
+            ApiKey::all_workspaces("all"),
+            ApiKey::parse("ab:a,b").unwrap(),
+            ApiKey::parse("weird:we\"ird\\").unwrap(),
+        ]);
+        let labels: Vec<String> = ["all", "ab", "weird"]
+            .iter()
+            .map(|k| ring.authenticate(k).unwrap().label())
+            .collect();
+        assert_eq!(
+            rows,
+            labels
+                .into_iter()
+                .map(|l| (l, 1_000_000, None))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    /// The stored format of a receipt's time parses with SQLite's date functions.
+    #[test]
+    fn now_rfc3339_parses_in_sqlite() {
+        let conn = Connection::open_in_memory().unwrap();
+        let secs: Option<i64> = conn
+            .query_row(
+                "SELECT CAST(strftime('%s', ?1) AS INTEGER)",
+                [crate::timefmt::now_rfc3339()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        assert!((secs.unwrap() - now).abs() < 5, "{secs:?} vs {now}");
+    }
 }

@@ -1,11 +1,11 @@
 //! Traces and spans: the ingest write (upsert by `(trace_id, span_id)`, final supersedes provisional)
 //! and the read queries behind `/v1/traces` and `/v1/conversations`.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Transaction, params};
 use serde::Serialize;
 use staso_wire::ingest::{IngestAck, WireSpan};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, receipts};
 
 mod query;
 pub use query::{conversation, get, list, parse_cursor, workspace_of};
@@ -77,23 +77,21 @@ pub struct TraceFilter {
 }
 
 /// Stores a validated request under `idempotency_key` in one transaction, or returns the ack of the
-/// earlier request with the same key and stores nothing.
+/// earlier request with the same key and body and stores nothing; the same key with another body
+/// is [`StoreError::IdempotencyConflict`](super::StoreError::IdempotencyConflict).
+///
+/// `scope_label` partitions keys between key scopes ([`Scope::label`](crate::keys::Scope::label));
+/// `body_hash` is [`receipts::body_hash`] of the raw request body.
 pub fn ingest(
     store: &Store,
     scope_label: &str,
     idempotency_key: &str,
+    body_hash: &str,
     groups: &[CheckedGroup],
 ) -> StoreResult<IngestAck> {
     store.write(|tx| {
-        let earlier: Option<String> = tx
-            .query_row(
-                "SELECT ack FROM receipts WHERE scope = ?1 AND idempotency_key = ?2",
-                [scope_label, idempotency_key],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(ack) = earlier {
-            return Ok(serde_json::from_str(&ack)?);
+        if let Some(ack) = receipts::find(tx, scope_label, idempotency_key, body_hash)? {
+            return Ok(ack);
         }
         for g in groups {
             upsert_group(tx, g)?;
@@ -104,15 +102,7 @@ pub fn ingest(
             spans_dropped: 0,
             receipt_id: idempotency_key.to_owned(),
         };
-        tx.execute(
-            "INSERT INTO receipts(scope, idempotency_key, ack, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![
-                scope_label,
-                idempotency_key,
-                serde_json::to_string(&ack)?,
-                crate::timefmt::now_rfc3339()
-            ],
-        )?;
+        receipts::record(tx, scope_label, idempotency_key, body_hash, &ack)?;
         Ok(ack)
     })
 }
