@@ -28,6 +28,9 @@ pub enum ApiError {
         /// Human-readable detail.
         detail: String,
     },
+    /// 415: the body's `Content-Type` is not one the route reads; the message names the expected one.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// 413: the body is larger than the configured limit.
     #[error("request body exceeds {0} bytes")]
     TooLarge(usize),
@@ -69,6 +72,9 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::Conflict { code, .. } => (StatusCode::CONFLICT, *code),
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Internal(detail) => {
                 log::error!("internal error: {detail}");

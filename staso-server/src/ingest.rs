@@ -1,13 +1,13 @@
 //! `POST /v1/traces/ingest` (PROTOCOL.md §3): the whole body is validated before anything is stored,
 //! then written in one transaction; the ack echoes the Idempotency-Key, and a repeated key with the
 //! same body returns the first ack without storing anything again (another body under that key is a
-//! 409).
+//! 409). The body must be declared `application/json` (415 otherwise), as every SDK sends it.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State as AxState;
 use axum::extract::rejection::BytesRejection;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use staso_wire::ingest::{IngestAck, IngestRequest, TraceGroup, WireSpan};
 
 use crate::error::ApiError;
@@ -31,6 +31,7 @@ pub async fn ingest(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestAck>, ApiError> {
+    check_content_type(&headers)?;
     let bytes = body_bytes(body, &state.limits)?;
     let idempotency_key = match headers.get(staso_wire::IDEMPOTENCY_KEY_HEADER) {
         None => uuid::Uuid::new_v4().to_string(),
@@ -57,6 +58,27 @@ pub async fn ingest(
     })
     .await?;
     Ok(Json(ack))
+}
+
+/// 415 unless `Content-Type` is `application/json` (any parameter, e.g. `; charset=utf-8`, allowed;
+/// the media type compared case-insensitively, as RFC 9110 §8.3.1 says).
+pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type: missing, must be application/json".to_owned(),
+        ));
+    };
+    let media_type = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    match media_type {
+        Some(t) if t.eq_ignore_ascii_case("application/json") => Ok(()),
+        _ => Err(ApiError::UnsupportedMediaType(
+            "Content-Type: must be application/json".to_owned(),
+        )),
+    }
 }
 
 /// Validates every group and span; the first problem is returned as a 400 naming its field

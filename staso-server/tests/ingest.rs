@@ -220,6 +220,61 @@ fn a_workspace_named_star_has_its_own_receipts() {
 }
 
 #[test]
+fn ingest_requires_a_json_content_type() {
+    let peer = Peer::start();
+    let body = serde_json::to_vec(&simple_body(&["t1"], "default")).unwrap();
+    let send = |content_type: Option<&str>, idem: &str| {
+        let mut req = peer
+            .http
+            .post(peer.url("/v1/traces/ingest"))
+            .header("X-API-Key", KEY)
+            .header("Idempotency-Key", idem)
+            .body(body.clone());
+        if let Some(t) = content_type {
+            req = req.header("Content-Type", t);
+        }
+        let resp = req.send().unwrap();
+        (
+            resp.status().as_u16(),
+            resp.json::<Value>().unwrap_or(Value::Null),
+        )
+    };
+    for (i, t) in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonl"),
+        Some(""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, err) = send(t, &format!("bad-{i}"));
+        assert_eq!(s, 415, "{t:?}: {err}");
+        assert_eq!(err["error"], "unsupported_media_type", "{t:?}");
+        assert!(
+            err["detail"]
+                .as_str()
+                .unwrap()
+                .contains("must be application/json"),
+            "{err}"
+        );
+    }
+    assert_eq!(count_traces(&peer, KEY), 0);
+    for (i, t) in [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON;charset=UTF-8",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (s, ack) = send(Some(t), &format!("good-{i}"));
+        assert_eq!(s, 200, "{t}: {ack}");
+    }
+}
+
+#[test]
 fn malformed_bodies_are_400_naming_the_field_and_store_nothing() {
     let peer = Peer::start();
     let good = simple_body(&["t1", "t2"], "default");
