@@ -16,8 +16,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod access_log;
 pub mod annotations;
 pub mod app;
+pub mod body_budget;
 pub mod datasets;
 pub mod embedded;
 pub mod error;
@@ -27,6 +29,7 @@ pub mod ingest;
 pub mod keys;
 pub mod read;
 pub mod render;
+pub mod serve;
 pub mod server;
 pub mod store;
 pub mod timefmt;

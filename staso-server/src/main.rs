@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use staso_server::store::{guard as gstore, traces};
@@ -47,7 +48,25 @@ enum Command {
         /// Largest accepted request body, bytes.
         #[arg(long, default_value_t = staso_server::server::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
-        /// Log requests' outcomes to stderr (never keys or payloads).
+        /// Request-body bytes held in memory at once, server-wide; requests over it wait up to
+        /// 2 s, then get 503 with Retry-After. Default: 1/16 of physical memory (at least
+        /// --max-body-bytes).
+        #[arg(long)]
+        max_inflight_body_bytes: Option<usize>,
+        /// Open connections served at once; more are answered 503 and closed.
+        #[arg(long, default_value_t = staso_server::serve::DEFAULT_MAX_CONNECTIONS)]
+        max_connections: usize,
+        /// Seconds allowed to receive a request head (also the keep-alive idle timeout).
+        #[arg(long, default_value_t = staso_server::serve::DEFAULT_HEADER_TIMEOUT.as_secs())]
+        header_timeout: u64,
+        /// Longest silence, in seconds, while a request body is received (408 after).
+        #[arg(long, default_value_t = staso_server::body_budget::DEFAULT_BODY_TIMEOUT.as_secs())]
+        body_timeout: u64,
+        /// Seconds in-flight requests may take after Ctrl-C or SIGTERM before the server exits.
+        #[arg(long, default_value_t = staso_server::serve::DEFAULT_SHUTDOWN_GRACE.as_secs())]
+        shutdown_grace: u64,
+        /// Log one line per request to stderr: method, route, status, duration, bytes,
+        /// workspace (never keys or payloads).
         #[arg(long, short)]
         verbose: bool,
     },
@@ -137,6 +156,11 @@ fn run(cli: Cli) -> CliResult {
             api_keys,
             policy,
             max_body_bytes,
+            max_inflight_body_bytes,
+            max_connections,
+            header_timeout,
+            body_timeout,
+            shutdown_grace,
             verbose,
         } => {
             if verbose {
@@ -147,7 +171,14 @@ fn run(cli: Cli) -> CliResult {
             let mut b = Server::builder()
                 .addr(addr)
                 .db_path(&db.db)
-                .max_body_bytes(max_body_bytes);
+                .max_body_bytes(max_body_bytes)
+                .max_connections(max_connections)
+                .header_timeout(Duration::from_secs(header_timeout))
+                .body_timeout(Duration::from_secs(body_timeout))
+                .shutdown_grace(Duration::from_secs(shutdown_grace));
+            if let Some(n) = max_inflight_body_bytes {
+                b = b.max_inflight_body_bytes(n);
+            }
             for spec in api_keys.iter().filter(|s| !s.trim().is_empty()) {
                 b = b.key(ApiKey::parse(spec.trim())?);
             }
@@ -167,7 +198,7 @@ fn run(cli: Cli) -> CliResult {
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
-                .block_on(tokio::signal::ctrl_c())?;
+                .block_on(shutdown_signal())?;
             server.shutdown();
             Ok(())
         }
@@ -217,6 +248,20 @@ fn run(cli: Cli) -> CliResult {
         Command::Approve(d) => decide(d, true),
         Command::Reject(d) => decide(d, false),
     }
+}
+
+/// Ctrl-C, or SIGTERM on Unix (what `kill`, systemd and container runtimes send).
+async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r,
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await
 }
 
 fn decide(d: Decide, approve: bool) -> CliResult {

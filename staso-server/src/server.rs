@@ -7,13 +7,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
+use axum::middleware;
 use tokio::sync::oneshot;
 
+use crate::access_log;
 use crate::app::router;
+use crate::body_budget::{self, BodyBudget};
 use crate::guard::{Policy, PolicyError};
 use crate::http::{AppState, Limits};
 use crate::keys::{ApiKey, KeyRing};
+use crate::serve::{self, ConnectionLimits};
 use crate::store::{Store, StoreError};
 
 /// Default body limit: 16 MiB (a full batch of 500 spans with large captured payloads).
@@ -53,6 +58,10 @@ impl Server {
                 max_json_depth: DEFAULT_MAX_JSON_DEPTH,
             },
             policy: None,
+            connections: ConnectionLimits::default(),
+            max_inflight_body_bytes: None,
+            body_budget_wait: body_budget::DEFAULT_BUDGET_WAIT,
+            body_timeout: body_budget::DEFAULT_BODY_TIMEOUT,
         }
     }
 }
@@ -70,6 +79,10 @@ pub struct ServerBuilder {
     keys: Vec<ApiKey>,
     limits: Limits,
     policy: Option<Policy>,
+    connections: ConnectionLimits,
+    max_inflight_body_bytes: Option<usize>,
+    body_budget_wait: Duration,
+    body_timeout: Duration,
 }
 
 impl ServerBuilder {
@@ -106,6 +119,49 @@ impl ServerBuilder {
     /// JSON nesting limit (400 above).
     pub fn max_json_depth(mut self, n: usize) -> Self {
         self.limits.max_json_depth = n;
+        self
+    }
+
+    /// Time allowed to receive a request head, from when the server starts waiting for it (after
+    /// accepting, and after each response on a keep-alive connection, so it is also the idle
+    /// timeout); the connection is closed when it passes. Default 10 s.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.connections.header_timeout = timeout;
+        self
+    }
+
+    /// Longest silence while a request body is received; the request is answered 408 and its
+    /// connection closed. Default 30 s.
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Open connections served at once; the next ones are answered 503 and closed. Default 512.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.connections.max_connections = n;
+        self
+    }
+
+    /// How long in-flight requests may run after [`RunningServer::shutdown`] before their
+    /// connections are closed. Default 5 s.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.connections.shutdown_grace = grace;
+        self
+    }
+
+    /// Request-body bytes held in memory at once, server-wide; a request over budget waits
+    /// briefly (see [`ServerBuilder::body_budget_wait`]), then is answered 503 with
+    /// `Retry-After`. Default: [`body_budget::default_budget`] (1/16 of physical memory, at
+    /// least the body limit).
+    pub fn max_inflight_body_bytes(mut self, n: usize) -> Self {
+        self.max_inflight_body_bytes = Some(n);
+        self
+    }
+
+    /// How long a request waits for body budget before its 503. Default 2 s.
+    pub fn body_budget_wait(mut self, wait: Duration) -> Self {
+        self.body_budget_wait = wait;
         self
     }
 
@@ -154,27 +210,36 @@ impl ServerBuilder {
             let _enter = runtime.enter();
             tokio::net::TcpListener::from_std(std_listener)?
         };
+        let keys = KeyRing::new(keys);
+        let budget = Arc::new(BodyBudget::new(
+            self.max_inflight_body_bytes
+                .unwrap_or_else(|| body_budget::default_budget(self.limits.max_body_bytes)),
+            self.body_budget_wait,
+            self.body_timeout,
+            self.limits.max_body_bytes,
+        ));
         let app = router(Arc::new(AppState {
             store: Arc::clone(&store),
-            keys: KeyRing::new(keys),
+            keys: keys.clone(),
             limits: self.limits,
             policy: self.policy,
-        }));
+        }))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&budget),
+            body_budget::limit_body,
+        ))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(keys),
+            access_log::log_request,
+        ));
+        let connections = self.connections;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("staso-server".into())
             .spawn(move || {
-                runtime.block_on(async move {
-                    let stop = async {
-                        let _ = stop_rx.await;
-                    };
-                    if let Err(e) = axum::serve(listener, app)
-                        .with_graceful_shutdown(stop)
-                        .await
-                    {
-                        log::error!("staso-server stopped: {e}");
-                    }
-                });
+                runtime.block_on(serve::serve(listener, app, connections, stop_rx));
+                // Dropping the runtime cancels whatever the grace period did not let finish.
+                runtime.shutdown_background();
             })?;
         log::info!("staso-server listening on http://{addr}");
         Ok(RunningServer {
@@ -183,6 +248,7 @@ impl ServerBuilder {
             db_path,
             api_key,
             dev_key,
+            budget,
             stop: Some(stop_tx),
             thread: Some(thread),
             _temp_dir: temp_dir,
@@ -200,6 +266,7 @@ pub struct RunningServer {
     db_path: PathBuf,
     api_key: String,
     dev_key: Option<String>,
+    budget: Arc<BodyBudget>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
     _temp_dir: Option<tempfile::TempDir>,
@@ -231,7 +298,14 @@ impl RunningServer {
         self.dev_key.as_deref()
     }
 
-    /// Stops accepting, finishes in-flight requests and waits for the server thread.
+    /// Request-body bytes reserved right now by requests in flight (0 when idle).
+    pub fn body_bytes_in_flight(&self) -> usize {
+        self.budget.in_flight()
+    }
+
+    /// Stops accepting at once, lets in-flight requests finish within the shutdown grace period
+    /// ([`ServerBuilder::shutdown_grace`]), closes the remaining connections and waits for the
+    /// server thread.
     pub fn shutdown(mut self) {
         self.stop_and_join();
     }
