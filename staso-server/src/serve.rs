@@ -159,7 +159,8 @@ async fn refuse_connection(stream: TcpStream) {
     let _ = tokio::time::timeout(REFUSAL_DEADLINE * 2, conn).await;
 }
 
-/// 503 with `Retry-After` and the server's JSON error shape (`{"error", "detail"}`).
+/// 503 with `Retry-After`, `Connection: close` and the server's JSON error shape
+/// (`{"error", "detail"}`).
 pub(crate) fn busy_response(detail: &str, retry_after: Duration) -> Response<Body> {
     let body = serde_json::json!({ "error": "server_busy", "detail": detail });
     let mut response = Response::new(Body::from(body.to_string()));
@@ -173,6 +174,8 @@ pub(crate) fn busy_response(detail: &str, retry_after: Duration) -> Response<Bod
         header::RETRY_AFTER,
         HeaderValue::from(retry_after.as_secs().max(1)),
     );
+    // The request's body (if any) was not read: the connection cannot carry another request.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
     response
 }
 

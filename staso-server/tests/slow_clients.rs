@@ -51,6 +51,14 @@ fn slowloris_connections_are_closed_and_do_not_block_others() {
     let mut slow: Vec<TcpStream> = (0..200).map(|_| half_open(addr)).collect();
     // A connection that sends nothing at all is idle, and closed on the same deadline.
     slow.push(TcpStream::connect(addr).unwrap());
+    // So is a keep-alive connection idle after its first answer.
+    let mut kept = TcpStream::connect(addr).unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    kept.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+    slow.push(kept);
 
     let started = Instant::now();
     let answer = healthz(addr);
