@@ -140,48 +140,85 @@ fn eight_concurrent_large_bodies_are_each_stored_or_refused_with_retry_after() {
     assert_eq!(stored, 8);
 }
 
-/// Resident memory of this process (client and server), from `/proc/self/status`.
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+/// Resident memory of process `pid`, from `/proc/PID/status`.
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kib: f64 = status
         .lines()
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .unwrap();
+        .unwrap_or(0.0);
     kib / 1024.0
 }
 
-/// Not a pass/fail test: prints RSS before, during (peak of 8 concurrent 15 MB bodies) and after.
-/// `cargo test --release -p staso-server --test body_budget -- --ignored --nocapture rss`
+/// Not a pass/fail test: runs the binary and prints its RSS before, during (peak) and after 8
+/// concurrent 15 MB bodies, with the default budget or `RSS_BUDGET_BYTES`. Linux only.
+/// `RSS_BUDGET_BYTES=33554432 cargo test --release -p staso-server --test body_budget -- --ignored --nocapture rss`
 #[test]
 #[ignore]
 fn rss_before_during_after_eight_concurrent_15_mb_bodies() {
-    let peer = Arc::new(Peer::start());
-    let before = rss_mib();
-    let bodies: Vec<_> = (0..8)
-        .map(|i| (format!("r-{i}"), large_body(&format!("r-{i}"), 15_000_000)))
-        .collect();
-    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_staso-server"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY, "--db"])
+        .arg(dir.path().join("staso.db"))
+        .env_remove("STASO_SERVER_API_KEYS")
+        .stdout(std::process::Stdio::piped());
+    if let Ok(budget) = std::env::var("RSS_BUDGET_BYTES") {
+        cmd.args(["--max-inflight-body-bytes", &budget]);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut printed = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = printed.next().unwrap().unwrap();
+    let base = first
+        .strip_prefix("staso-server listening on ")
+        .unwrap()
+        .to_owned();
+    let pid = child.id();
+    let http = reqwest::blocking::Client::new();
+
+    let before = rss_mib(pid);
+    let done = Arc::new(AtomicBool::new(false));
     let sampler = {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let mut peak = 0f64;
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(rss_mib());
+            while !done.load(Ordering::Relaxed) {
+                peak = peak.max(rss_mib(pid));
                 std::thread::sleep(Duration::from_millis(5));
             }
             peak
         })
     };
-    let outcomes = concurrently(&peer, bodies);
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let start = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let (http, base, start) = (http.clone(), base.clone(), Arc::clone(&start));
+            let body = large_body(&format!("r-{i}"), 15_000_000);
+            std::thread::spawn(move || {
+                start.wait();
+                http.post(format!("{base}/v1/traces/ingest"))
+                    .header("X-API-Key", KEY)
+                    .header("Content-Type", "application/json")
+                    .body(body)
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    done.store(true, Ordering::Relaxed);
     let during = sampler.join().unwrap();
-    std::thread::sleep(Duration::from_secs(1));
+    std::thread::sleep(Duration::from_secs(2));
     println!(
-        "RSS MiB: before {before:.0}, during {during:.0}, after {:.0}; outcomes {outcomes:?}; \
-         budget {} bytes",
-        rss_mib(),
-        peer.server.body_bytes_in_flight()
+        "server RSS MiB: before {before:.0}, during {during:.0}, after {:.0}; statuses {statuses:?}",
+        rss_mib(pid)
     );
+    let _ = child.kill();
+    let _ = child.wait();
 }
