@@ -182,3 +182,56 @@ fn sigterm_stops_the_binary_within_the_grace_period() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_stalled_body_is_answered_408_and_closed() {
+    let peer = Peer::start_with(|b| b.api_key(common::KEY).body_timeout(Duration::from_secs(1)));
+    let mut s = TcpStream::connect(peer.server.addr()).unwrap();
+    s.write_all(
+        b"POST /v1/traces/ingest HTTP/1.1\r\nHost: x\r\nX-API-Key: ak_test\r\n\
+          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"traces\"",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let answer = closed_within(&mut s, Duration::from_secs(5)).expect("still open");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(peer.server.body_bytes_in_flight(), 0);
+}
+
+#[test]
+fn a_request_in_flight_at_shutdown_is_answered_within_the_grace_period() {
+    let peer = Peer::start_with(|b| {
+        b.api_key(common::KEY)
+            .shutdown_grace(Duration::from_secs(5))
+    });
+    let body = serde_json::to_vec(&common::simple_body(&["t-late"], "default")).unwrap();
+    let mut s = TcpStream::connect(peer.server.addr()).unwrap();
+    let head = format!(
+        "POST /v1/traces/ingest HTTP/1.1\r\nHost: x\r\nX-API-Key: ak_test\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body[..10]).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    let server = peer.server;
+    let started = Instant::now();
+    let stopping = std::thread::spawn(move || server.shutdown());
+    std::thread::sleep(Duration::from_millis(300));
+    s.write_all(&body[10..]).unwrap();
+    let answer = closed_within(&mut s, Duration::from_secs(5)).expect("not closed after answer");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    stopping.join().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
