@@ -59,6 +59,10 @@ enum Command {
         /// Seconds allowed to receive a request head (also the keep-alive idle timeout).
         #[arg(long, default_value_t = staso_server::serve::DEFAULT_HEADER_TIMEOUT.as_secs())]
         header_timeout: u64,
+        /// Seconds a connection may go with no byte moving while no request is being handled
+        /// (a client that stops reading its answer).
+        #[arg(long, default_value_t = staso_server::serve::DEFAULT_IDLE_TIMEOUT.as_secs())]
+        idle_timeout: u64,
         /// Longest silence, in seconds, while a request body is received (408 after).
         #[arg(long, default_value_t = staso_server::body_budget::DEFAULT_BODY_TIMEOUT.as_secs())]
         body_timeout: u64,
@@ -159,6 +163,7 @@ fn run(cli: Cli) -> CliResult {
             max_inflight_body_bytes,
             max_connections,
             header_timeout,
+            idle_timeout,
             body_timeout,
             shutdown_grace,
             verbose,
@@ -174,6 +179,7 @@ fn run(cli: Cli) -> CliResult {
                 .max_body_bytes(max_body_bytes)
                 .max_connections(max_connections)
                 .header_timeout(Duration::from_secs(header_timeout))
+                .idle_timeout(Duration::from_secs(idle_timeout))
                 .body_timeout(Duration::from_secs(body_timeout))
                 .shutdown_grace(Duration::from_secs(shutdown_grace));
             if let Some(n) = max_inflight_body_bytes {

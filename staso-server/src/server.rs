@@ -130,6 +130,13 @@ impl ServerBuilder {
         self
     }
 
+    /// Time a connection may go with no byte read or written while no handler runs on it (a
+    /// client that stops reading its answer); it is closed after. Default 60 s.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.connections.idle_timeout = timeout;
+        self
+    }
+
     /// Longest silence while a request body is received; the request is answered 408 and its
     /// connection closed. Default 30 s.
     pub fn body_timeout(mut self, timeout: Duration) -> Self {

@@ -235,3 +235,39 @@ fn a_request_in_flight_at_shutdown_is_answered_within_the_grace_period() {
         started.elapsed()
     );
 }
+
+#[test]
+fn a_client_that_stops_reading_its_answer_is_closed_after_the_idle_timeout() {
+    let peer = Peer::start_with(|b| {
+        b.api_key(common::KEY)
+            .max_connections(2)
+            .idle_timeout(Duration::from_secs(1))
+    });
+    let mut body = common::simple_body(&["t-big"], "default");
+    body["traces"][0]["spans"][0]["input"] = "x".repeat(8_000_000).into();
+    // Peer's client keeps this connection open: it holds one of the two slots.
+    assert_eq!(peer.ingest("big", &body).0, 200);
+
+    // An answer larger than the socket buffers, never read: the server's writes stall.
+    let mut stalled = TcpStream::connect(peer.server.addr()).unwrap();
+    stalled
+        .write_all(b"GET /v1/traces/t-big HTTP/1.1\r\nHost: x\r\nX-API-Key: ak_test\r\n\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let refused = healthz(peer.server.addr());
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let answer = healthz(peer.server.addr());
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "stalled connection still open: {answer}"
+        );
+    }
+    drop(stalled);
+}
