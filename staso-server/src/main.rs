@@ -31,7 +31,7 @@ struct DbArg {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the Staso API until Ctrl-C.
+    /// Serve the Staso API until Ctrl-C or SIGTERM.
     Serve {
         /// Address to bind; port 0 picks a free port (the bound address is printed).
         #[arg(long, default_value = "127.0.0.1:7070")]

@@ -25,6 +25,8 @@ use crate::store::{Store, StoreError};
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// Default JSON nesting limit.
 pub const DEFAULT_MAX_JSON_DEPTH: usize = 64;
+/// After the shutdown grace period, how long store work already running may take to finish.
+const STORE_WORK_GRACE: Duration = Duration::from_secs(1);
 /// `meta` key of the generated development key.
 const DEV_KEY_META: &str = "dev_api_key";
 
@@ -245,8 +247,10 @@ impl ServerBuilder {
             .name("staso-server".into())
             .spawn(move || {
                 runtime.block_on(serve::serve(listener, app, connections, stop_rx));
-                // Dropping the runtime cancels whatever the grace period did not let finish.
-                runtime.shutdown_background();
+                // Tasks the grace period did not let finish are cancelled here; a store
+                // transaction already running on a blocking thread gets a moment to commit
+                // (cutting it would roll it back, which is safe but wasteful).
+                runtime.shutdown_timeout(STORE_WORK_GRACE);
             })?;
         log::info!("staso-server listening on http://{addr}");
         Ok(RunningServer {
