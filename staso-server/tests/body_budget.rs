@@ -222,3 +222,30 @@ fn rss_before_during_after_eight_concurrent_15_mb_bodies() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn chunked_bodies_are_held_to_the_limit_and_release_their_budget() {
+    let peer = Peer::start_with(|b| {
+        b.api_key(KEY)
+            .max_body_bytes(1_000_000)
+            .max_inflight_body_bytes(1_000_000)
+    });
+    let chunked = |body: Vec<u8>| {
+        peer.http
+            .post(peer.url("/v1/traces/ingest"))
+            .header("X-API-Key", KEY)
+            .header("Content-Type", "application/json")
+            .body(reqwest::blocking::Body::new(std::io::Cursor::new(body)))
+            .send()
+            .map(|r| r.status().as_u16())
+    };
+    assert_eq!(chunked(large_body("c-1", 10_000)).unwrap(), 200);
+    // Refused as soon as it passes the limit: the client may still be sending when the
+    // connection closes, and then sees the close instead of the 413.
+    match chunked(large_body("c-2", 2_000_000)) {
+        Ok(status) => assert_eq!(status, 413),
+        Err(e) => assert!(e.is_body(), "{e}"),
+    }
+    wait_until_released(&peer);
+    assert_eq!(count_traces(&peer, KEY), 1);
+}
