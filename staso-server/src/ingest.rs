@@ -50,10 +50,14 @@ pub async fn ingest(
     };
     let request: IngestRequest = decode(&bytes, &state.limits)?;
     let groups = check_request(&request, &scope)?;
+    // The checked groups are what is stored: the decoded request need not stay in memory beside them.
+    drop(request);
     let label = scope.label();
     let ack = blocking(&state, move |store| {
-        // Hashed off the executor: a full-size body takes tens of milliseconds.
+        // Hashed off the executor: a full-size body takes tens of milliseconds. The raw body is not
+        // needed after that.
         let body_hash = receipts::body_hash(&bytes);
+        drop(bytes);
         traces::ingest(store, &label, &idempotency_key, &body_hash, &groups)
     })
     .await?;

@@ -212,6 +212,11 @@ impl ServerBuilder {
             .thread_name("staso-server")
             .enable_all()
             .build()?;
+        // Receipts older than the store's retention window are purged in the background; the task
+        // ends with the runtime.
+        runtime.spawn(crate::store::receipts::purge_periodically(Arc::clone(
+            &store,
+        )));
         let std_listener = std::net::TcpListener::bind(self.addr)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;

@@ -9,11 +9,12 @@ pub mod datasets;
 mod error;
 pub mod guard;
 pub mod receipts;
+mod retention;
 pub mod schema;
 pub mod traces;
 
 pub use error::{StoreError, StoreResult};
-pub use receipts::ReceiptRetention;
+pub use retention::ReceiptRetention;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

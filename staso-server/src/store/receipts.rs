@@ -2,7 +2,7 @@
 //! within a key scope, a hash of the request body it answered, and its age; old receipts are purged.
 //!
 //! The SDKs reuse a key only for the retries of one batch (seconds apart), so a receipt needs to
-//! outlive the retries, not the data: [`ReceiptRetention`] keeps it for a day by default.
+//! outlive the retries, not the data: [`ReceiptRetention`](super::ReceiptRetention) keeps it for a day by default.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,31 +11,6 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use staso_wire::ingest::IngestAck;
 
 use super::{Store, StoreError, StoreResult};
-
-/// How long receipts are kept and how often old ones are purged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReceiptRetention {
-    /// Receipts older than this are purged (default [`ReceiptRetention::DEFAULT_MAX_AGE`]).
-    pub max_age: Duration,
-    /// Time between two purges (default [`ReceiptRetention::DEFAULT_INTERVAL`]).
-    pub interval: Duration,
-}
-
-impl ReceiptRetention {
-    /// Default age after which a receipt is purged: 24 hours, far beyond any retry of a batch.
-    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 60 * 60);
-    /// Default time between purges: 10 minutes.
-    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10 * 60);
-}
-
-impl Default for ReceiptRetention {
-    fn default() -> Self {
-        ReceiptRetention {
-            max_age: Self::DEFAULT_MAX_AGE,
-            interval: Self::DEFAULT_INTERVAL,
-        }
-    }
-}
 
 /// A stable 128-bit hash of a request body, as stored in a receipt: `fnv1a128:<32 hex digits>`.
 ///
