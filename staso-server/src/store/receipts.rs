@@ -101,8 +101,10 @@ impl Store {
     }
 }
 
-/// Purges receipts older than the store's [`ReceiptRetention::max_age`] every
-/// [`ReceiptRetention::interval`], forever; spawn it on the server's runtime (it ends with it).
+/// Purges receipts older than the store's
+/// [`ReceiptRetention::max_age`](super::ReceiptRetention::max_age) every
+/// [`ReceiptRetention::interval`](super::ReceiptRetention::interval), forever; spawn it on the
+/// server's runtime (it ends with it).
 /// The first purge runs at once. A failed purge is logged and retried at the next interval.
 pub async fn purge_periodically(store: Arc<Store>) {
     let retention = store.receipt_retention();
