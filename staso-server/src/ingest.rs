@@ -49,9 +49,8 @@ pub async fn ingest(
         }
     };
     let request: IngestRequest = decode(&bytes, &state.limits)?;
-    let groups = check_request(&request, &scope)?;
-    // The checked groups are what is stored: the decoded request need not stay in memory beside them.
-    drop(request);
+    // The checked groups take the decoded spans over: no second copy of the payload.
+    let groups = check_request(request, &scope)?;
     let label = scope.label();
     let ack = blocking(&state, move |store| {
         // Hashed off the executor: a full-size body takes tens of milliseconds. The raw body is not
@@ -87,9 +86,9 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 
 /// Validates every group and span; the first problem is returned as a 400 naming its field
 /// (or a 403 for a workspace outside the key's scope).
-pub fn check_request(req: &IngestRequest, scope: &Scope) -> Result<Vec<CheckedGroup>, ApiError> {
+pub fn check_request(req: IngestRequest, scope: &Scope) -> Result<Vec<CheckedGroup>, ApiError> {
     req.traces
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(i, g)| check_group(g, &format!("traces[{i}]"), scope))
         .collect()
@@ -112,7 +111,7 @@ fn check_len(field: &str, v: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_group(g: &TraceGroup, at: &str, scope: &Scope) -> Result<CheckedGroup, ApiError> {
+fn check_group(g: TraceGroup, at: &str, scope: &Scope) -> Result<CheckedGroup, ApiError> {
     check_id(&format!("{at}.trace_id"), &g.trace_id)?;
     check_len(&format!("{at}.environment"), &g.environment)?;
     check_len(&format!("{at}.workspace_slug"), &g.workspace_slug)?;
@@ -133,19 +132,19 @@ fn check_group(g: &TraceGroup, at: &str, scope: &Scope) -> Result<CheckedGroup, 
     }
     let spans = g
         .spans
-        .iter()
+        .into_iter()
         .enumerate()
         .map(|(j, s)| check_span(s, &format!("{at}.spans[{j}]")))
         .collect::<Result<_, _>>()?;
     Ok(CheckedGroup {
-        trace_id: g.trace_id.clone(),
-        environment: g.environment.clone(),
-        workspace_slug: g.workspace_slug.clone(),
+        trace_id: g.trace_id,
+        environment: g.environment,
+        workspace_slug: g.workspace_slug,
         spans,
     })
 }
 
-fn check_span(s: &WireSpan, at: &str) -> Result<CheckedSpan, ApiError> {
+fn check_span(s: WireSpan, at: &str) -> Result<CheckedSpan, ApiError> {
     check_id(&format!("{at}.span_id"), &s.span_id)?;
     if let Some(p) = &s.parent_span_id {
         check_len(&format!("{at}.parent_span_id"), p)?;
@@ -179,8 +178,5 @@ fn check_span(s: &WireSpan, at: &str) -> Result<CheckedSpan, ApiError> {
             return Err(ApiError::field(format!("{at}.{name}"), "too large"));
         }
     }
-    Ok(CheckedSpan {
-        span: s.clone(),
-        start_us,
-    })
+    Ok(CheckedSpan { span: s, start_us })
 }
