@@ -11,6 +11,13 @@ use staso_server::store::{guard as gstore, traces};
 use staso_server::{ApiKey, Scope, Server, Store, render};
 use staso_wire::guard::EscalationDecision;
 
+/// jemalloc, with its background thread, returns the pages freed after a burst of large request
+/// bodies to the OS within seconds (glibc keeps them in its arenas). Only the binary: programs that
+/// embed the library keep their own allocator.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "staso-server",

@@ -152,8 +152,8 @@ fn rss_mib(pid: u32) -> f64 {
     kib / 1024.0
 }
 
-/// Not a pass/fail test: runs the binary and prints its RSS before, during (peak) and after 8
-/// concurrent 15 MB bodies, with the default budget or `RSS_BUDGET_BYTES`. Linux only.
+/// Not a pass/fail test: runs the binary and prints its RSS before, during (peak) and 2 s and 22 s
+/// after 8 concurrent 15 MB bodies, with the default budget or `RSS_BUDGET_BYTES`. Linux only.
 /// `RSS_BUDGET_BYTES=33554432 cargo test --release -p staso-server --test body_budget -- --ignored --nocapture rss`
 #[test]
 #[ignore]
@@ -215,8 +215,11 @@ fn rss_before_during_after_eight_concurrent_15_mb_bodies() {
     done.store(true, Ordering::Relaxed);
     let during = sampler.join().unwrap();
     std::thread::sleep(Duration::from_secs(2));
+    let after_2s = rss_mib(pid);
+    std::thread::sleep(Duration::from_secs(20));
     println!(
-        "server RSS MiB: before {before:.0}, during {during:.0}, after {:.0}; statuses {statuses:?}",
+        "server RSS MiB: before {before:.0}, during {during:.0}, after 2 s {after_2s:.0}, after 22 s {:.0}; \
+         statuses {statuses:?}",
         rss_mib(pid)
     );
     let _ = child.kill();
