@@ -3,9 +3,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::io::Read;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
@@ -17,22 +16,9 @@ const TRACE_ID: &str = "trace-raw-id-do-not-log";
 #[test]
 fn verbose_logs_one_line_per_request_without_keys_or_payloads() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_staso-server"))
-        .args(["serve", "--verbose", "--addr", "127.0.0.1:0"])
-        .args(["--api-key", &format!("{SECRET};ak_scoped:team-a"), "--db"])
-        .arg(dir.path().join("staso.db"))
-        .env_remove("STASO_SERVER_API_KEYS")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut printed = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = printed.next().unwrap().unwrap();
-    let addr: SocketAddr = first
-        .strip_prefix("staso-server listening on http://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .parse()
-        .unwrap();
+    let keys = format!("{SECRET};ak_scoped:team-a");
+    let (mut child, addr, _printed) =
+        common::spawn_binary(dir.path(), &["--verbose", "--api-key", &keys], true);
     let base = format!("http://{addr}");
 
     let mut body = common::simple_body(&[TRACE_ID], "default");

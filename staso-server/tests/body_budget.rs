@@ -158,25 +158,16 @@ fn rss_mib(pid: u32) -> f64 {
 #[test]
 #[ignore]
 fn rss_before_during_after_eight_concurrent_15_mb_bodies() {
-    use std::io::BufRead;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_staso-server"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY, "--db"])
-        .arg(dir.path().join("staso.db"))
-        .env_remove("STASO_SERVER_API_KEYS")
-        .stdout(std::process::Stdio::piped());
-    if let Ok(budget) = std::env::var("RSS_BUDGET_BYTES") {
-        cmd.args(["--max-inflight-body-bytes", &budget]);
+    let budget = std::env::var("RSS_BUDGET_BYTES").ok();
+    let mut args = vec!["--api-key", KEY];
+    if let Some(budget) = &budget {
+        args.extend(["--max-inflight-body-bytes", budget]);
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut printed = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = printed.next().unwrap().unwrap();
-    let base = first
-        .strip_prefix("staso-server listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut child, addr, _printed) = common::spawn_binary(dir.path(), &args, false);
+    let base = format!("http://{addr}");
     let pid = child.id();
     let http = reqwest::blocking::Client::new();
 

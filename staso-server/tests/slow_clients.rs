@@ -4,9 +4,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -145,22 +145,19 @@ fn shutdown_with_a_half_open_connection_meets_the_grace_period() {
 #[test]
 fn sigterm_stops_the_binary_within_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_staso-server"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--api-key", "ak_test"])
-        .args(["--shutdown-grace", "1", "--header-timeout", "60", "--db"])
-        .arg(dir.path().join("staso.db"))
-        .env_remove("STASO_SERVER_API_KEYS")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kept open until the end: the child still prints after its first line.
-    let mut printed = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = printed.next().unwrap().unwrap();
-    let addr: SocketAddr = first
-        .strip_prefix("staso-server listening on http://")
-        .unwrap_or_else(|| panic!("{first}"))
-        .parse()
-        .unwrap();
+    // The printed lines are kept open until the end: the child still prints after its first line.
+    let (mut child, addr, _printed) = common::spawn_binary(
+        dir.path(),
+        &[
+            "--api-key",
+            "ak_test",
+            "--shutdown-grace",
+            "1",
+            "--header-timeout",
+            "60",
+        ],
+        false,
+    );
     let _slow = half_open(addr);
     std::thread::sleep(Duration::from_millis(200));
 

@@ -179,3 +179,40 @@ pub fn count_traces(peer: &Peer, key: &str) -> usize {
     assert_eq!(status, 200, "{v}");
     v["traces"].as_array().unwrap().len()
 }
+
+/// The `staso-server` binary started with `serve --addr 127.0.0.1:0 --db <dir>/staso.db` and `args`,
+/// its stdout piped (stderr too when `capture_stderr`), and the address it printed. The returned
+/// lines keep stdout open: the child may print more after its first line.
+pub fn spawn_binary(
+    dir: &std::path::Path,
+    args: &[&str],
+    capture_stderr: bool,
+) -> (
+    std::process::Child,
+    std::net::SocketAddr,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_staso-server"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(dir.join("staso.db"))
+        .args(args)
+        .env_remove("STASO_SERVER_API_KEYS")
+        .stdout(Stdio::piped())
+        .stderr(if capture_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        })
+        .spawn()
+        .unwrap();
+    let mut printed = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = printed.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("staso-server listening on http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .parse()
+        .unwrap();
+    (child, addr, printed)
+}
