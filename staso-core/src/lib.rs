@@ -8,7 +8,7 @@
 // Layers, bottom to top. A module imports only from its own layer's modules listed before it and
 // from the layers below; `.ci/module_cycles.py` checks that no import cycle appears.
 //
-//  1. vocabulary     ids, kind, time, report, shared_str
+//  1. vocabulary     ids, kind, time, report, shared_str, error (the service API's error)
 //  2. config         config/ (builder, validation, capture policy, export settings and the
 //                    session default, OTLP env, VCS detection)
 //  3. data model     record, pool (recycled record boxes), frame (what a span inherits),
@@ -25,6 +25,7 @@
 // 10. exporters      exporters/ (staso HTTP transport, otlp, fan-out, in-memory)
 // 11. entry points   init, guard/, dataset/
 
+mod error;
 mod ids;
 mod kind;
 mod report;
@@ -68,6 +69,7 @@ pub use context::{
     Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
     current_user_id, spawn, spawn_thread,
 };
+pub use error::{ApiError, AuthError, ConfigurationError, Error, TemplateError};
 pub use export::{AnnotationSink, SpanExporter};
 pub use exporters::in_memory::{ExportedSpan, InMemoryExporter, render_trees};
 pub use frame::{Frame, ParentRef};

@@ -73,6 +73,7 @@ pub use staso_core::{
     Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
     current_user_id, spawn,
 };
+pub use staso_core::{ApiError, AuthError, ConfigurationError, Error, TemplateError};
 pub use staso_core::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
 pub use staso_core::{InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async};
 pub use staso_core::{ParseEnumError, SpanKind, SpanStatus};
