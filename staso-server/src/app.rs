@@ -9,7 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::error::ApiError;
-use crate::{annotations, datasets, guard, ingest, read};
+use crate::{annotations, datasets, guard, ingest, prompts, read, setup};
 
 pub use crate::http::{AppState, Auth, Limits, State, blocking, body_bytes, check_depth, decode};
 
@@ -28,6 +28,8 @@ pub fn router(state: State) -> Router {
         .route("/v1/conversations/{session_id}", get(read::conversation))
         .merge(guard::routes())
         .merge(datasets::routes())
+        .merge(prompts::routes())
+        .route(staso_wire::setup::SETUP_VALIDATE_PATH, get(setup::validate))
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()) })
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

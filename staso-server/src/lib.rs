@@ -1,9 +1,9 @@
 //! `staso-server`: a small, persistent, Staso-compatible backend on SQLite.
 //!
 //! It accepts exactly what the official SDK and staso-rs send (PROTOCOL.md): trace ingest,
-//! annotations, guard evaluation with a policy file and human escalations, and datasets; and it
-//! answers a read API for people and tests (`/v1/traces`, `/v1/traces/{id}`,
-//! `/v1/conversations/{session_id}`).
+//! annotations, guard evaluation with a policy file and human escalations, datasets, prompts and
+//! the setup check; and it answers a read API for people and tests (`/v1/traces`,
+//! `/v1/traces/{id}`, `/v1/conversations/{session_id}`).
 //!
 //! ```no_run
 //! use staso_server::Server;
@@ -27,10 +27,12 @@ pub mod guard;
 mod http;
 pub mod ingest;
 pub mod keys;
+pub mod prompts;
 pub mod read;
 pub mod render;
 pub mod serve;
 pub mod server;
+pub mod setup;
 pub mod store;
 pub mod timefmt;
 

@@ -1,5 +1,5 @@
-//! `staso-server` command line: `serve`, `traces`, `show`, and the people's side of guard
-//! escalations (`escalations`, `approve`, `reject`).
+//! `staso-server` command line: `serve`, `traces`, `show`, the people's side of guard
+//! escalations (`escalations`, `approve`, `reject`), and `prompts` (`set`, `get`, `list`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use staso_server::store::prompts::{self as pstore, Selector};
 use staso_server::store::{guard as gstore, traces};
 use staso_server::{ApiKey, Scope, Server, Store, render};
 use staso_wire::guard::EscalationDecision;
+use staso_wire::prompt::{DEFAULT_ENVIRONMENT, PromptCreate};
 
 /// jemalloc, with its background thread, returns the pages freed after a burst of large request
 /// bodies to the OS within seconds (glibc keeps them in its arenas). Only the binary: programs that
@@ -114,6 +116,71 @@ enum Command {
     Approve(Decide),
     /// Reject a pending escalation.
     Reject(Decide),
+    /// Manage prompts: versioned texts with environment labels.
+    Prompts {
+        #[command(subcommand)]
+        action: PromptsCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+struct WorkspaceArg {
+    /// The workspace the prompts belong to.
+    #[arg(long, default_value = "default")]
+    workspace: String,
+}
+
+/// A prompt's text: exactly one of `--content` and `--file`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+struct PromptText {
+    /// The text.
+    #[arg(long)]
+    content: Option<String>,
+    /// Read the text from this file.
+    #[arg(long)]
+    file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PromptsCommand {
+    /// Add the next version of a prompt and point an environment at it (creates the database
+    /// when missing).
+    Set {
+        /// The prompt's name.
+        name: String,
+        #[command(flatten)]
+        text: PromptText,
+        /// The environment label to point at the new version.
+        #[arg(long, default_value = DEFAULT_ENVIRONMENT)]
+        env: String,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+    },
+    /// Print a prompt's text: the version an environment points at, or a given version.
+    Get {
+        /// The prompt's name.
+        name: String,
+        /// The environment label.
+        #[arg(long, conflicts_with = "version")]
+        env: Option<String>,
+        /// This version instead.
+        #[arg(long)]
+        version: Option<u32>,
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+    },
+    /// List the prompts: name, newest version, environment labels.
+    List {
+        #[command(flatten)]
+        db: DbArg,
+        #[command(flatten)]
+        workspace: WorkspaceArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +327,73 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Approve(d) => decide(d, true),
         Command::Reject(d) => decide(d, false),
+        Command::Prompts { action } => prompts(action),
+    }
+}
+
+fn prompts(action: PromptsCommand) -> CliResult {
+    match action {
+        PromptsCommand::Set {
+            name,
+            text,
+            env,
+            db,
+            workspace,
+        } => {
+            let content = match (text.content, text.file) {
+                (Some(c), _) => c,
+                (None, Some(path)) => std::fs::read_to_string(&path)
+                    .map_err(|e| format!("--file {}: {e}", path.display()))?,
+                (None, None) => return Err("give --content or --file".into()),
+            };
+            let req = PromptCreate {
+                name,
+                content,
+                environment: env,
+            };
+            // Checked before the database is created, so bad input leaves no empty file behind.
+            pstore::check(&req)?;
+            let store = Store::open(&db.db)?;
+            let p = pstore::create(&store, &workspace.workspace, &req)?;
+            println!(
+                "prompt {:?} version {} ({})",
+                p.name, p.version, p.environment
+            );
+            Ok(())
+        }
+        PromptsCommand::Get {
+            name,
+            env,
+            version,
+            db,
+            workspace,
+        } => {
+            let store = open_existing(&db.db)?;
+            let env = env.unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
+            let selector = match version {
+                Some(v) => Selector::Version(v),
+                None => Selector::Environment(&env),
+            };
+            let p = pstore::get(&store, &workspace.workspace, &name, selector)?;
+            if p.content.ends_with('\n') {
+                print!("{}", p.content);
+            } else {
+                println!("{}", p.content);
+            }
+            Ok(())
+        }
+        PromptsCommand::List { db, workspace } => {
+            let store = open_existing(&db.db)?;
+            for p in pstore::list(&store, &workspace.workspace)? {
+                let labels: Vec<String> = p
+                    .labels
+                    .iter()
+                    .map(|(env, v)| format!("{env}=v{v}"))
+                    .collect();
+                println!("{}  v{}  {}", p.name, p.latest_version, labels.join(" "));
+            }
+            Ok(())
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`staso-core`, which sends them) and `staso-server` (which parses and answers them).
 //!
 //! One module per API: [`ingest`] (spans, §2–§3), [`annotation`] (§5), [`guard`] (§6),
-//! [`dataset`] (§7); [`capture`] holds the capture map both spans and guard requests carry.
+//! [`dataset`] (§7), [`setup`] (the setup check, §9), [`prompt`] (prompt management); [`capture`] holds the capture map both spans and guard requests carry.
 //! Field order is the wire order. The constants below are the protocol's routes and headers.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -12,6 +12,8 @@ pub mod capture;
 pub mod dataset;
 pub mod guard;
 pub mod ingest;
+pub mod prompt;
+pub mod setup;
 
 /// The ingest route, relative to the base URL (PROTOCOL.md §3.1).
 pub const INGEST_PATH: &str = "/v1/traces/ingest";

@@ -8,6 +8,7 @@ pub mod annotations;
 pub mod datasets;
 mod error;
 pub mod guard;
+pub mod prompts;
 pub mod receipts;
 mod retention;
 pub mod schema;

@@ -156,6 +156,26 @@ const MIGRATIONS: &[&str] = &[
         WHERE scope <> '*';
     CREATE INDEX receipts_by_age ON receipts (created_us);
     "#,
+    // v3: prompts. Versions per (workspace, name) from 1; a label per (workspace, name,
+    // environment) points at one version.
+    r#"
+    CREATE TABLE prompt_versions (
+        workspace_slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        content TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (workspace_slug, name, version)
+    );
+    CREATE TABLE prompt_labels (
+        workspace_slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (workspace_slug, name, environment)
+    );
+    "#,
 ];
 
 /// The schema version this build writes.
