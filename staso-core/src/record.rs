@@ -118,6 +118,8 @@ pub struct SpanRecord {
     pub output: Option<String>,
     /// Metadata set at runtime (attribute `metadata = {…}` values, then `set_metadata` calls).
     pub metadata: Vec<(Cow<'static, str>, serde_json::Value)>,
+    /// Tags added at runtime (`add_tag`, `LlmCall::tags`), sent after the attribute's own.
+    pub tags: Vec<String>,
     /// Error message (sent only when every capture category is on).
     pub error_message: Option<String>,
     /// Type name of the recorded error or panic (`exception.type`).
@@ -167,6 +169,7 @@ impl SpanRecord {
             input: None,
             output: None,
             metadata: Vec::new(),
+            tags: Vec::new(),
             error_message: None,
             exception_type: None,
             session_id: None,
@@ -203,6 +206,7 @@ impl SpanRecord {
             input,
             output,
             metadata,
+            tags,
             error_message,
             exception_type,
             session_id,
@@ -240,6 +244,7 @@ impl SpanRecord {
         } else {
             metadata.clear();
         }
+        *tags = Vec::new();
         *error_message = None;
         *exception_type = None;
         *session_id = None;

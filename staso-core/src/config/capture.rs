@@ -163,6 +163,9 @@ pub const OPERATIONAL_ALLOW_LIST: &[&str] = &[
     "audio_input_tokens",
     "audio_output_tokens",
     "time_to_first_token",
+    // staso-rs's own operational keys (LlmCall): a cost and a flag, never content.
+    "cost_usd",
+    "is_streaming",
     "gen_ai.operation.name",
     "gen_ai.provider.name",
     "guard.action",

@@ -20,6 +20,8 @@ enum AttrValue<'a> {
     Line(u32),
     Bool(bool),
     Tags(&'a [&'static str]),
+    /// The attribute's tags, then the ones added at runtime that are not among them yet.
+    MergedTags(&'a [&'static str], &'a [String]),
     Json(&'a Value),
     Owned(String),
 }
@@ -31,6 +33,7 @@ impl Serialize for AttrValue<'_> {
             AttrValue::Line(v) => s.serialize_u32(*v),
             AttrValue::Bool(v) => s.serialize_bool(*v),
             AttrValue::Tags(v) => v.serialize(s),
+            AttrValue::MergedTags(site, extra) => s.collect_seq(merged_tags(site, extra)),
             AttrValue::Json(v) => v.serialize(s),
             AttrValue::Owned(v) => s.serialize_str(v),
         }
@@ -127,9 +130,15 @@ impl<'a> Attributes<'a> {
             a.push_new(sdk_key!("code.filepath"), AttrValue::Str(site.filepath()));
             a.push_new(sdk_key!("code.lineno"), AttrValue::Line(site.line));
             a.push_new(sdk_key!("code.function"), AttrValue::Str(site.function));
-            if !site.tags.is_empty() {
-                a.push_new(sdk_key!("tags"), AttrValue::Tags(site.tags));
-            }
+        }
+        let site_tags = record.site.map_or(&[][..], |s| s.tags);
+        if !record.tags.is_empty() {
+            a.push_new(
+                sdk_key!("tags"),
+                AttrValue::MergedTags(site_tags, &record.tags),
+            );
+        } else if !site_tags.is_empty() {
+            a.push_new(sdk_key!("tags"), AttrValue::Tags(site_tags));
         }
         for (k, v) in &record.metadata {
             a.insert(k, None, AttrValue::Json(v));
@@ -214,6 +223,16 @@ impl<'a> Attributes<'a> {
                     }
                     w.raw("]");
                 }
+                AttrValue::MergedTags(site, extra) => {
+                    w.raw("[");
+                    for (i, tag) in merged_tags(site, extra).enumerate() {
+                        if i > 0 {
+                            w.raw(",");
+                        }
+                        w.str(tag);
+                    }
+                    w.raw("]");
+                }
                 AttrValue::Json(v) => w.value(v)?,
                 AttrValue::Owned(s) => w.str(s),
             }
@@ -221,6 +240,18 @@ impl<'a> Attributes<'a> {
         w.raw("}");
         Ok(())
     }
+}
+
+/// `site`, then each tag of `extra` not seen before (in `site` or earlier in `extra`).
+fn merged_tags<'a>(
+    site: &'a [&'static str],
+    extra: &'a [String],
+) -> impl Iterator<Item = &'a str> + 'a {
+    let extra = extra.iter().enumerate().filter_map(move |(i, t)| {
+        let seen = site.contains(&t.as_str()) || extra[..i].contains(t);
+        (!seen).then_some(t.as_str())
+    });
+    site.iter().copied().chain(extra)
 }
 
 impl Serialize for Attributes<'_> {

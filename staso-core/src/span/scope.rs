@@ -68,6 +68,25 @@ pub(crate) fn new_record(
     .flatten()
 }
 
+/// Creates the root record of a new trace under the current context: the conversation, user and
+/// agent are inherited, the current span is not its parent. `None` when nothing records.
+pub(crate) fn new_root_record(
+    name: Cow<'static, str>,
+    kind: crate::kind::SpanKind,
+) -> Option<Box<SpanRecord>> {
+    thread_state::with(|s| {
+        let current = s.frame.try_borrow().ok()?;
+        let frame = Frame {
+            span: None,
+            session: current.session.clone(),
+            user: current.user.clone(),
+            agent: current.agent.clone(),
+        };
+        build_record(s, &frame, name, kind, None)
+    })
+    .flatten()
+}
+
 /// Creates a span record under the current context and the frame its future runs under (the
 /// record's identity, conversation, user and agent), in one thread-local access.
 pub(super) fn new_record_and_frame(
@@ -176,12 +195,18 @@ pub(super) fn leave_saved_and_emit(record: Box<SpanRecord>, saved: Saved) {
 #[inline]
 pub(super) fn export_cached(
     client: &RefCell<ClientCache>,
-    record: Box<SpanRecord>,
+    mut record: Box<SpanRecord>,
 ) -> Option<EnqueueResult> {
+    if !super::current::settle(&mut record) {
+        return None;
+    }
     with_cached_client(client, |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
 }
 
 /// Emits a record through the current client.
-pub(crate) fn emit(record: Box<SpanRecord>) -> Option<EnqueueResult> {
+pub(crate) fn emit(mut record: Box<SpanRecord>) -> Option<EnqueueResult> {
+    if !super::current::settle(&mut record) {
+        return None;
+    }
     with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
 }

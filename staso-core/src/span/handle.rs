@@ -1,0 +1,354 @@
+//! The [`Span`] handle: a manual span it owns ([`Span::start`]), or the current span of the
+//! context, owned elsewhere ([`Span::current`]). Its setters are in `setters.rs`.
+//!
+//! ```
+//! use staso_core::{SpanKind, span};
+//! let total = span("score-docs", SpanKind::Chain, |s| {
+//!     s.set_metadata("n", 3);
+//!     s.set_output(&42);
+//!     42
+//! });
+//! assert_eq!(total, 42);
+//! ```
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context as TaskContext, Poll};
+
+use super::current;
+use super::scope::{emit, new_record, new_root_record};
+use crate::capture::panic_message;
+use crate::config::CapturePolicy;
+use crate::context::{self, Frame, ParentRef};
+use crate::kind::{SpanKind, SpanStatus};
+use crate::record::SpanRecord;
+use crate::report::EnqueueResult;
+use crate::thread_state::with_recording_client;
+
+/// A span handle. Setters take `&self`, so the handle can be shared with the code it measures.
+///
+/// - [`Span::start`] (and [`span`](crate::span), …) create a span the handle owns: it is
+///   emitted by [`Span::end`] or when the handle is dropped; [`Span::drop_span`] discards it.
+/// - [`Span::current`] gives a handle to the innermost recording span of the context (an
+///   instrumented fn's span, a manual span, across `.await` and the spawn helpers): its setters
+///   land in that span's record, which its owner emits when it ends; ending or dropping this
+///   handle does nothing to the span.
+///
+/// When nothing records (no client, disabled client, inside a dropped span) the handle is a no-op
+/// and every setter does nothing.
+pub struct Span {
+    state: Mutex<State>,
+    pub(super) ids: Option<ParentRef>,
+    /// A handle to a span owned elsewhere ([`Span::current`]).
+    borrowed: bool,
+}
+
+struct State {
+    record: Option<Box<SpanRecord>>,
+    policy: CapturePolicy,
+    ended: bool,
+}
+
+impl std::fmt::Debug for Span {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Span")
+            .field("ids", &self.ids)
+            .field("current", &self.borrowed)
+            .finish()
+    }
+}
+
+/// A span name: a `&str` (copied), a `String` (moved), a `&String`, or a `Cow<'static, str>`.
+pub trait SpanName {
+    /// The name.
+    fn into_span_name(self) -> Cow<'static, str>;
+}
+
+impl SpanName for &str {
+    fn into_span_name(self) -> Cow<'static, str> {
+        Cow::Owned(self.to_owned())
+    }
+}
+
+impl SpanName for String {
+    fn into_span_name(self) -> Cow<'static, str> {
+        Cow::Owned(self)
+    }
+}
+
+impl SpanName for &String {
+    fn into_span_name(self) -> Cow<'static, str> {
+        Cow::Owned(self.clone())
+    }
+}
+
+impl SpanName for Cow<'static, str> {
+    fn into_span_name(self) -> Cow<'static, str> {
+        self
+    }
+}
+
+impl Span {
+    fn owning(record: Option<Box<SpanRecord>>, policy: Option<CapturePolicy>) -> Span {
+        let ids = record.as_ref().map(|r| ParentRef {
+            trace_id: r.trace_id,
+            span_id: r.span_id,
+            recording: true,
+        });
+        Span {
+            state: Mutex::new(State {
+                record,
+                policy: policy.unwrap_or_default(),
+                ended: false,
+            }),
+            ids,
+            borrowed: false,
+        }
+    }
+
+    /// Starts a span as a child of the current span (not made current: see [`Span::in_scope`]).
+    pub fn start(name: impl SpanName, kind: SpanKind) -> Span {
+        let policy = with_recording_client(|c| c.policy);
+        let record = policy.and_then(|_| new_record(name.into_span_name(), kind, None));
+        Span::owning(record, policy)
+    }
+
+    /// Starts a span as the root of a new trace, even when a span is current (the conversation,
+    /// user and agent of the context are kept).
+    pub fn start_root(name: impl SpanName, kind: SpanKind) -> Span {
+        let policy = with_recording_client(|c| c.policy);
+        let record = policy.and_then(|_| new_root_record(name.into_span_name(), kind));
+        Span::owning(record, policy)
+    }
+
+    /// A handle to the innermost recording span of the current context, or a no-op handle when
+    /// nothing records.
+    ///
+    /// ```
+    /// use staso_core::{Span, SpanKind, span};
+    /// fn call_model() -> String {
+    ///     // deep inside the span, without its handle:
+    ///     Span::current().set_model("gpt-4o");
+    ///     "hi".to_owned()
+    /// }
+    /// let reply = span("chat", SpanKind::Llm, |_| call_model());
+    /// # assert_eq!(reply, "hi");
+    /// ```
+    pub fn current() -> Span {
+        let cur = context::with_current(|f| f.span).filter(|p| p.recording);
+        let policy = cur.and_then(|_| with_recording_client(|c| c.policy));
+        let (ids, policy) = match (cur, policy) {
+            (Some(p), Some(policy)) => {
+                current::open(p.span_id);
+                (Some(p), policy)
+            }
+            _ => (None, CapturePolicy::default()),
+        };
+        Span {
+            state: Mutex::new(State {
+                record: None,
+                policy,
+                ended: false,
+            }),
+            ids,
+            borrowed: true,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The capture policy when the span records, `None` for a no-op handle.
+    pub(super) fn policy(&self) -> Option<CapturePolicy> {
+        if self.borrowed {
+            return self.ids.map(|_| self.lock().policy);
+        }
+        let st = self.lock();
+        st.record.as_ref().map(|_| st.policy)
+    }
+
+    /// Applies `f` to the span's record: at once for an owned span, when its owner emits it for
+    /// a [`Span::current`] handle.
+    pub(super) fn with_record(
+        &self,
+        f: impl FnOnce(&mut SpanRecord, &CapturePolicy) + Send + 'static,
+    ) {
+        if self.borrowed {
+            if let Some(ids) = self.ids {
+                let policy = self.lock().policy;
+                current::push(ids.span_id, Box::new(move |r| f(r, &policy)));
+            }
+            return;
+        }
+        let mut st = self.lock();
+        let policy = st.policy;
+        if let Some(r) = st.record.as_mut() {
+            f(r, &policy);
+        }
+    }
+
+    /// Whether the span records (it will be emitted unless dropped).
+    pub fn is_recording(&self) -> bool {
+        if self.borrowed {
+            return self.ids.is_some_and(|p| current::is_open(p.span_id));
+        }
+        self.lock().record.is_some()
+    }
+
+    /// The trace id (8-4-4-4-12), `None` for a no-op span.
+    pub fn trace_id(&self) -> Option<String> {
+        self.ids.map(|p| p.trace_id.to_string())
+    }
+
+    /// The span id, `None` for a no-op span.
+    pub fn span_id(&self) -> Option<String> {
+        self.ids.map(|p| p.span_id.to_string())
+    }
+
+    /// The typed trace id, `None` for a no-op span.
+    pub fn trace(&self) -> Option<crate::ids::TraceId> {
+        self.ids.map(|p| p.trace_id)
+    }
+
+    /// Discards the span: it is never emitted, and spans started under it while it is current
+    /// are no-ops. Through a [`Span::current`] handle, the span is discarded when its owner ends
+    /// it.
+    pub fn drop_span(&self) {
+        if self.borrowed {
+            if let Some(me) = self.ids {
+                current::drop_span(me.span_id);
+            }
+        } else {
+            let mut st = self.lock();
+            st.record = None;
+            st.ended = true;
+            drop(st);
+            if let Some(me) = self.ids {
+                current::close(me.span_id);
+            }
+        }
+        if let Some(me) = self.ids {
+            context::with_current_mut(|f| {
+                if let Some(cur) = f.span.as_mut()
+                    && cur.span_id == me.span_id
+                {
+                    cur.recording = false;
+                }
+            });
+        }
+    }
+
+    /// Ends and emits the span. Returns the exporter's answer, or `None` when the span was a
+    /// no-op, dropped, already ended (ending is idempotent), or is a [`Span::current`] handle
+    /// (its owner ends that span).
+    pub fn end(&self) -> Option<EnqueueResult> {
+        if self.borrowed {
+            return None;
+        }
+        let mut st = self.lock();
+        if st.ended {
+            return None;
+        }
+        st.ended = true;
+        let mut record = st.record.take()?;
+        drop(st);
+        record.duration = crate::time::since(record.start);
+        emit(record)
+    }
+
+    fn child_frame(&self) -> Option<Frame> {
+        let ids = self.ids?;
+        let mut frame = context::with_current(Frame::clone);
+        frame.span = Some(ParentRef {
+            recording: self.is_recording(),
+            ..ids
+        });
+        Some(frame)
+    }
+
+    pub(super) fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
+        let message = panic_message(payload);
+        self.with_record(move |r, _| {
+            r.status = SpanStatus::Error;
+            r.error_message = Some(message);
+            r.exception_type = Some(Cow::Borrowed("panic"));
+        });
+    }
+
+    /// Runs `f` with this span current (spans created inside are its children). A panic is
+    /// recorded on the span and continues.
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        let Some(mut frame) = self.child_frame() else {
+            return f();
+        };
+        match context::in_frame(&mut frame, || catch_unwind(AssertUnwindSafe(f))) {
+            Ok(v) => v,
+            Err(payload) => {
+                self.record_panic(&*payload);
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Wraps a future so this span is current whenever it is polled; a panic is recorded.
+    pub fn in_scope_async<F: Future>(&self, future: F) -> InSpan<'_, F> {
+        InSpan {
+            inner: future,
+            frame: self.child_frame(),
+            span: self,
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if self.borrowed {
+            return;
+        }
+        if std::thread::panicking() {
+            let st = self.lock();
+            let unset = st
+                .record
+                .as_ref()
+                .is_some_and(|r| r.status == SpanStatus::Ok);
+            drop(st);
+            if unset {
+                self.record_panic(&"panicked");
+            }
+        }
+        self.end();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future running under a [`Span`] (see [`Span::in_scope_async`]).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct InSpan<'a, F> {
+        #[pin]
+        inner: F,
+        frame: Option<Frame>,
+        span: &'a Span,
+    }
+}
+
+impl<F: Future> Future for InSpan<'_, F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(frame) = this.frame.as_mut() else {
+            return this.inner.poll(cx);
+        };
+        let inner = this.inner;
+        match context::in_frame(frame, || catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))) {
+            Ok(p) => p,
+            Err(payload) => {
+                this.span.record_panic(&*payload);
+                resume_unwind(payload)
+            }
+        }
+    }
+}
