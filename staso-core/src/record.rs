@@ -114,6 +114,10 @@ pub struct SpanRecord {
     pub total_tokens: u64,
     /// Input JSON document, already gated by the capture policy.
     pub input: Option<String>,
+    /// The input was filtered per capture category by whoever set it (an LLM call's prompt,
+    /// gated by `request`; PROTOCOL.md §2.5's "FilteredLLMInput"): sent without the kind's rule
+    /// (`llm` input otherwise needs every category on).
+    pub input_prefiltered: bool,
     /// Output JSON document, already gated by the capture policy.
     pub output: Option<String>,
     /// Metadata set at runtime (attribute `metadata = {…}` values, then `set_metadata` calls).
@@ -167,6 +171,7 @@ impl SpanRecord {
             output_tokens: 0,
             total_tokens: 0,
             input: None,
+            input_prefiltered: false,
             output: None,
             metadata: Vec::new(),
             tags: Vec::new(),
@@ -204,6 +209,7 @@ impl SpanRecord {
             output_tokens,
             total_tokens,
             input,
+            input_prefiltered,
             output,
             metadata,
             tags,
@@ -244,7 +250,10 @@ impl SpanRecord {
         } else {
             metadata.clear();
         }
-        *tags = Vec::new();
+        *input_prefiltered = false;
+        if !tags.is_empty() {
+            *tags = Vec::new();
+        }
         *error_message = None;
         *exception_type = None;
         *session_id = None;

@@ -99,7 +99,7 @@ pub(super) fn resolve_in<'a>(
         input: r
             .input
             .as_deref()
-            .filter(|_| input_allowed(policy, r.kind))
+            .filter(|_| r.input_prefiltered || input_allowed(policy, r.kind))
             .unwrap_or(""),
         output: r.output.as_deref().filter(|_| policy.output).unwrap_or(""),
         attributes,

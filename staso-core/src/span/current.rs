@@ -54,7 +54,11 @@ pub(crate) fn open(span: SpanId) {
         return;
     }
     if t.entries.len() >= MAX_OPEN_SPANS {
-        let oldest = t.entries.iter().min_by_key(|(_, e)| e.opened).map(|(k, _)| *k);
+        let oldest = t
+            .entries
+            .iter()
+            .min_by_key(|(_, e)| e.opened)
+            .map(|(k, _)| *k);
         if let Some(k) = oldest {
             t.entries.remove(&k);
             OPEN.fetch_sub(1, Ordering::Relaxed);

@@ -276,7 +276,10 @@ impl LlmCall {
             meta("cache_creation_input_tokens", v.into());
         }
         if let Some(v) = self.time_to_first_token {
-            meta("time_to_first_token", round2(v.as_secs_f64() * 1000.0).into());
+            meta(
+                "time_to_first_token",
+                round2(v.as_secs_f64() * 1000.0).into(),
+            );
         }
         if let Some(v) = self.cost_usd {
             meta("cost_usd", v.into());
@@ -293,6 +296,7 @@ impl LlmCall {
             && let Some(prompt) = self.prompt
         {
             r.input = document(&prompt);
+            r.input_prefiltered = true;
         }
         if p.output
             && let Some(completion) = self.completion

@@ -8,11 +8,7 @@ use crate::kind::{SpanKind, SpanStatus};
 /// Runs `f` inside a new span of the given kind (a child of the current span) and returns its
 /// value. The span is current inside `f`; a panic marks it `error` and continues. To record an
 /// `Err` returned by `f`, call [`Span::record_exception`] or use [`try_span`].
-pub fn span<R>(
-    name: impl SpanName,
-    kind: SpanKind,
-    f: impl FnOnce(&Span) -> R,
-) -> R {
+pub fn span<R>(name: impl SpanName, kind: SpanKind, f: impl FnOnce(&Span) -> R) -> R {
     let s = Span::start(name, kind);
     let r = s.in_scope(|| f(&s));
     s.end();

@@ -67,7 +67,10 @@ impl Span {
     /// policy will send the key.
     pub fn set_metadata<T: Serialize>(&self, key: impl Into<Cow<'static, str>>, value: T) {
         let key = key.into();
-        if !self.policy().is_some_and(|p| metadata_kept(p.request, &key)) {
+        if !self
+            .policy()
+            .is_some_and(|p| metadata_kept(p.request, &key))
+        {
             return;
         }
         let value = to_value(&value);

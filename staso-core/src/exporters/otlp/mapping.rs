@@ -45,6 +45,11 @@ impl Attrs {
         }
     }
 
+    /// Sets `key` to `value` (replacing an earlier value).
+    pub(super) fn put(&mut self, key: &str, value: Av) {
+        self.set(key, value);
+    }
+
     fn str(&mut self, key: &str, v: &str) {
         if !v.is_empty() {
             self.set(key, Av::StringValue(v.to_owned()));
@@ -57,7 +62,7 @@ impl Attrs {
 
     /// A metadata value: primitives and homogeneous primitive arrays as themselves, anything else
     /// (objects, mixed arrays) as its JSON text; `null` is left out.
-    fn json(&mut self, key: String, v: &Value) {
+    pub(super) fn json(&mut self, key: String, v: &Value) {
         if let Some(av) = any_value(v) {
             self.set(key, av);
         }
@@ -201,11 +206,16 @@ pub(crate) fn span(record: &SpanRecord, ctx: &ExportSettings) -> Span {
     // Already filtered by the capture policy; re-parsed rather than re-filtered so the two
     // exporters can never disagree.
     let metadata: Map<String, Value> = serde_json::from_str(&wire.attributes).unwrap_or_default();
+    let started = wall_clock(record.start);
     for (k, v) in &metadata {
+        if super::genai::map_key(&mut a, k, v, started) {
+            continue;
+        }
         if let Some(key) = attribute_key(k) {
             a.json(key, v);
         }
     }
+    super::genai::invocation_parameters(&mut a, &metadata);
     let status = match record.status {
         SpanStatus::Ok => Status::default(),
         SpanStatus::Error | SpanStatus::Timeout => {
@@ -220,7 +230,7 @@ pub(crate) fn span(record: &SpanRecord, ctx: &ExportSettings) -> Span {
             }
         }
     };
-    let start = unix_nanos(wall_clock(record.start));
+    let start = unix_nanos(started);
     let end = start.saturating_add(u64::try_from(record.duration.as_nanos()).unwrap_or(u64::MAX));
     Span {
         trace_id: record.trace_id.0.to_be_bytes().to_vec(),

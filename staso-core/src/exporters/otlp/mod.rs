@@ -59,6 +59,7 @@
 //! message once as a warning. The queue, flush and shutdown behave as the Staso transport's.
 
 mod encode;
+mod genai;
 mod http;
 mod mapping;
 mod sender;
