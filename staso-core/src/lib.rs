@@ -23,7 +23,9 @@
 //  9. delivery       delivery/ (bounded queue, ledger, the one batch worker and its handle,
 //                    the HTTP client builder and run_blocking)
 // 10. exporters      exporters/ (staso HTTP transport, otlp, fan-out, in-memory)
-// 11. entry points   init, guard/, dataset/
+// 11. entry points   init, guard/, dataset/,
+//                    service/ (verify, and the HTTP plumbing of the calls answering `Error`),
+//                    prompts/ (fetch, create, cache, templates)
 
 mod error;
 mod ids;
@@ -59,6 +61,10 @@ pub mod dataset;
 pub mod guard;
 mod init;
 
+mod service;
+
+pub mod prompts;
+
 pub use annotation::{Annotation, AnnotationDataType, AnnotationError, AnnotationValue};
 pub use client::{Client, InitError, annotate, flush, get_client, shutdown};
 pub use config::{
@@ -78,6 +84,7 @@ pub use init::{init, init_with_exporter};
 pub use kind::{ParseEnumError, SpanKind, SpanStatus};
 pub use record::{CallSite, Role, SpanRecord};
 pub use report::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
+pub use service::verify::{SetupStatus, verify, verify_blocking};
 pub use shared_str::SharedStr;
 pub use span::{InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async};
 pub use time::Tick;

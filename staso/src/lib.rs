@@ -77,8 +77,12 @@ pub use staso_core::{ApiError, AuthError, ConfigurationError, Error, TemplateErr
 pub use staso_core::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
 pub use staso_core::{InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async};
 pub use staso_core::{ParseEnumError, SpanKind, SpanStatus};
+pub use staso_core::{SetupStatus, verify, verify_blocking};
 /// The ingest wire types (PROTOCOL.md §2–§3), as sent by the SDK and parsed by `staso-server`.
 pub use staso_wire::ingest as wire;
+
+/// Prompts kept by the service: fetch (cached), create, fill their `{{variables}}`.
+pub use staso_core::prompts;
 
 /// Datasets and local evaluation over them.
 pub use staso_core::dataset;

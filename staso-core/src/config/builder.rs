@@ -17,6 +17,7 @@ const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_MAX_QUEUE_SIZE: usize = 10_000;
 const DEFAULT_ENVIRONMENT: &str = "default";
 const DEFAULT_WORKSPACE_SLUG: &str = "default";
+const DEFAULT_PROMPT_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// Collects explicit settings for a [`Config`]; anything not set falls back to its `STASO_*` env var,
 /// then to the default.
@@ -48,6 +49,7 @@ pub struct ConfigBuilder {
     capture_git: Option<bool>,
     capture: CaptureOverrides,
     exporters: Option<Vec<Exporter>>,
+    prompt_cache_ttl: Option<Duration>,
 }
 
 /// Setters that store `Some(value)`; the doc text says what the knob is and where it falls back to.
@@ -117,6 +119,9 @@ impl ConfigBuilder {
         debug: bool;
         /// Detect the commit the process runs from, once, in `init` (default true).
         capture_git: bool;
+        /// How long a fetched prompt is served from memory before `staso::prompts` asks the
+        /// service again (default 60 s; zero asks every time).
+        prompt_cache_ttl: Duration;
     }
 
     /// Legacy switch for the `request` and `system_prompt` categories when neither their own setter nor
@@ -269,6 +274,7 @@ impl ConfigBuilder {
             capture_git: self.capture_git.unwrap_or(true),
             vcs: None,
             exporters,
+            prompt_cache_ttl: self.prompt_cache_ttl.unwrap_or(DEFAULT_PROMPT_CACHE_TTL),
         })
     }
 }
@@ -293,6 +299,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("capture_git", &self.capture_git)
             .field("capture", &self.capture)
             .field("exporters", &self.exporters)
+            .field("prompt_cache_ttl", &self.prompt_cache_ttl)
             .finish()
     }
 }

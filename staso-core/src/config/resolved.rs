@@ -29,6 +29,7 @@ pub struct Config {
     pub(super) capture_git: bool,
     pub(super) vcs: Option<VcsInfo>,
     pub(super) exporters: Vec<ExporterConfig>,
+    pub(super) prompt_cache_ttl: Duration,
 }
 
 impl Config {
@@ -134,6 +135,11 @@ impl Config {
         self.exporters.contains(&ExporterConfig::Staso)
     }
 
+    /// How long a fetched prompt is served from memory (default 60 s).
+    pub fn prompt_cache_ttl(&self) -> Duration {
+        self.prompt_cache_ttl
+    }
+
     /// Sets the VCS context directly, e.g. for a host that knows its commit or for tests. Ignores
     /// `capture_git`.
     pub fn set_vcs(&mut self, vcs: Option<VcsInfo>) {
@@ -160,6 +166,7 @@ impl fmt::Debug for Config {
             .field("capture_git", &self.capture_git)
             .field("vcs", &self.vcs)
             .field("exporters", &self.exporters)
+            .field("prompt_cache_ttl", &self.prompt_cache_ttl)
             .finish()
     }
 }
