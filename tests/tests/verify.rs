@@ -110,7 +110,10 @@ async fn a_wrong_key_is_an_auth_error_401_that_never_shows_the_key() {
         unreachable!()
     };
     assert_eq!(auth.operation(), "GET /v1/setup/validate");
-    assert!(!format!("{err} {err:?}").contains("ak_wrong_secret"), "{err:?}");
+    assert!(
+        !format!("{err} {err:?}").contains("ak_wrong_secret"),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -171,7 +174,10 @@ async fn the_request_and_answers_from_a_scripted_server() {
     let _lock = lock();
     let answers = Arc::new(Mutex::new(vec![
         Response::json(200, "{not json"),
-        Response::json(503, r#"{"error":"backend_unavailable","detail":"maintenance"}"#),
+        Response::json(
+            503,
+            r#"{"error":"backend_unavailable","detail":"maintenance"}"#,
+        ),
         Response::json(
             200,
             r#"{"status":"ok","plan_status":"expired","backend_ready":true,
