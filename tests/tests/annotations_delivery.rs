@@ -139,7 +139,7 @@ fn span_and_trace_annotations_of_every_type_are_listed_on_the_trace() {
     let client = init(server.base_url());
 
     let (trace_id, span_id) = staso::span("review", SpanKind::Chain, |s| {
-        s.annotate("helpfulness", 0.75, Some("clear answer"))
+        s.annotate("helpfulness", 0.75, Some("clear answer".to_owned()))
             .expect("valid annotation");
         s.annotate("tone", "friendly", None)
             .expect("valid annotation");

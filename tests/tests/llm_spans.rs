@@ -323,7 +323,7 @@ fn annotate_takes_an_optional_comment() {
     staso::span("annotated", SpanKind::Chain, |s| {
         let none: Option<String> = None;
         s.annotate("score", 1.0, none).expect("valid");
-        s.annotate("score", 2.0, Some(&"fine".to_owned()))
+        s.annotate("score", 2.0, Some("fine".to_owned()))
             .expect("valid");
     });
 }

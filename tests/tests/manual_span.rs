@@ -182,7 +182,7 @@ async fn async_closure_form() {
 fn annotate_checks_the_call() {
     let _h = setup();
     staso::span("rated", SpanKind::Chain, |s| {
-        assert!(s.annotate("quality", 0.9, Some("good")).is_ok());
+        assert!(s.annotate("quality", 0.9, "good").is_ok());
         assert!(s.annotate("label", "refund", None).is_ok());
         assert!(s.annotate("reviewed", true, "a plain comment").is_ok());
         assert_eq!(

@@ -15,7 +15,10 @@ use crate::config::{OPERATIONAL_ALLOW_LIST, input_allowed};
 use crate::kind::SpanStatus;
 
 /// Optional text for [`Span::set_status`] and [`Span::annotate`]: `"text"`, a `String`, a
-/// `&String`, or an `Option` of `&str` / `String` / `&String`.
+/// `&String`, or an `Option<String>` (`None` for no text).
+///
+/// There is one `Option` form so that a bare `None` needs no annotation; for an `Option<&str>`,
+/// pass `opt.map(str::to_owned)`, or the text itself.
 pub trait StatusDescription {
     /// The description, if any.
     fn into_description(self) -> Option<String>;
@@ -39,21 +42,9 @@ impl StatusDescription for &String {
     }
 }
 
-impl StatusDescription for Option<&str> {
-    fn into_description(self) -> Option<String> {
-        self.map(str::to_owned)
-    }
-}
-
 impl StatusDescription for Option<String> {
     fn into_description(self) -> Option<String> {
         self
-    }
-}
-
-impl StatusDescription for Option<&String> {
-    fn into_description(self) -> Option<String> {
-        self.cloned()
     }
 }
 
