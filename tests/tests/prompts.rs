@@ -1,6 +1,9 @@
 //! `staso::prompts` against a real `staso-server` (create, versions, environments, workspaces,
 //! errors) and against a scripted server that counts requests (the cache: hits without I/O, stale
 //! values through outages, a 404 never masked).
+// Each test holds the lock serializing the global client across its awaits; every tokio test
+// runs on a runtime of its own, so no other task waits on that lock meanwhile.
+#![allow(clippy::await_holding_lock)]
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
