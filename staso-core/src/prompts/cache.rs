@@ -1,7 +1,8 @@
 //! The prompt cache: what `staso::prompts` fetched, kept per (base URL, workspace, name,
 //! environment) so that a fresh hit does no I/O and an outage can be bridged with the last value.
 //!
-//! Bounded: at most [`MAX_ENTRIES`]; a new entry past that evicts the one fetched longest ago.
+//! Bounded: at most [`MAX_ENTRIES`] prompts and [`MAX_BYTES`] of their text; an entry that would
+//! exceed either evicts the ones fetched longest ago.
 //! The lock is held only to look up or store, never across a request.
 
 use std::collections::HashMap;
@@ -12,6 +13,8 @@ use super::Prompt;
 
 /// Most prompts kept at once.
 pub(crate) const MAX_ENTRIES: usize = 1_000;
+/// Most bytes of prompt text kept at once (a prompt may be up to 1 MiB).
+pub(crate) const MAX_BYTES: usize = 32 << 20;
 
 /// What a cached prompt is filed under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,21 +41,45 @@ struct Entry {
     fetched_at: Instant,
 }
 
+impl Entry {
+    /// What the entry counts against [`MAX_BYTES`].
+    fn bytes(&self) -> usize {
+        self.prompt.content.len() + self.prompt.name.len() + self.prompt.environment.len()
+    }
+}
+
+#[derive(Default)]
+struct Entries {
+    map: HashMap<Key, Entry>,
+    /// Sum of the entries' [`Entry::bytes`].
+    bytes: usize,
+}
+
+impl Entries {
+    fn remove(&mut self, key: &Key) {
+        if let Some(e) = self.map.remove(key) {
+            self.bytes -= e.bytes();
+        }
+    }
+}
+
 /// The cache; the process has one, [`global`].
 pub(crate) struct PromptCache {
-    entries: Mutex<HashMap<Key, Entry>>,
+    entries: Mutex<Entries>,
     capacity: usize,
+    max_bytes: usize,
 }
 
 impl PromptCache {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize, max_bytes: usize) -> Self {
         PromptCache {
-            entries: Mutex::new(HashMap::new()),
+            entries: Mutex::new(Entries::default()),
             capacity: capacity.max(1),
+            max_bytes,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // The map is consistent after any panic (each operation is one insert or remove).
         self.entries
             .lock()
@@ -61,7 +88,7 @@ impl PromptCache {
 
     /// What is cached under `key`, fresh when fetched less than `ttl` before `now`.
     pub(crate) fn lookup(&self, key: &Key, ttl: Duration, now: Instant) -> Lookup {
-        match self.lock().get(key) {
+        match self.lock().map.get(key) {
             None => Lookup::Missing,
             Some(e) => {
                 let age = now.saturating_duration_since(e.fetched_at);
@@ -74,28 +101,35 @@ impl PromptCache {
         }
     }
 
-    /// Files `prompt` under `key` as fetched at `now`, evicting the oldest entry when a new key
-    /// would exceed the capacity.
+    /// Files `prompt` under `key` as fetched at `now`, evicting the oldest entries while the
+    /// count or the bytes would exceed the bounds. A prompt larger than the byte bound alone is
+    /// not kept.
     pub(crate) fn insert(&self, key: Key, prompt: Prompt, now: Instant) {
-        let mut map = self.lock();
-        if !map.contains_key(&key) && map.len() >= self.capacity {
-            // A linear scan, only when a new key arrives at a full cache: cheaper overall than
-            // keeping a second ordered index up to date on every refresh.
-            let oldest = map
+        let entry = Entry {
+            prompt,
+            fetched_at: now,
+        };
+        let size = entry.bytes();
+        let mut entries = self.lock();
+        entries.remove(&key);
+        if size > self.max_bytes {
+            return;
+        }
+        while entries.map.len() >= self.capacity || entries.bytes + size > self.max_bytes {
+            // A linear scan, only when the cache is full: cheaper overall than keeping a second
+            // ordered index up to date on every refresh.
+            let oldest = entries
+                .map
                 .iter()
                 .min_by_key(|(_, e)| e.fetched_at)
                 .map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                map.remove(&k);
+            match oldest {
+                Some(k) => entries.remove(&k),
+                None => break,
             }
         }
-        map.insert(
-            key,
-            Entry {
-                prompt,
-                fetched_at: now,
-            },
-        );
+        entries.bytes += size;
+        entries.map.insert(key, entry);
     }
 
     /// Forgets `key` (the service says the prompt is gone).
@@ -105,14 +139,14 @@ impl PromptCache {
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().map.len()
     }
 }
 
 /// The process' prompt cache.
 pub(crate) fn global() -> &'static PromptCache {
     static CACHE: OnceLock<PromptCache> = OnceLock::new();
-    CACHE.get_or_init(|| PromptCache::new(MAX_ENTRIES))
+    CACHE.get_or_init(|| PromptCache::new(MAX_ENTRIES, MAX_BYTES))
 }
 
 #[cfg(test)]
@@ -139,7 +173,7 @@ mod tests {
 
     #[test]
     fn fresh_then_stale_then_replaced() {
-        let cache = PromptCache::new(10);
+        let cache = PromptCache::new(10, MAX_BYTES);
         let t0 = Instant::now();
         let ttl = Duration::from_secs(60);
         assert_eq!(cache.lookup(&key("a"), ttl, t0), Lookup::Missing);
@@ -166,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_full_cache_evicts_the_oldest_fetch() {
-        let cache = PromptCache::new(3);
+        let cache = PromptCache::new(3, MAX_BYTES);
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
         cache.insert(key("a"), prompt("a", 1), at(0));
@@ -185,5 +219,34 @@ mod tests {
                 "{n}"
             );
         }
+    }
+
+    #[test]
+    fn the_text_held_is_bounded_too() {
+        let size = |p: &Prompt| p.content.len() + p.name.len() + p.environment.len();
+        let one = size(&prompt("a", 1));
+        // Room for two entries' bytes, plenty of count.
+        let cache = PromptCache::new(100, 2 * one);
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        cache.insert(key("a"), prompt("a", 1), at(0));
+        cache.insert(key("b"), prompt("b", 1), at(1));
+        cache.insert(key("c"), prompt("c", 1), at(2));
+        let ttl = Duration::from_secs(600);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.lookup(&key("a"), ttl, at(3)), Lookup::Missing);
+        // Replacing an entry frees its bytes first: no eviction.
+        cache.insert(key("c"), prompt("c", 2), at(3));
+        assert!(matches!(
+            cache.lookup(&key("b"), ttl, at(3)),
+            Lookup::Fresh(_)
+        ));
+        // A prompt over the whole budget is not kept, and evicts nothing.
+        let mut huge = prompt("h", 1);
+        huge.content = "x".repeat(3 * one);
+        cache.insert(key("h"), huge, at(4));
+        assert_eq!(cache.lookup(&key("h"), ttl, at(4)), Lookup::Missing);
+        assert_eq!(cache.len(), 2);
+        assert_eq!(cache.lock().bytes, 2 * one);
     }
 }

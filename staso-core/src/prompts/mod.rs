@@ -4,12 +4,12 @@
 //! [`get`] fetches what the `production` label points at, [`get_for`] another environment's, and
 //! [`create`] adds the next version and points an environment at it. All use the global client's
 //! API key, base URL and workspace ([`init`](crate::init) must have run) and answer
-//! [`Error`](crate::Error). [`blocking`] has the same three for synchronous programs.
+//! [`Error`]. [`blocking`] has the same three for synchronous programs.
 //!
 //! # Cache
 //!
 //! Fetched prompts are kept in memory per (base URL, workspace, name, environment), at most
-//! 1 000 of them (the oldest fetch is evicted first). For
+//! 1 000 of them and 32 MiB of text (the oldest fetches are evicted first). For
 //! [`prompt_cache_ttl`](crate::ConfigBuilder::prompt_cache_ttl) after a fetch (default 60 s) a
 //! `get` answers from memory, with no I/O. Later ones ask the service again; when it cannot be
 //! reached or answers 5xx, the last value is served and a warning logged. Any other error,
