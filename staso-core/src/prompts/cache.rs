@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::Prompt;
+use super::prompt::Prompt;
 
 /// Most prompts kept at once.
 pub(crate) const MAX_ENTRIES: usize = 1_000;
