@@ -273,7 +273,8 @@ async fn stale_values_bridge_outages_and_5xx_but_never_a_404() {
         ),
         Response::json(503, "{}"),
     ]);
-    let ttl = Duration::from_millis(30);
+    // Long enough that the steps between two expiries fit in it on a loaded machine.
+    let ttl = Duration::from_millis(300);
     let _client = point_at(&stub.url(), "default", Some(ttl));
     let expire = || std::thread::sleep(ttl + Duration::from_millis(20));
 
@@ -291,7 +292,16 @@ async fn stale_values_bridge_outages_and_5xx_but_never_a_404() {
     assert_eq!(warnings.len(), warned + 1, "{warnings:?}");
     let last = warnings.last().map(String::as_str).unwrap_or_default();
     assert!(last.contains("503") && last.contains("version 1"), "{last}");
+    // Until the retry delay (here the TTL) has passed, the stale value is served without asking.
+    assert_eq!(stub.requests().len(), 2);
+    assert_eq!(prompts::get("greeting").await.expect("held").content, "v1");
+    assert_eq!(
+        stub.requests().len(),
+        2,
+        "no request during the retry delay"
+    );
 
+    expire();
     assert_eq!(
         prompts::get("greeting")
             .await
@@ -299,6 +309,8 @@ async fn stale_values_bridge_outages_and_5xx_but_never_a_404() {
             .content,
         "v1"
     );
+    assert_eq!(stub.requests().len(), 3);
+    expire();
     assert_eq!(
         prompts::get("greeting").await.expect("refreshed").content,
         "v2"

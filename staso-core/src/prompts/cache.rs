@@ -28,7 +28,8 @@ pub(crate) struct Key {
 /// What the cache holds for a key.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Lookup {
-    /// Fetched less than the TTL ago: serve it.
+    /// Fetched less than the TTL ago, or a refresh failed less than the retry delay ago: serve
+    /// it.
     Fresh(Prompt),
     /// Older: refresh it, serve it only if the service cannot answer. Holds its age.
     Stale(Prompt, Duration),
@@ -39,6 +40,8 @@ pub(crate) enum Lookup {
 struct Entry {
     prompt: Prompt,
     fetched_at: Instant,
+    /// Set when a refresh failed: no new attempt before then.
+    retry_at: Option<Instant>,
 }
 
 impl Entry {
@@ -86,13 +89,14 @@ impl PromptCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// What is cached under `key`, fresh when fetched less than `ttl` before `now`.
+    /// What is cached under `key`: fresh when fetched less than `ttl` before `now`, or while a
+    /// failed refresh's retry delay ([`retry_later`](Self::retry_later)) runs.
     pub(crate) fn lookup(&self, key: &Key, ttl: Duration, now: Instant) -> Lookup {
         match self.lock().map.get(key) {
             None => Lookup::Missing,
             Some(e) => {
                 let age = now.saturating_duration_since(e.fetched_at);
-                if age < ttl {
+                if age < ttl || e.retry_at.is_some_and(|at| now < at) {
                     Lookup::Fresh(e.prompt.clone())
                 } else {
                     Lookup::Stale(e.prompt.clone(), age)
@@ -108,6 +112,7 @@ impl PromptCache {
         let entry = Entry {
             prompt,
             fetched_at: now,
+            retry_at: None,
         };
         let size = entry.bytes();
         let mut entries = self.lock();
@@ -130,6 +135,14 @@ impl PromptCache {
         }
         entries.bytes += size;
         entries.map.insert(key, entry);
+    }
+
+    /// A refresh of `key` failed: its stale value is served without a new attempt until `at`
+    /// (so that during an outage callers do not each wait for a request to fail).
+    pub(crate) fn retry_later(&self, key: &Key, at: Instant) {
+        if let Some(e) = self.lock().map.get_mut(key) {
+            e.retry_at = Some(at);
+        }
     }
 
     /// Forgets `key` (the service says the prompt is gone).
@@ -248,5 +261,36 @@ mod tests {
         assert_eq!(cache.lookup(&key("h"), ttl, at(4)), Lookup::Missing);
         assert_eq!(cache.len(), 2);
         assert_eq!(cache.lock().bytes, 2 * one);
+    }
+
+    #[test]
+    fn a_failed_refresh_is_retried_after_the_delay() {
+        let cache = PromptCache::new(10, MAX_BYTES);
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let ttl = Duration::from_secs(60);
+        cache.insert(key("a"), prompt("a", 1), at(0));
+        assert!(matches!(
+            cache.lookup(&key("a"), ttl, at(61)),
+            Lookup::Stale(..)
+        ));
+        cache.retry_later(&key("a"), at(66));
+        assert_eq!(
+            cache.lookup(&key("a"), ttl, at(65)),
+            Lookup::Fresh(prompt("a", 1))
+        );
+        assert_eq!(
+            cache.lookup(&key("a"), ttl, at(66)),
+            Lookup::Stale(prompt("a", 1), Duration::from_secs(66))
+        );
+        // A successful refresh clears the delay.
+        cache.insert(key("a"), prompt("a", 2), at(70));
+        assert!(matches!(
+            cache.lookup(&key("a"), ttl, at(131)),
+            Lookup::Stale(..)
+        ));
+        // Nothing to delay for a key not cached.
+        cache.retry_later(&key("zz"), at(200));
+        assert_eq!(cache.lookup(&key("zz"), ttl, at(100)), Lookup::Missing);
     }
 }

@@ -12,9 +12,9 @@
 //! 1 000 of them and 32 MiB of text (the oldest fetches are evicted first). For
 //! [`prompt_cache_ttl`](crate::ConfigBuilder::prompt_cache_ttl) after a fetch (default 60 s) a
 //! `get` answers from memory, with no I/O. Later ones ask the service again; when it cannot be
-//! reached or answers 5xx, the last value is served and a warning logged. Any other error,
-//! a 404 in particular, is returned (a 404 also drops the cached value). [`create`] stores the
-//! version it made.
+//! reached or answers 5xx, the last value is served, a warning logged, and the next attempt put
+//! off by 5 s (or the TTL, when shorter). Any other error, a 404 in particular, is returned (a
+//! 404 also drops the cached value). [`create`] stores the version it made.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), staso_core::Error> {
@@ -41,6 +41,9 @@ use crate::service::{Target, send_json};
 
 /// Each prompt request's timeout.
 const TIMEOUT: Duration = Duration::from_secs(10);
+/// After a failed refresh, how long the stale value is served before the next attempt (at most
+/// the TTL): during an outage, one caller per key waits for a request every 5 s, not every caller.
+const OUTAGE_RETRY: Duration = Duration::from_secs(5);
 
 /// The version the `production` environment points at; see [`get_for`].
 ///
@@ -117,14 +120,17 @@ impl Refresh {
             }
             Err(e) => match stale {
                 Some((p, age)) if is_outage(&e) => {
+                    let retry_in = target.prompt_cache_ttl.min(OUTAGE_RETRY);
                     log::warn!(
                         "staso: serving the cached prompt {:?} ({}, version {}, fetched {}s ago) \
-                         because it could not be refreshed: {e}",
+                         because it could not be refreshed; next attempt in {}ms: {e}",
                         key.name,
                         key.environment,
                         p.version,
-                        age.as_secs()
+                        age.as_secs(),
+                        retry_in.as_millis()
                     );
+                    cache.retry_later(&key, Instant::now() + retry_in);
                     Ok(p)
                 }
                 _ => {
