@@ -77,6 +77,21 @@ fn warnings_about(needle: &str) -> Vec<String> {
         .collect()
 }
 
+/// The production version of `encoded_name`, read over HTTP past the SDK.
+fn raw_get(server: &RunningServer, encoded_name: &str) -> serde_json::Value {
+    let url = format!("{}/v1/prompts/{encoded_name}", server.base_url());
+    let get = move || {
+        reqwest::blocking::Client::new()
+            .get(url)
+            .header("X-API-Key", KEY)
+            .send()
+            .and_then(|r| r.json())
+            .expect("GET as JSON")
+    };
+    // A thread of its own: the blocking client may not run on the test's runtime.
+    std::thread::spawn(get).join().expect("no panic")
+}
+
 #[tokio::test]
 async fn create_then_get_counts_versions_per_environment() {
     let _lock = lock();
@@ -107,21 +122,20 @@ async fn create_then_get_counts_versions_per_environment() {
     assert_eq!(got.compile([("name", "Ada")]).expect("filled"), "Hi Ada!");
 
     // The server agrees (not only the cache that `create` filled).
-    let raw: serde_json::Value = reqwest::Client::new()
-        .get(format!(
-            "{}/v1/prompts/greeting?environment=production",
-            server.base_url()
-        ))
-        .header("X-API-Key", KEY)
-        .send()
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let raw = raw_get(&server, "greeting");
     assert_eq!(
         (raw["version"].as_u64(), raw["content"].as_str()),
         (Some(2), Some("Hi {{name}}!"))
+    );
+
+    // A name is one path segment, whatever it holds.
+    let odd = prompts::create("team/a b?#", "odd", "production")
+        .await
+        .expect("create an odd name");
+    assert_eq!(odd.name, "team/a b?#");
+    assert_eq!(
+        raw_get(&server, "team%2Fa%20b%3F%23")["content"].as_str(),
+        Some("odd")
     );
 
     // Another environment gets its own label; production still points at v2.

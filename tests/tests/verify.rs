@@ -147,6 +147,24 @@ async fn a_server_that_is_down_is_an_api_error_without_status() {
 }
 
 #[tokio::test]
+async fn no_answer_within_5_s_is_an_api_error_without_status() {
+    let _lock = lock();
+    // Held until the stub is dropped at the end of the test.
+    let stub = Stub::start(|_| Response::json(200, "{}").held());
+    let _client = point_at(KEY, &stub.url(), "default");
+    let started = std::time::Instant::now();
+    let err = staso::verify().await.expect_err("no answer");
+    let took = started.elapsed();
+    assert!(matches!(err, Error::Api(_)), "{err:?}");
+    assert_eq!(err.status_code(), None);
+    assert!(err.to_string().contains("timeout"), "{err}");
+    assert!(
+        took >= Duration::from_millis(4_500) && took < Duration::from_secs(8),
+        "gave up after {took:?}, not 5 s"
+    );
+}
+
+#[tokio::test]
 async fn without_init_it_is_a_configuration_error() {
     let _lock = lock();
     staso::shutdown(Duration::from_secs(1));
