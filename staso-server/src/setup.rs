@@ -38,14 +38,12 @@ pub fn workspace_for(scope: &Scope, requested: Option<&str>) -> Result<String, A
     }
 }
 
-/// Query of `GET /v1/setup/validate`.
+/// Query of `GET /v1/setup/validate`. The CLI's `target` (`claude-code`, `codex`) is accepted
+/// and not used, like any other unknown parameter.
 #[derive(Debug, Default, Deserialize)]
 pub struct ValidateQuery {
     /// The workspace the caller means to use.
     workspace_slug: Option<String>,
-    /// The CLI integration asking (`claude-code`, `codex`); accepted and not used.
-    #[allow(dead_code)]
-    target: Option<String>,
 }
 
 /// `GET /v1/setup/validate` → 200 [`SetupValidation`]; 401 for an unknown key, 403 for a
