@@ -19,6 +19,11 @@ fn quick() -> GuardOptions {
         .timeout(Duration::from_secs(5))
 }
 
+/// `quick()` that waits for escalations (not the default since #13).
+fn waiting() -> GuardOptions {
+    quick().wait_for_escalation(true)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn allow_block_and_audit_finding() {
     let _env = setup();
@@ -83,7 +88,7 @@ fn escalation_approved_with_a_new_input() {
         true,
         json!({"decided_by": "alice", "modified_input": {"amount": 100}}),
     );
-    let r = staso::guard_blocking("refund", &json!({"amount": 500}), quick());
+    let r = staso::guard_blocking("refund", &json!({"amount": 500}), waiting());
     approver.join().expect("approver");
     assert_eq!(r.action, GuardAction::Allow);
     assert!(r.decision_available);
@@ -104,7 +109,7 @@ async fn escalation_rejected_blocks() {
         false,
         json!({"decided_by": "bob", "reason": "too much"}),
     );
-    let r = staso::guard("refund", &json!({"amount": 500}), quick()).await;
+    let r = staso::guard("refund", &json!({"amount": 500}), waiting()).await;
     rejecter.join().expect("rejecter");
     assert_eq!(
         (r.action, r.reason.as_str()),
@@ -119,7 +124,7 @@ async fn escalation_timeout_follows_the_failure_mode() {
         (false, GuardAction::Allow, "low"),
         (true, GuardAction::Block, "high"),
     ] {
-        let options = quick()
+        let options = waiting()
             .escalation_timeout(Duration::from_millis(150))
             .fail_closed(closed);
         let r = staso::guard("refund", &json!({"amount": 500}), options).await;
@@ -140,12 +145,8 @@ async fn escalation_timeout_follows_the_failure_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escalation_not_waited_for_is_returned() {
     let _env = setup();
-    let r = staso::guard(
-        "refund",
-        &json!({"amount": 500}),
-        quick().wait_for_escalation(false),
-    )
-    .await;
+    // Not waiting is the default.
+    let r = staso::guard("refund", &json!({"amount": 500}), quick()).await;
     assert_eq!(r.action, GuardAction::Escalate);
     assert!(r.escalation_id.is_some());
     assert!(!r.is_allowed() && !r.is_blocked());

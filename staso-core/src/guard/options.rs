@@ -27,9 +27,12 @@ pub const DEFAULT_ESCALATION_TIMEOUT: Duration = Duration::from_secs(300);
 ///     .context_entry("ticket", "T-42")
 ///     .timeout(Duration::from_secs(2))
 ///     .fail_closed(true)
-///     .wait_for_escalation(false);
+///     .wait_for_escalation(true);
 /// # let _ = options;
 /// ```
+///
+/// By default an `escalate` decision is returned at once (`wait_for_escalation` is off), so a
+/// guard call never waits minutes for a person unless asked to.
 #[derive(Clone, Debug)]
 pub struct GuardOptions {
     /// Extra context for the evaluation. Null and `""` values are skipped; the active trace,
@@ -37,8 +40,9 @@ pub struct GuardOptions {
     pub context: Map<String, Value>,
     /// The decision id; a fresh UUIDv4 when `None`. Reuse one to make a retry idempotent.
     pub decision_id: Option<DecisionId>,
-    /// Poll an escalation until a person decides (default true). Off: an `escalate` decision is
-    /// returned as is, with its `escalation_id`.
+    /// Poll an escalation until a person decides (default false: an `escalate` decision is
+    /// returned as is, with its `escalation_id`, for the caller to poll or hand on). On: the call
+    /// waits up to `escalation_timeout`, polling every `escalation_poll_interval`.
     pub wait_for_escalation: bool,
     /// Interval between escalation polls (default 3 s).
     pub escalation_poll_interval: Duration,
@@ -58,7 +62,7 @@ impl Default for GuardOptions {
         GuardOptions {
             context: Map::new(),
             decision_id: None,
-            wait_for_escalation: true,
+            wait_for_escalation: false,
             escalation_poll_interval: DEFAULT_ESCALATION_POLL_INTERVAL,
             escalation_timeout: DEFAULT_ESCALATION_TIMEOUT,
             timeout: None,
@@ -190,6 +194,17 @@ mod tests {
         assert!(env_fail_closed(Some(" YES ".into())));
         assert!(!env_fail_closed(Some("2".into())));
         assert!(!env_fail_closed(None));
+    }
+
+    #[test]
+    fn escalations_are_not_waited_for_by_default() {
+        assert!(!GuardOptions::default().wait_for_escalation);
+        assert!(!GuardOptions::new().wait_for_escalation);
+        assert!(
+            GuardOptions::new()
+                .wait_for_escalation(true)
+                .wait_for_escalation
+        );
     }
 
     #[test]
