@@ -252,9 +252,44 @@ impl Drop for ConversationGuard {
     }
 }
 
-/// Converts a `conversation!` id or user id expression.
-pub fn conversation_arg(v: impl Into<String>) -> Option<String> {
-    Some(v.into())
+/// Converts a `conversation!` id or user id expression: a string (`&str`, `String`, `format!(…)`,
+/// …) is `Some`, an `Option` of one is itself (`None` id → a fresh id, `None` user → no user).
+pub fn conversation_arg(v: impl ConversationArg) -> Option<String> {
+    v.into_conversation_arg()
+}
+
+/// What `conversation!` accepts as an id or user id: the types `String` converts from, and
+/// `Option`s of them. (Listed one by one: a blanket impl over `Into<String>` beside the one for
+/// `Option<T>` would overlap in coherence's eyes.)
+pub trait ConversationArg {
+    /// The id, or `None` for none.
+    fn into_conversation_arg(self) -> Option<String>;
+}
+
+macro_rules! conversation_arg_from {
+    ($($t:ty),*) => {$(
+        impl ConversationArg for $t {
+            fn into_conversation_arg(self) -> Option<String> {
+                Some(self.into())
+            }
+        }
+    )*};
+}
+
+conversation_arg_from!(
+    String,
+    &str,
+    &mut str,
+    &String,
+    Box<str>,
+    std::borrow::Cow<'_, str>,
+    char
+);
+
+impl<T: Into<String>> ConversationArg for Option<T> {
+    fn into_conversation_arg(self) -> Option<String> {
+        self.map(Into::into)
+    }
 }
 
 /// The current conversation id, if inside `conversation!`.
@@ -291,6 +326,19 @@ mod tests {
             assert_eq!(current_session_id().as_deref(), Some("outer"));
         });
         assert_eq!(current_session_id(), None);
+    }
+
+    #[test]
+    fn conversation_args_take_strings_and_options() {
+        assert_eq!(conversation_arg("a").as_deref(), Some("a"));
+        assert_eq!(conversation_arg(String::from("b")).as_deref(), Some("b"));
+        assert_eq!(conversation_arg(Some("c")).as_deref(), Some("c"));
+        assert_eq!(
+            conversation_arg(Some(String::from("d"))).as_deref(),
+            Some("d")
+        );
+        assert_eq!(conversation_arg(None::<&str>), None);
+        assert_eq!(conversation_arg(None::<String>), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::exporters::staso::HttpExporter;
 /// # Errors
 /// [`InitError::Transport`] when the delivery worker cannot be started.
 pub fn init(config: Config) -> Result<Client, InitError> {
+    show_diagnostics(&config);
     install_client(config, start_exporters)
 }
 
@@ -29,7 +30,18 @@ pub fn init_with_exporter(
     config: Config,
     exporter: Arc<dyn SpanExporter>,
 ) -> Result<Client, InitError> {
+    show_diagnostics(&config);
     install_client(config, move |_, _| Ok((exporter, None)))
+}
+
+/// With [`Config::debug`] on and no `log` logger installed, installs the SDK's stderr logger so
+/// the diagnostics asked for are seen (see `diagnostics.rs`).
+fn show_diagnostics(config: &Config) {
+    if config.debug() && crate::diagnostics::install_stderr_logger_if_none() {
+        log::debug!(
+            "staso: debug on and no `log` logger installed: staso's diagnostics go to stderr"
+        );
+    }
 }
 
 /// The exporter for `config`'s selection: one exporter directly, several behind a

@@ -23,7 +23,7 @@
 //  9. delivery       delivery/ (bounded queue, ledger, the one batch worker and its handle,
 //                    the HTTP client builder and run_blocking)
 // 10. exporters      exporters/ (staso HTTP transport, otlp, fan-out, in-memory)
-// 11. entry points   init, guard/, dataset/,
+// 11. entry points   diagnostics (debug's stderr logger), init, panic_hook, guard/, dataset/,
 //                    service/ (verify, and the HTTP plumbing of the calls answering `Error`),
 //                    prompts/ (fetch, create, cache, templates)
 
@@ -58,15 +58,19 @@ mod delivery;
 mod exporters;
 
 pub mod dataset;
+mod diagnostics;
 pub mod guard;
 mod init;
+mod panic_hook;
 
 mod service;
 
 pub mod prompts;
 
 pub use annotation::{Annotation, AnnotationDataType, AnnotationError, AnnotationValue};
-pub use client::{Client, InitError, annotate, flush, get_client, shutdown};
+pub use client::{
+    Client, InitError, annotate, flush, flush_async, get_client, shutdown, shutdown_async,
+};
 pub use config::{
     CapturePolicy, Config, ConfigBuilder, ConfigError, ExportSettings, Exporter, ExporterConfig,
     OtlpCompression, OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
@@ -82,6 +86,7 @@ pub use frame::{Frame, ParentRef};
 pub use ids::{SpanId, TraceId};
 pub use init::{init, init_with_exporter};
 pub use kind::{ParseEnumError, SpanKind, SpanStatus};
+pub use panic_hook::flush_on_panic;
 pub use record::{CallSite, Role, SpanRecord};
 pub use report::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
 pub use service::verify::{SetupStatus, verify, verify_blocking};
