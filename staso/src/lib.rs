@@ -86,6 +86,22 @@ pub use staso_core::prompts;
 
 /// Datasets and local evaluation over them.
 pub use staso_core::dataset;
+// The dataset types most programs name, also at the top level (the request options, whose names
+// only make sense beside the dataset functions, stay in `staso::dataset`).
+pub use staso_core::dataset::{
+    ColumnType, Dataset, DatasetColumn, DatasetEntry, DatasetErrorKind, DatasetFolder, EvalOptions,
+    EvalProgress, EvalResult, EvalSummary, Scorer, SplitType, StasoDatasetError,
+};
+
+// Flush and shutdown for async code, and the panic hook for `panic = "abort"` builds.
+pub use staso_core::{flush_async, flush_on_panic, shutdown_async};
+
+/// The version of this `staso` crate, as in its `Cargo.toml` (e.g. to report in a health check).
+///
+/// ```
+/// assert!(staso::VERSION.split('.').count() >= 3);
+/// ```
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The traits and names most programs want in scope: `use staso::prelude::*;`
 /// (brings `.in_current_span()` on futures).
@@ -103,54 +119,7 @@ pub mod thread {
 #[doc(hidden)]
 pub use staso_core::__private;
 
-/// Runs code inside a conversation: every span created inside carries the conversation id as its
-/// `session_id` (and the user id, when given).
-///
-/// ```
-/// // a block: returns its value
-/// let n = staso::conversation!("conv-42", user_id = "user-alice", { 1 + 1 });
-/// assert_eq!(n, 2);
-/// // an async block: returns a future that keeps the conversation across awaits and threads
-/// let fut = staso::conversation!(format!("conv-{}", 7), async move { 3 });
-/// // no id: a fresh UUID
-/// let id = staso::conversation!({ staso::current_session_id() });
-/// assert!(id.is_some());
-/// ```
-///
-/// The id and user id are any expressions converting into a `String`. Conversations nest: the
-/// inner one wins inside, and the outer is restored after it. The block form keeps `return` and
-/// `?` of the enclosing fn; use the `async` form when the code awaits.
-#[macro_export]
-macro_rules! conversation {
-    (async $($rest:tt)*) => {
-        $crate::__private::conversation_future(::core::option::Option::None, ::core::option::Option::None, async $($rest)*)
-    };
-    ($body:block) => {{
-        let __staso_conversation = $crate::__private::enter_conversation(::core::option::Option::None, ::core::option::Option::None);
-        $body
-    }};
-    ($id:expr, user_id = $user:expr, async $($rest:tt)*) => {
-        $crate::__private::conversation_future(
-            $crate::__private::conversation_arg($id),
-            $crate::__private::conversation_arg($user),
-            async $($rest)*
-        )
-    };
-    ($id:expr, user_id = $user:expr, $body:block) => {{
-        let __staso_conversation = $crate::__private::enter_conversation(
-            $crate::__private::conversation_arg($id),
-            $crate::__private::conversation_arg($user),
-        );
-        $body
-    }};
-    ($id:expr, async $($rest:tt)*) => {
-        $crate::__private::conversation_future($crate::__private::conversation_arg($id), ::core::option::Option::None, async $($rest)*)
-    };
-    ($id:expr, $body:block) => {{
-        let __staso_conversation = $crate::__private::enter_conversation($crate::__private::conversation_arg($id), ::core::option::Option::None);
-        $body
-    }};
-}
+mod conversation;
 
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
