@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::{Error, Expr, ExprLit, Ident, Lit, LitBool, LitStr, Token};
@@ -38,8 +39,8 @@ impl Which {
 #[derive(Default)]
 pub struct Args {
     pub name: Option<LitStr>,
-    /// `kind = "…"`: the literal and the `SpanKind` variant it names.
-    pub kind: Option<(LitStr, &'static str)>,
+    /// `kind = "llm"` or `kind = SpanKind::Llm`.
+    pub kind: Option<Kind>,
     pub tags: Vec<LitStr>,
     pub metadata: Vec<(LitStr, Expr)>,
     pub capture_input: Option<LitBool>,
@@ -47,6 +48,15 @@ pub struct Args {
     pub skip: Vec<Ident>,
     /// `guard` (tools only): the option's token, where errors about it point.
     pub guard: Option<Ident>,
+}
+
+/// The span kind of `#[staso::trace]`.
+pub enum Kind {
+    /// `kind = "llm"`: the `SpanKind` variant the string names.
+    Named(&'static str),
+    /// `kind = SpanKind::Llm`: the user's path, emitted as written (so their import is used and a
+    /// path to something else is a type error at the path), after its last segment was checked.
+    Path(syn::ExprPath),
 }
 
 const KINDS: [(&str, &str); 6] = [
@@ -66,34 +76,42 @@ pub fn parse(which: Which, tokens: TokenStream) -> syn::Result<Args> {
 fn parse_args(which: Which, input: ParseStream<'_>) -> syn::Result<Args> {
     let mut args = Args::default();
     let mut seen = HashSet::new();
+    // A leading string literal is the name: `#[staso::tool("lookup")]` is `name = "lookup"`.
+    let positional_name = input.peek(LitStr);
+    if positional_name {
+        args.name = Some(input.parse()?);
+        seen.insert("name".to_owned());
+        if !input.is_empty() {
+            input.parse::<Token![,]>()?;
+        }
+    }
     while !input.is_empty() {
+        if input.peek(Lit) {
+            let lit: Lit = input.parse()?;
+            let msg = match &lit {
+                Lit::Str(_) => format!(
+                    "a name without `name =` must come first: {}(\"name\", …)]",
+                    which.attr_name().trim_end_matches(']')
+                ),
+                _ => "expected an option (`name = \"…\"`, …) or a name as a string literal"
+                    .to_owned(),
+            };
+            return Err(Error::new_spanned(lit, msg));
+        }
         let key: Ident = input.parse()?;
         let name = key.to_string();
         if !seen.insert(name.clone()) {
-            return Err(Error::new_spanned(
-                &key,
-                format!("duplicate option `{name}`"),
-            ));
+            let msg = if name == "name" && positional_name {
+                "duplicate option `name`: the leading string literal already names the span"
+                    .to_owned()
+            } else {
+                format!("duplicate option `{name}`")
+            };
+            return Err(Error::new_spanned(&key, msg));
         }
         match name.as_str() {
             "name" => args.name = Some(lit_str(input, &key)?),
-            "kind" if which == Which::Trace => {
-                let lit = lit_str(input, &key)?;
-                let value = lit.value();
-                let variant = KINDS
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(&value))
-                    .map(|(_, v)| *v)
-                    .ok_or_else(|| {
-                        Error::new_spanned(
-                            &lit,
-                            format!(
-                                "unknown span kind {value:?}: expected one of \"llm\", \"tool\", \"chain\", \"retriever\", \"agent\", \"custom\""
-                            ),
-                        )
-                    })?;
-                args.kind = Some((lit, variant));
-            }
+            "kind" if which == Which::Trace => args.kind = Some(kind(input, &key)?),
             "kind" => {
                 let fixed = if which == Which::Agent {
                     "agent"
@@ -188,6 +206,52 @@ fn lit_str(input: ParseStream<'_>, key: &Ident) -> syn::Result<LitStr> {
         other => Err(Error::new_spanned(
             other,
             format!("`{key}` expects a string literal, e.g. {key} = \"…\""),
+        )),
+    }
+}
+
+/// `kind = "llm"` (any case) or `kind = SpanKind::Llm` (any path ending in a variant).
+fn kind(input: ParseStream<'_>, key: &Ident) -> syn::Result<Kind> {
+    equals(input, key)?;
+    match input.parse::<Expr>()? {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            let value = lit.value();
+            KINDS
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&value))
+                .map(|(_, v)| Kind::Named(v))
+                .ok_or_else(|| {
+                    Error::new_spanned(
+                        &lit,
+                        format!(
+                            "unknown span kind {value:?}: expected one of \"llm\", \"tool\", \"chain\", \"retriever\", \"agent\", \"custom\""
+                        ),
+                    )
+                })
+        }
+        Expr::Path(p)
+            if p.qself.is_none() && p.path.segments.iter().all(|s| s.arguments.is_none()) =>
+        {
+            let last = p.path.segments.last().map(|s| &s.ident);
+            if last.is_some_and(|ident| KINDS.iter().any(|(_, v)| ident == v)) {
+                return Ok(Kind::Path(p));
+            }
+            Err({
+                let at = last.map_or_else(|| p.to_token_stream(), |i| i.to_token_stream());
+                Error::new_spanned(
+                    at,
+                    format!(
+                        "unknown span kind `{}`: expected one of SpanKind::Llm, SpanKind::Tool, SpanKind::Chain, SpanKind::Retriever, SpanKind::Agent, SpanKind::Custom",
+                        last.map_or_else(String::new, ToString::to_string)
+                    ),
+                )
+            })
+        }
+        other => Err(Error::new_spanned(
+            other,
+            "`kind` expects a span kind: kind = \"llm\" or kind = SpanKind::Llm",
         )),
     }
 }

@@ -11,7 +11,7 @@ use syn::{
     TypeParamBound,
 };
 
-use crate::args::{Args, Which};
+use crate::args::{Args, Kind, Which};
 
 /// One capturable argument: its name on the wire and the expression that reads it.
 struct Param {
@@ -348,15 +348,17 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         .as_ref()
         .map(|l| l.value())
         .unwrap_or_else(|| fn_name.clone());
-    let (kind, role) = match which {
-        Which::Agent => ("Agent", "Agent"),
-        Which::Tool => ("Tool", "Tool"),
-        Which::Trace => (
-            args.kind.as_ref().map(|(_, v)| *v).unwrap_or("Chain"),
-            "Trace",
-        ),
+    let variant = |v: &str| {
+        let v = format_ident!("{v}");
+        quote!(::staso::__private::SpanKind::#v)
     };
-    let kind = format_ident!("{kind}");
+    let (kind, role) = match (which, &args.kind) {
+        (Which::Agent, _) => (variant("Agent"), "Agent"),
+        (Which::Tool, _) => (variant("Tool"), "Tool"),
+        (Which::Trace, None) => (variant("Chain"), "Trace"),
+        (Which::Trace, Some(Kind::Named(v))) => (variant(v), "Trace"),
+        (Which::Trace, Some(Kind::Path(p))) => (quote!(#p), "Trace"),
+    };
     let role = format_ident!("{role}");
     let tags = &args.tags;
     let capture_input = args.capture_input.as_ref().is_none_or(|b| b.value);
@@ -388,7 +390,7 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         quote! {
             static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {
                 name: #name,
-                kind: ::staso::__private::SpanKind::#kind,
+                kind: #kind,
                 role: ::staso::__private::Role::#role,
                 tags: &[#(#tags),*],
                 function: #fn_name,
@@ -469,7 +471,11 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         Some(g) => {
             let prelude =
                 guard_prelude(g, &params, &args.skip, guard_ret(ret_ty.as_ref()), is_async);
-            quote!({ #prelude #user_body })
+            // The body's statements go in the prelude's block rather than the body as a nested
+            // block: `{ …; { x + 1 } }` warns `unused_braces` at the user's braces, and its
+            // suggested fix (remove the fn body's braces) does not compile.
+            let stmts = &user_body.stmts;
+            quote!({ #prelude #(#stmts)* })
         }
         None => quote!(#user_body),
     };
