@@ -44,20 +44,23 @@ fn with_item(err: syn::Error, item: proc_macro2::TokenStream) -> TokenStream {
 }
 
 /// Records each call of the fn as an `agent` span; its name becomes the agent name of every span
-/// beneath it. Options: `name`, `tags`, `metadata`, `capture_input`, `capture_output`, `skip(…)`.
+/// beneath it. Options: `name`, `tags`, `metadata`, `capture_input`, `capture_output`, `skip(…)`;
+/// a leading string literal is the name: `#[staso::agent("support-bot")]`.
 #[proc_macro_attribute]
 pub fn agent(attr: TokenStream, item: TokenStream) -> TokenStream {
     attribute(Which::Agent, attr, item)
 }
 
-/// Records each call of the fn as a `tool` span (metadata `tool_name`). Options as for `agent`.
+/// Records each call of the fn as a `tool` span (metadata `tool_name`). Options as for `agent`,
+/// plus `guard`.
 #[proc_macro_attribute]
 pub fn tool(attr: TokenStream, item: TokenStream) -> TokenStream {
     attribute(Which::Tool, attr, item)
 }
 
 /// Records each call of the fn as a span of `kind` (default `chain`). Options as for `agent`, plus
-/// `kind = "llm" | "tool" | "chain" | "retriever" | "agent" | "custom"`.
+/// `kind = "llm" | "tool" | "chain" | "retriever" | "agent" | "custom"` or a path to a `SpanKind`
+/// variant: `kind = SpanKind::Llm`.
 #[proc_macro_attribute]
 pub fn trace(attr: TokenStream, item: TokenStream) -> TokenStream {
     attribute(Which::Trace, attr, item)
