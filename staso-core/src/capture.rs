@@ -338,6 +338,16 @@ pub fn document(v: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// `value` as JSON; an unserializable value becomes a string saying so (the span keeps going).
+pub(crate) fn json_value<T: Serialize + ?Sized>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_else(|e| {
+        serde_json::Value::String(format!(
+            "<unserializable {}: {e}>",
+            short_type_name(std::any::type_name::<T>())
+        ))
+    })
+}
+
 #[cfg(test)]
 // The extra borrows select the specialization arm; they are not needless.
 #[allow(clippy::needless_borrow)]

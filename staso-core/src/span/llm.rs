@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::setters::to_value;
-use crate::capture::document;
+use crate::capture::{document, json_value as to_value};
 use crate::config::{CapturePolicy, OPERATIONAL_ALLOW_LIST};
 use crate::kind::SpanStatus;
 use crate::record::SpanRecord;

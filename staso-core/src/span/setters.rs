@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::handle::Span;
 use super::llm::LlmCall;
 use crate::annotation::{Annotation, AnnotationError, AnnotationValue};
-use crate::capture::{document, short_type_name};
+use crate::capture::{document, json_value as to_value};
 use crate::client::current_client;
 use crate::config::{OPERATIONAL_ALLOW_LIST, input_allowed};
 use crate::kind::SpanStatus;
@@ -237,14 +237,4 @@ impl Span {
         a.comment = comment;
         a.send()
     }
-}
-
-/// `value` as JSON; an unserializable value becomes a string saying so.
-pub(super) fn to_value<T: Serialize + ?Sized>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap_or_else(|e| {
-        serde_json::Value::String(format!(
-            "<unserializable {}: {e}>",
-            short_type_name(std::any::type_name::<T>())
-        ))
-    })
 }

@@ -9,7 +9,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value as Av;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue};
 use serde_json::{Map, Value};
 
-use super::mapping::Attrs;
+use super::attrs::Attrs;
 use crate::time::TimestampText;
 
 /// Maps one metadata key; `false` when the key is not one of the LLM call's (it is then sent

@@ -58,6 +58,7 @@
 //! success counts its `rejected_spans` as failed (`malformed_response`) and logs the receiver's
 //! message once as a warning. The queue, flush and shutdown behave as the Staso transport's.
 
+mod attrs;
 mod encode;
 mod genai;
 mod http;
