@@ -16,6 +16,10 @@ use crate::exporters::staso::HttpExporter;
 /// becomes [`Client::previous_shutdown_report`]). The returned value owns the client: dropping it
 /// drains and shuts down within 5 s. A disabled `config` installs a client that records nothing.
 ///
+/// The SDK logs through the `log` facade. With [`Config::debug`] on and no `log` logger installed
+/// yet, `init` installs a small stderr logger for staso's own targets so the diagnostics asked for
+/// are seen; it never replaces a logger, so install yours before `init`.
+///
 /// # Errors
 /// [`InitError::Transport`] when the delivery worker cannot be started.
 pub fn init(config: Config) -> Result<Client, InitError> {
