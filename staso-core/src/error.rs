@@ -190,7 +190,10 @@ mod tests {
 
     #[test]
     fn status_codes_follow_the_variant() {
-        assert_eq!(Error::auth(401, "GET /x", "bad key").status_code(), Some(401));
+        assert_eq!(
+            Error::auth(401, "GET /x", "bad key").status_code(),
+            Some(401)
+        );
         assert_eq!(Error::api(None, "GET /x", "refused").status_code(), None);
         assert_eq!(Error::configuration("no init").status_code(), None);
         let t = Error::from(TemplateError::MissingVariable {
@@ -198,7 +201,10 @@ mod tests {
             variable: "name".into(),
         });
         assert_eq!(t.status_code(), None);
-        assert_eq!(t.to_string(), "prompt \"p\": no value for the variable {{name}}");
+        assert_eq!(
+            t.to_string(),
+            "prompt \"p\": no value for the variable {{name}}"
+        );
     }
 
     #[test]

@@ -91,7 +91,10 @@ pub use record::{CallSite, Role, SpanRecord};
 pub use report::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
 pub use service::verify::{SetupStatus, verify, verify_blocking};
 pub use shared_str::SharedStr;
-pub use span::{InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async};
+pub use span::{
+    InSpan, LlmCall, Span, SpanName, StatusDescription, llm_trace, span, span_async, start_trace,
+    start_trace_async, try_span, try_span_async, try_start_trace, try_start_trace_async,
+};
 pub use time::Tick;
 
 /// Classifies a call's return value into an [`capture::Outcome`] at the call site's concrete

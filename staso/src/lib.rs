@@ -75,7 +75,11 @@ pub use staso_core::{
 };
 pub use staso_core::{ApiError, AuthError, ConfigurationError, Error, TemplateError};
 pub use staso_core::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
-pub use staso_core::{InSpan, Span, StatusDescription, span, span_async, try_span, try_span_async};
+pub use staso_core::{
+    InSpan, LlmCall, Span, SpanName, StatusDescription, TraceId, llm_trace, span, span_async,
+    start_trace, start_trace_async, try_span, try_span_async, try_start_trace,
+    try_start_trace_async,
+};
 pub use staso_core::{ParseEnumError, SpanKind, SpanStatus};
 pub use staso_core::{SetupStatus, verify, verify_blocking};
 /// The ingest wire types (PROTOCOL.md §2–§3), as sent by the SDK and parsed by `staso-server`.
