@@ -3,15 +3,18 @@
 //! `flush_async` on a busy executor, `debug` without a logger, and delivery when a program panics
 //! (unwinding, and `flush_on_panic` for abort builds).
 //!
-//! The process-level cases (a logger, a panic) run in a child process: this test binary
-//! re-invoked on [`child_process`] with `STASO_ROUGH_EDGES_CHILD` naming the case.
+//! The process-level cases run in a child process: for a logger, this test binary re-invoked on
+//! [`child_process`] with `STASO_ROUGH_EDGES_CHILD` naming the case; for a panic out of `main`,
+//! the `panic_in_main` example (`tests/examples/`), built by the test with cargo — once as is and
+//! once with `-C panic=abort`.
 
 mod common;
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use staso::SpanKind;
@@ -20,6 +23,8 @@ use staso::SpanKind;
 const CHILD: &str = "STASO_ROUGH_EDGES_CHILD";
 /// The ingest URL the child sends to.
 const CHILD_URL: &str = "STASO_ROUGH_EDGES_URL";
+/// The two panic tests build the same example binary (unwinding, then aborting): one at a time.
+static BUILD: Mutex<()> = Mutex::new(());
 
 #[staso::tool]
 fn step(n: u32) -> u32 {
@@ -215,13 +220,10 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// A client sending to the parent's server; partial batches wait for a flush or shutdown, so
-/// only those deliver the child's spans.
-fn child_client(debug: bool) -> staso::Client {
+/// A client with `debug` on, sending to the parent's server.
+fn child_client() -> staso::Client {
     let url = std::env::var(CHILD_URL).unwrap_or_default();
-    let config = support::test_config(&url)
-        .flush_interval(Duration::from_secs(60))
-        .debug(debug);
+    let config = support::test_config(&url).debug(true);
     staso::init(support::build(config)).expect("init")
 }
 
@@ -233,11 +235,11 @@ fn child_process() {
     };
     match case.as_str() {
         "debug_without_logger" => {
-            let _staso = child_client(true);
+            let _staso = child_client();
         }
         "debug_with_own_logger" => {
             let logs = staso_tests::logs::captured_logs();
-            let _staso = child_client(true);
+            let _staso = child_client();
             let lines = logs.lock().unwrap_or_else(|e| e.into_inner()).clone();
             assert!(
                 lines
@@ -245,35 +247,6 @@ fn child_process() {
                     .any(|l| l.contains("staso: client initialised")),
                 "the program's own logger got staso's diagnostics: {lines:?}"
             );
-        }
-        "panic_unwinds" | "panic_unwinds_client_forgotten" => {
-            let staso = child_client(false);
-            if case == "panic_unwinds_client_forgotten" {
-                std::mem::forget(staso);
-                step(1);
-                step(2);
-                panic!("boom after two spans");
-            }
-            step(1);
-            step(2);
-            panic!("boom after two spans");
-        }
-        "abort_with_flush_on_panic" | "abort_without_hook" => {
-            let staso = child_client(false);
-            if case == "abort_with_flush_on_panic" {
-                staso::flush_on_panic(Duration::from_secs(5));
-            }
-            // `panic = "abort"` semantics without a separate build profile: the process aborts
-            // once the panic hooks have run; nothing unwinds, nothing is dropped.
-            let hooks = std::panic::take_hook();
-            std::panic::set_hook(Box::new(move |info| {
-                hooks(info);
-                std::process::abort();
-            }));
-            step(1);
-            step(2);
-            let _never_dropped = staso;
-            panic!("boom after two spans");
         }
         other => panic!("unknown child case {other:?}"),
     }
@@ -301,37 +274,81 @@ fn debug_never_replaces_the_programs_logger() {
     assert!(!err.contains("[DEBUG staso"), "stderr: {err}");
 }
 
+/// Builds the `panic_in_main` example of this crate (`tests/examples/`) with `rustc_args` for its
+/// own crate only, and returns the path of the binary. Cargo serializes concurrent builds.
+fn build_panic_in_main(rustc_args: &[&str]) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    let sub = if rustc_args.is_empty() {
+        "build"
+    } else {
+        "rustc"
+    };
+    cmd.args([
+        sub,
+        "--example",
+        "panic_in_main",
+        "--offline",
+        "--message-format=json",
+    ]);
+    if !rustc_args.is_empty() {
+        cmd.arg("--").args(rustc_args);
+    }
+    let out = cmd.output().expect("run cargo");
+    assert!(out.status.success(), "{}", stderr(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "panic_in_main")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+        .expect("the example's executable")
+}
+
+/// Runs the example binary against `server` with `mode`; returns its output.
+fn run_panic_in_main(exe: &Path, server: &support::Server, mode: &str) -> Output {
+    Command::new(exe)
+        .args([server.url().as_str(), mode])
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run the example")
+}
+
 #[test]
-fn a_panic_unwinding_out_of_the_program_still_delivers() {
+fn a_panic_unwinding_out_of_main_still_delivers() {
+    let _build = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    let exe = build_panic_in_main(&[]);
     let server = support::Server::acking();
-    let out = run_child("panic_unwinds", &server.url());
+    let out = run_panic_in_main(&exe, &server, "");
     let err = stderr(&out);
-    assert!(
-        !out.status.success() && err.contains("boom after two spans"),
-        "{err}"
-    );
+    assert_eq!(out.status.code(), Some(101), "a panic out of main: {err}");
+    assert!(err.contains("boom after two spans"), "{err}");
     assert_eq!(server.assert_delivered_once(), 2, "stderr: {err}");
 
-    // The control: without the drop (the client forgotten), nothing reaches the server — so the
+    // The control: with the owner leaked instead of dropped, nothing reaches the server — so the
     // spans above arrived because dropping the client during unwinding drained it.
     let server = support::Server::acking();
-    let out = run_child("panic_unwinds_client_forgotten", &server.url());
-    assert!(!out.status.success(), "{}", stderr(&out));
+    let out = run_panic_in_main(&exe, &server, "forget");
+    assert_eq!(out.status.code(), Some(101), "{}", stderr(&out));
     assert_eq!(server.assert_delivered_once(), 0);
 }
 
 #[test]
 fn flush_on_panic_delivers_before_an_abort() {
+    let _build = BUILD.lock().unwrap_or_else(|e| e.into_inner());
+    // `-C panic=abort` for the example's own crate: its panic runtime aborts (no unwinding, the
+    // client is never dropped), as a `panic = "abort"` profile would make it.
+    let exe = build_panic_in_main(&["-C", "panic=abort"]);
     let server = support::Server::acking();
-    let out = run_child("abort_with_flush_on_panic", &server.url());
+    let out = run_panic_in_main(&exe, &server, "flush_on_panic");
     let err = stderr(&out);
-    assert_eq!(out.status.code(), None, "aborted by a signal: {err}");
+    assert_eq!(out.status.code(), None, "killed by SIGABRT: {err}");
     assert!(err.contains("boom after two spans"), "{err}");
     assert_eq!(server.assert_delivered_once(), 2, "stderr: {err}");
 
     // The control: the same abort without the hook loses the spans.
     let server = support::Server::acking();
-    let out = run_child("abort_without_hook", &server.url());
+    let out = run_panic_in_main(&exe, &server, "");
     assert_eq!(out.status.code(), None, "{}", stderr(&out));
     assert_eq!(server.assert_delivered_once(), 0);
 }
