@@ -181,7 +181,9 @@ fn flush_async_leaves_the_executor_thread_free() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         });
-        let report = staso::flush_async(Duration::from_millis(600)).await;
+        let flush = staso::flush_async(Duration::from_millis(600));
+        assert_send(&flush);
+        let report = flush.await;
         ticker.abort();
         (ticks.load(Ordering::Relaxed), report)
     });
@@ -192,10 +194,15 @@ fn flush_async_leaves_the_executor_thread_free() {
         "the spawned task ran {ticks} times while flush_async waited 600 ms"
     );
     server.release();
-    let report = rt.block_on(client.shutdown_async(Duration::from_secs(10)));
+    let shutdown = client.shutdown_async(Duration::from_secs(10));
+    assert_send(&shutdown);
+    let report = rt.block_on(shutdown);
     assert!(report.ok() && report.delivered > 0, "{report:?}");
     assert_eq!(server.assert_delivered_once(), 1);
 }
+
+/// The futures can be spawned on a multi-threaded runtime.
+fn assert_send<T: Send>(_: &T) {}
 
 // ---- process-level cases, in a child process --------------------------------------------------
 
