@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::capture::CaptureOverrides;
 use super::exporters::{self, Exporter};
+use super::sampling::{SamplingOverrides, TailRules};
 use super::validate::{RuntimeSettings, validate, validate_limits};
 use super::{CapturePolicy, Config, ConfigError, generate_agent_id};
 
@@ -50,6 +51,7 @@ pub struct ConfigBuilder {
     capture: CaptureOverrides,
     exporters: Option<Vec<Exporter>>,
     prompt_cache_ttl: Option<Duration>,
+    sampling: SamplingOverrides,
 }
 
 /// Setters that store `Some(value)`; the doc text says what the knob is and where it falls back to.
@@ -159,6 +161,29 @@ impl ConfigBuilder {
         self
     }
 
+    /// Head sampling: the share of traces kept, 0.0..=1.0 (else `STASO_SAMPLE_RATE`, else 1.0).
+    /// Decided once per trace at its root from the trace id, so every process of a distributed
+    /// trace agrees; the spans of a dropped trace are not recorded at all (unless
+    /// [`tail_sampling`](Self::tail_sampling) may keep it). Outside 0..=1 → `ConfigError`.
+    pub fn sample_rate(mut self, rate: f64) -> Self {
+        self.sampling.rate = Some(rate);
+        self
+    }
+
+    /// The head-sampling rate of traces rooted in `agent` (its `#[agent]` name, or the client's
+    /// agent name for other roots), instead of [`sample_rate`](Self::sample_rate).
+    pub fn agent_sample_rate(mut self, agent: impl Into<String>, rate: f64) -> Self {
+        self.sampling.per_agent.push((agent.into(), rate));
+        self
+    }
+
+    /// Keep some of the traces head sampling dropped (see [`TailRules`]). Their spans are then
+    /// recorded and held on the delivery side until their root ends.
+    pub fn tail_sampling(mut self, rules: TailRules) -> Self {
+        self.sampling.tail = Some(rules);
+        self
+    }
+
     /// Resolves against the process environment. VCS detection is separate:
     /// [`Config::detect_vcs`].
     ///
@@ -240,6 +265,13 @@ impl ConfigBuilder {
             // Lowercased but not trimmed, as in the official SDK.
             env("STASO_DEBUG").is_some_and(|v| matches!(v.to_lowercase().as_str(), "1" | "true"))
         });
+        let sampling = match self.sampling.resolve(env) {
+            Err(e) if !enabled => {
+                log::warn!("staso: {e}; ignored because the client is disabled");
+                super::Sampling::default()
+            }
+            other => other?,
+        };
         let batch_size = self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let flush_interval = self.flush_interval.unwrap_or(DEFAULT_FLUSH_INTERVAL);
         let max_queue_size = self.max_queue_size.unwrap_or(DEFAULT_MAX_QUEUE_SIZE);
@@ -275,6 +307,7 @@ impl ConfigBuilder {
             vcs: None,
             exporters,
             prompt_cache_ttl: self.prompt_cache_ttl.unwrap_or(DEFAULT_PROMPT_CACHE_TTL),
+            sampling,
         })
     }
 }
@@ -298,6 +331,7 @@ impl fmt::Debug for ConfigBuilder {
             .field("debug", &self.debug)
             .field("capture_git", &self.capture_git)
             .field("capture", &self.capture)
+            .field("sampling", &self.sampling)
             .field("exporters", &self.exporters)
             .field("prompt_cache_ttl", &self.prompt_cache_ttl)
             .finish()

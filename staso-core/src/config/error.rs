@@ -80,6 +80,17 @@ pub enum ConfigError {
         /// Its value (`"<hidden>"` for headers).
         value: String,
     },
+    /// A sampling rate (`sample_rate`, `agent_sample_rate`, `STASO_SAMPLE_RATE`) or a tail rule
+    /// threshold is not a number in its range.
+    #[error("{setting} must be {expected} (got {value})")]
+    InvalidSampling {
+        /// The setter or env var, e.g. `sample_rate` or `agent_sample_rate("planner")`.
+        setting: String,
+        /// What it must be, e.g. `a number between 0 and 1`.
+        expected: &'static str,
+        /// The rejected value as given.
+        value: String,
+    },
 }
 
 impl ConfigError {
@@ -99,6 +110,7 @@ impl ConfigError {
             Self::MissingOtlpEndpoint
             | Self::InvalidOtlpEndpoint { .. }
             | Self::InsecureOtlpEndpoint { .. } => "otlp_endpoint",
+            Self::InvalidSampling { setting, .. } => setting,
         }
     }
 }

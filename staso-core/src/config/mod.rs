@@ -17,6 +17,7 @@ mod exporters;
 mod git;
 mod otlp_env;
 mod resolved;
+mod sampling;
 mod settings;
 mod validate;
 mod vcs;
@@ -30,6 +31,7 @@ pub use exporters::{
     OtlpSettings, otlp, staso,
 };
 pub use resolved::Config;
+pub use sampling::{DEFAULT_MAX_HELD_SPANS, Sampling, TailRules, trace_sampled};
 pub use settings::{ExportSettings, default_session_id};
 pub use vcs::{VcsInfo, detect_vcs_with, strip_credentials};
 

@@ -30,6 +30,7 @@ pub struct Config {
     pub(super) vcs: Option<VcsInfo>,
     pub(super) exporters: Vec<ExporterConfig>,
     pub(super) prompt_cache_ttl: Duration,
+    pub(super) sampling: super::Sampling,
 }
 
 impl Config {
@@ -135,6 +136,11 @@ impl Config {
         self.exporters.contains(&ExporterConfig::Staso)
     }
 
+    /// Head sampling and tail rules.
+    pub fn sampling(&self) -> &super::Sampling {
+        &self.sampling
+    }
+
     /// How long a fetched prompt is served from memory (default 60 s).
     pub fn prompt_cache_ttl(&self) -> Duration {
         self.prompt_cache_ttl
@@ -167,6 +173,7 @@ impl fmt::Debug for Config {
             .field("vcs", &self.vcs)
             .field("exporters", &self.exporters)
             .field("prompt_cache_ttl", &self.prompt_cache_ttl)
+            .field("sampling", &self.sampling)
             .finish()
     }
 }
