@@ -40,9 +40,17 @@ pub(crate) struct ClientInner {
     /// Where annotations are queued: the HTTP transport's worker. `None` when disabled or when
     /// installed with a custom exporter.
     pub(crate) annotations: Option<Arc<dyn AnnotationSink>>,
+    /// Spans of traces head sampling dropped without recording them (their roots), added to every
+    /// report as `sampled_out`.
+    pub(crate) sampled_out: AtomicU64,
 }
 
 impl ClientInner {
+    /// Adds the spans head sampling dropped on the callers' threads to `report`.
+    fn add_sampled_out(&self, report: &mut DeliveryReport) {
+        report.sampled_out += self.sampled_out.load(Ordering::Relaxed);
+    }
+
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
         self.shutdown_ran.store(true, Ordering::Release);
         let mut slot = self.final_report.lock().unwrap_or_else(|e| e.into_inner());
@@ -52,7 +60,8 @@ impl ClientInner {
         let Some(exporter) = &self.exporter else {
             return DeliveryReport::disabled();
         };
-        let report = exporter.shutdown(timeout);
+        let mut report = exporter.shutdown(timeout);
+        self.add_sampled_out(&mut report);
         if !report.timed_out {
             *slot = Some(report.clone());
         }
@@ -65,6 +74,8 @@ static GLOBAL: RwLock<Option<Arc<ClientInner>>> = RwLock::new(None);
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 /// True while an enabled client is installed: the one load a disabled span pays.
 static RECORDING: AtomicBool = AtomicBool::new(false);
+/// True while the installed client samples (some rate below 1): read by a new root only.
+static SAMPLING: AtomicBool = AtomicBool::new(false);
 
 /// The installed client, enabled or not.
 pub(crate) fn current_client() -> Option<Arc<ClientInner>> {
@@ -81,6 +92,12 @@ pub fn is_recording() -> bool {
     RECORDING.load(Ordering::Relaxed)
 }
 
+/// Whether the installed client may drop traces by head sampling (a new root then asks it).
+#[inline]
+pub(crate) fn is_sampling() -> bool {
+    SAMPLING.load(Ordering::Relaxed)
+}
+
 /// The generation of the installed client: bumped on every install and uninstall, so per-thread
 /// caches (`thread_state`) know when to read the global again.
 #[inline]
@@ -91,9 +108,11 @@ pub(crate) fn generation() -> u64 {
 /// Installs a new global client, retiring the previous one.
 fn install(inner: Arc<ClientInner>) -> Option<Arc<ClientInner>> {
     let enabled = inner.exporter.is_some();
+    let sampling = enabled && inner.config.sampling().is_active();
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     let prev = g.replace(inner);
     GENERATION.fetch_add(1, Ordering::AcqRel);
+    SAMPLING.store(sampling, Ordering::Release);
     RECORDING.store(enabled, Ordering::Release);
     prev
 }
@@ -104,6 +123,7 @@ fn uninstall_if(current: &Arc<ClientInner>) -> bool {
         *g = None;
         GENERATION.fetch_add(1, Ordering::AcqRel);
         RECORDING.store(false, Ordering::Release);
+        SAMPLING.store(false, Ordering::Release);
         true
     } else {
         false
@@ -160,7 +180,11 @@ impl Client {
     /// Waits up to `timeout` until every span accepted before the call is settled.
     pub fn flush(&self, timeout: Duration) -> DeliveryReport {
         match &self.inner.exporter {
-            Some(e) => e.flush(timeout),
+            Some(e) => {
+                let mut report = e.flush(timeout);
+                self.inner.add_sampled_out(&mut report);
+                report
+            }
             None => DeliveryReport::disabled(),
         }
     }
@@ -282,6 +306,7 @@ pub(crate) fn install_client(
         final_report: Mutex::new(None),
         shutdown_ran: AtomicBool::new(false),
         annotations,
+        sampled_out: AtomicU64::new(0),
     };
     // Retire the previous client first so its report can be stored on the new one; spans created
     // in between are recorded by nobody, which only happens during a re-init.

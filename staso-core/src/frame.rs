@@ -11,8 +11,12 @@ pub struct ParentRef {
     pub trace_id: TraceId,
     /// The span's id.
     pub span_id: SpanId,
-    /// False once the span was dropped: its descendants are not recorded (PROTOCOL.md §2.2).
+    /// False once the span was dropped, or when head sampling dropped its trace: its
+    /// descendants are not recorded (PROTOCOL.md §2.2).
     pub recording: bool,
+    /// Head sampling dropped the trace but tail rules may keep it: descendants are recorded and
+    /// held on the delivery side until the root ends.
+    pub held: bool,
 }
 
 /// Everything a new span inherits from where it is created.

@@ -8,6 +8,7 @@ use crate::export::{AnnotationSink, SpanExporter};
 use crate::exporters::fanout::FanOutExporter;
 use crate::exporters::otlp::OtlpExporter;
 use crate::exporters::staso::HttpExporter;
+use crate::exporters::tail::TailSampler;
 
 /// Installs the global client, sending spans in the background to the configured exporters
 /// ([`Config::exporters`]: Staso at `config.base_url()` by default, OTLP, or both).
@@ -24,7 +25,7 @@ use crate::exporters::staso::HttpExporter;
 /// [`InitError::Transport`] when the delivery worker cannot be started.
 pub fn init(config: Config) -> Result<Client, InitError> {
     show_diagnostics(&config);
-    install_client(config, start_exporters)
+    install_client(config, |c, e| with_tail_sampling(c, start_exporters(c, e)?))
 }
 
 /// Installs a client that sends spans to `exporter` instead of the Staso service (tests, custom
@@ -35,7 +36,17 @@ pub fn init_with_exporter(
     exporter: Arc<dyn SpanExporter>,
 ) -> Result<Client, InitError> {
     show_diagnostics(&config);
-    install_client(config, move |_, _| Ok((exporter, None)))
+    install_client(config, move |c, _| with_tail_sampling(c, (exporter, None)))
+}
+
+/// Puts the tail-sampling stage in front of the exporter when `config` has tail rules.
+fn with_tail_sampling(config: &Config, transport: Transport) -> Result<Transport, InitError> {
+    let Some(rules) = config.sampling().tail() else {
+        return Ok(transport);
+    };
+    let (exporter, annotations) = transport;
+    let tail = TailSampler::start(exporter, rules, config)?;
+    Ok((Arc::new(tail), annotations))
 }
 
 /// With [`Config::debug`] on and no `log` logger installed, installs the SDK's stderr logger so

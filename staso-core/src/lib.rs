@@ -87,7 +87,7 @@ pub use ids::{SpanId, TraceId};
 pub use init::{init, init_with_exporter};
 pub use kind::{ParseEnumError, SpanKind, SpanStatus};
 pub use panic_hook::flush_on_panic;
-pub use record::{CallSite, Role, SpanRecord};
+pub use record::{CallSite, Role, SampleState, SpanRecord};
 pub use report::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
 pub use service::verify::{SetupStatus, verify, verify_blocking};
 pub use shared_str::SharedStr;

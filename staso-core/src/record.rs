@@ -28,6 +28,19 @@ pub enum Role {
     Trace,
 }
 
+/// What sampling decided for a record's trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum SampleState {
+    /// Sent (the default, and every trace when sampling is off).
+    #[default]
+    Kept,
+    /// Dropped by head sampling; tail rules decide when the root ends (the delivery side holds
+    /// the trace's spans until then).
+    Held,
+    /// Dropped by head sampling: only the root has a record, which is counted and never sent.
+    Dropped,
+}
+
 /// The static description of one instrumented fn, built by the attribute macro as a `static`.
 #[derive(Debug)]
 pub struct CallSite {
@@ -136,6 +149,8 @@ pub struct SpanRecord {
     pub user_id: Option<SharedStr>,
     /// A provisional root snapshot (PROTOCOL.md §2.6).
     pub provisional: bool,
+    /// What sampling decided for the trace.
+    pub sample: SampleState,
     /// The attribute call site, for `code.*`, `tool_name` and tags.
     pub site: Option<&'static CallSite>,
     /// The wire span id when it is not the 64-bit form of `span_id`: guard decision spans carry a
@@ -181,6 +196,7 @@ impl SpanRecord {
             agent_name: None,
             user_id: None,
             provisional: false,
+            sample: SampleState::Kept,
             site: None,
             wire_span_id: None,
         }
@@ -219,6 +235,7 @@ impl SpanRecord {
             agent_name,
             user_id,
             provisional,
+            sample,
             site,
             wire_span_id,
         } = self;
@@ -260,6 +277,7 @@ impl SpanRecord {
         *agent_name = None;
         *user_id = None;
         *provisional = false;
+        *sample = SampleState::Kept;
         *site = None;
         *wire_span_id = None;
     }

@@ -96,6 +96,10 @@ pub struct DeliveryReport {
     pub pending: u64,
     /// Records refused at enqueue (queue full, after shutdown); not part of `accepted`.
     pub rejected: u64,
+    /// Spans of traces dropped by sampling, never sent and not part of `accepted`: the roots of
+    /// traces head sampling dropped (their other spans are never recorded), and every span of a
+    /// held trace the tail rules then dropped (or that was evicted from the held set).
+    pub sampled_out: u64,
     /// The flush deadline or the shutdown join deadline expired.
     pub timed_out: bool,
     /// The most relevant failure (see PROTOCOL.md §3.6 for the precedence).
@@ -162,6 +166,7 @@ impl DeliveryReport {
             total.failed += r.failed;
             total.pending += r.pending;
             total.rejected += r.rejected;
+            total.sampled_out += r.sampled_out;
             total.timed_out |= r.timed_out;
             if total.last_failure.is_none() && r.last_failure.is_some() {
                 total.last_failure = r.last_failure;

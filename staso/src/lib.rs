@@ -57,6 +57,7 @@
 pub use staso_macros::{agent, tool, trace};
 
 pub use staso_core::SpanRecord;
+pub use staso_core::config::{Sampling, TailRules, trace_sampled};
 pub use staso_core::guard::{
     BlockedTool, DecisionId, EvaluationStatus, GuardAction, GuardBlocked, GuardFailureKind,
     GuardFailureMode, GuardOptions, GuardResult, GuardRuleResult, InvalidDecisionId, guard,
@@ -64,6 +65,7 @@ pub use staso_core::guard::{
 };
 pub use staso_core::{Annotation, AnnotationDataType, AnnotationError, AnnotationValue, annotate};
 pub use staso_core::{AnnotationReport, DeliveryFailureKind, DeliveryReport, EnqueueResult};
+pub use staso_core::{ApiError, AuthError, ConfigurationError, Error, TemplateError};
 pub use staso_core::{
     CapturePolicy, Config, ConfigBuilder, ConfigError, Exporter, ExporterConfig, OtlpCompression,
     OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
@@ -73,7 +75,6 @@ pub use staso_core::{
     Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
     current_user_id, spawn,
 };
-pub use staso_core::{ApiError, AuthError, ConfigurationError, Error, TemplateError};
 pub use staso_core::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
 pub use staso_core::{
     InSpan, LlmCall, Span, SpanName, StatusDescription, TraceId, llm_trace, span, span_async,

@@ -152,6 +152,8 @@ impl Ledger {
             failed,
             pending,
             rejected: rejections.count,
+            // Counted before the queue (head sampling, the tail stage), added by the client.
+            sampled_out: 0,
             timed_out,
             last_failure,
             retryable,

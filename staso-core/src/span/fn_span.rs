@@ -13,7 +13,7 @@ use crate::config::CapturePolicy;
 use crate::config::input_allowed;
 use crate::context;
 use crate::kind::SpanStatus;
-use crate::record::{CallSite, Role, SpanRecord};
+use crate::record::{CallSite, Role, SampleState, SpanRecord};
 use crate::shared_str::SharedStr;
 use crate::thread_state;
 use crate::thread_state::with_recording_client;
@@ -226,7 +226,7 @@ impl ActiveSpan {
                 log::debug!("staso: metadata of {} panicked", site.name);
             }
         }
-        if record.parent_span_id.is_none() {
+        if record.parent_span_id.is_none() && record.sample == SampleState::Kept {
             emit_provisional(record);
         }
         self

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll};
 
 use super::current;
-use super::scope::{emit, new_record, new_root_record};
+use super::scope::{emit, new_record, new_root_record, parent_ref};
 use crate::capture::panic_message;
 use crate::config::CapturePolicy;
 use crate::context::{self, Frame, ParentRef};
@@ -93,11 +93,7 @@ impl SpanName for Cow<'static, str> {
 
 impl Span {
     fn owning(record: Option<Box<SpanRecord>>, policy: Option<CapturePolicy>) -> Span {
-        let ids = record.as_ref().map(|r| ParentRef {
-            trace_id: r.trace_id,
-            span_id: r.span_id,
-            recording: true,
-        });
+        let ids = record.as_deref().map(parent_ref);
         Span {
             state: Mutex::new(State {
                 record,
@@ -264,7 +260,7 @@ impl Span {
         let ids = self.ids?;
         let mut frame = context::with_current(Frame::clone);
         frame.span = Some(ParentRef {
-            recording: self.is_recording(),
+            recording: ids.recording && self.is_recording(),
             ..ids
         });
         Some(frame)

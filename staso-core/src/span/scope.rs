@@ -7,7 +7,10 @@ use std::cell::RefCell;
 
 use crate::context::{Frame, ParentRef};
 use crate::ids::TraceId;
-use crate::record::SpanRecord;
+use std::sync::atomic::Ordering;
+
+use crate::client::ClientInner;
+use crate::record::{SampleState, SpanRecord};
 use crate::report::EnqueueResult;
 use crate::shared_str::SharedStr;
 use crate::thread_state::{self, ClientCache, ThreadState};
@@ -21,8 +24,34 @@ pub(super) fn parent_ref(record: &SpanRecord) -> ParentRef {
     ParentRef {
         trace_id: record.trace_id,
         span_id: record.span_id,
-        recording: true,
+        recording: record.sample != SampleState::Dropped,
+        held: record.sample == SampleState::Held,
     }
+}
+
+/// The sampling state of a new trace rooted in `agent`: asks the client only when it samples.
+#[inline]
+fn root_sample(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> SampleState {
+    if !crate::client::is_sampling() {
+        return SampleState::Kept;
+    }
+    decide_root(state, trace_id, agent)
+}
+
+#[cold]
+fn decide_root(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> SampleState {
+    with_cached_client(&state.client, |c| {
+        let sampling = c.config.sampling();
+        let agent = agent.unwrap_or_else(|| c.config.agent_name());
+        if sampling.keeps(trace_id, Some(agent)) {
+            SampleState::Kept
+        } else if sampling.tail().is_some() {
+            SampleState::Held
+        } else {
+            SampleState::Dropped
+        }
+    })
+    .unwrap_or_default()
 }
 
 #[inline]
@@ -33,10 +62,15 @@ fn build_record(
     kind: crate::kind::SpanKind,
     agent: Option<SharedStr>,
 ) -> Option<Box<SpanRecord>> {
-    let (trace_id, parent) = match frame.span {
+    let (trace_id, parent, sample) = match frame.span {
         Some(p) if !p.recording => return None,
-        Some(p) => (p.trace_id, Some(p.span_id)),
-        None => (TraceId::random(), None),
+        Some(p) if p.held => (p.trace_id, Some(p.span_id), SampleState::Held),
+        Some(p) => (p.trace_id, Some(p.span_id), SampleState::Kept),
+        None => {
+            let trace_id = TraceId::random();
+            let root_agent = agent.as_deref().or(frame.agent.as_deref());
+            (trace_id, None, root_sample(state, trace_id, root_agent))
+        }
     };
     let (span_id, start) = (state.span_id(), crate::time::now());
     let mut record = match crate::pool::take_from(&state.pool) {
@@ -48,6 +82,7 @@ fn build_record(
             trace_id, span_id, parent, name, kind, start,
         )),
     };
+    record.sample = sample;
     record.session_id = frame.session.clone();
     record.user_id = frame.user.clone();
     record.agent_name = agent.or_else(|| frame.agent.clone());
@@ -160,12 +195,14 @@ fn restore_parent(f: &mut Frame, record: &SpanRecord) {
             current.trace_id = record.trace_id;
             current.span_id = parent;
             current.recording = true;
+            current.held = record.sample == SampleState::Held;
         }
         (_, parent) => {
             f.span = parent.map(|span_id| ParentRef {
                 trace_id: record.trace_id,
                 span_id,
                 recording: true,
+                held: record.sample == SampleState::Held,
             })
         }
     }
@@ -200,7 +237,17 @@ pub(super) fn export_cached(
     if !super::current::settle(&mut record) {
         return None;
     }
-    with_cached_client(client, |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
+    with_cached_client(client, |c| hand_over(c, record)).flatten()
+}
+
+/// Gives `record` to the client's exporter; a trace head sampling dropped is only counted.
+#[inline]
+fn hand_over(c: &ClientInner, record: Box<SpanRecord>) -> Option<EnqueueResult> {
+    if record.sample == SampleState::Dropped {
+        c.sampled_out.fetch_add(1, Ordering::Relaxed);
+        return None;
+    }
+    c.exporter.as_ref().map(|e| e.export(record))
 }
 
 /// Emits a record through the current client.
@@ -208,5 +255,5 @@ pub(crate) fn emit(mut record: Box<SpanRecord>) -> Option<EnqueueResult> {
     if !super::current::settle(&mut record) {
         return None;
     }
-    with_recording_client(move |c| c.exporter.as_ref().map(|e| e.export(record))).flatten()
+    with_recording_client(move |c| hand_over(c, record)).flatten()
 }
