@@ -9,7 +9,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 
 use crate::error::ApiError;
-use crate::{annotations, datasets, guard, ingest, prompts, read, setup};
+use crate::{annotations, datasets, guard, ingest, otlp_ingest, prompts, read, setup};
 
 pub use crate::http::{AppState, Auth, Limits, State, blocking, body_bytes, check_depth, decode};
 
@@ -19,7 +19,10 @@ pub fn router(state: State) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(staso_wire::INGEST_PATH, post(ingest::ingest))
-        .route("/v1/traces", get(read::list_traces))
+        .route(
+            "/v1/traces",
+            get(read::list_traces).post(otlp_ingest::export),
+        )
         .route("/v1/traces/{trace_id}", get(read::get_trace))
         .route(
             "/v1/traces/{trace_id}/annotations",

@@ -27,6 +27,7 @@ pub mod guard;
 mod http;
 pub mod ingest;
 pub mod keys;
+pub mod otlp_ingest;
 pub mod prompts;
 pub mod read;
 pub mod render;

@@ -107,6 +107,17 @@ pub fn ingest(
     })
 }
 
+/// Stores validated groups in one transaction, without an idempotency receipt: OTLP ingest
+/// (`POST /v1/traces`) has no idempotency key, and a retried batch only upserts the same spans.
+pub fn store_groups(store: &Store, groups: &[CheckedGroup]) -> StoreResult<()> {
+    store.write(|tx| {
+        for g in groups {
+            upsert_group(tx, g)?;
+        }
+        Ok(())
+    })
+}
+
 pub(crate) const SPAN_COLUMNS: &str = "span_id, parent_span_id, name, kind, timestamp, duration_ms, status, \
     model, provider, requested_model, usage_available, reasoning_effort, input_tokens, output_tokens, \
     total_tokens, input, output, attributes, error_message, session_id, agent_name, agent_id, \

@@ -1,0 +1,574 @@
+//! OTLP spans → staso spans: the inverse of the SDK's OTLP mapping (`staso-core`
+//! `exporters/otlp/mapping.rs` and `genai.rs`, the README's "Mapping" table), so a run exported by
+//! the staso SDK over OTLP reads back as it does over the Staso ingest; spans of other
+//! instrumentations get their kind from `gen_ai.operation.name` / `openinference.span.kind` and
+//! keep their other attributes as metadata under their own names.
+//!
+//! A span carrying `staso.span.kind` was written by the staso SDK: the attributes its exporter
+//! derives from others (`llm.token_count.*`, `llm.cost.total`, `session.id`, …) are dropped, and
+//! the renamed ones get their metadata names back (`staso.metadata.k` → `k`, `code.file.path` →
+//! `code.filepath`, `gen_ai.usage.cost` → `cost_usd`, `gen_ai.response.time_to_first_chunk` in s →
+//! `time_to_first_token` in ms, …).
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+use staso_wire::ingest::WireSpan;
+
+use super::decode::{Export, InSpan, RawId};
+use crate::error::ApiError;
+use crate::keys::Scope;
+use crate::store::traces::{CheckedGroup, CheckedSpan};
+
+/// Rejected spans keep at most this many messages in the partial-success message.
+const MAX_MESSAGES: usize = 5;
+/// Longest accepted id text, as for the Staso ingest.
+const MAX_NAME_LEN: usize = 64 * 1024;
+
+/// The outcome of mapping one request.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    /// Valid spans, grouped by (workspace, trace).
+    pub groups: Vec<CheckedGroup>,
+    /// Spans stored.
+    pub accepted: u64,
+    /// Spans rejected (invalid ids or times).
+    pub rejected: u64,
+    /// Why, for the first few rejected spans.
+    pub messages: Vec<String>,
+}
+
+/// Maps every span of `export`; a resource's `staso.workspace_slug` outside `scope` is a 403 for
+/// the whole request (nothing is stored), as on the Staso ingest.
+pub fn map_export(export: Export, scope: &Scope) -> Result<Mapped, ApiError> {
+    let mut out = Mapped::default();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
+    for (r, batch) in export.resources.into_iter().enumerate() {
+        let res = ResourceInfo::new(batch.attributes);
+        let workspace = match &res.workspace {
+            Some(ws) if !scope.allows(ws) => {
+                return Err(ApiError::Forbidden(format!(
+                    "resourceSpans[{r}].resource.staso.workspace_slug: this key may not write \
+                     workspace {ws:?}"
+                )));
+            }
+            Some(ws) => ws.clone(),
+            None => scope.home().to_owned(),
+        };
+        for (i, span) in batch.spans.into_iter().enumerate() {
+            match map_span(span, &res) {
+                Ok((trace_id, checked)) => {
+                    out.accepted += 1;
+                    let key = (workspace.clone(), trace_id);
+                    let slot = *index.entry(key.clone()).or_insert_with(|| {
+                        out.groups.push(CheckedGroup {
+                            trace_id: key.1.clone(),
+                            environment: res.environment.clone(),
+                            workspace_slug: workspace.clone(),
+                            spans: Vec::new(),
+                        });
+                        out.groups.len() - 1
+                    });
+                    out.groups[slot].spans.push(checked);
+                }
+                Err(why) => {
+                    out.rejected += 1;
+                    if out.messages.len() < MAX_MESSAGES {
+                        out.messages
+                            .push(format!("resourceSpans[{r}] span {i}: {why}"));
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What the resource says about every span under it.
+struct ResourceInfo {
+    service_name: String,
+    service_version: String,
+    environment: String,
+    agent_id: String,
+    workspace: Option<String>,
+    /// `vcs.*` metadata of root spans (the SDK moves them to the resource).
+    vcs: Vec<(&'static str, Value)>,
+}
+
+impl ResourceInfo {
+    fn new(attrs: Vec<(String, Value)>) -> Self {
+        let mut r = ResourceInfo {
+            service_name: String::new(),
+            service_version: String::new(),
+            environment: String::new(),
+            agent_id: String::new(),
+            workspace: None,
+            vcs: Vec::new(),
+        };
+        let mut vcs: [Option<Value>; 4] = Default::default();
+        for (k, v) in attrs {
+            match k.as_str() {
+                "service.name" => r.service_name = text(&v),
+                "service.version" => r.service_version = text(&v),
+                "deployment.environment.name" => r.environment = text(&v),
+                "deployment.environment" if r.environment.is_empty() => {
+                    r.environment = text(&v);
+                }
+                "staso.agent.id" => r.agent_id = text(&v),
+                "staso.workspace_slug" => r.workspace = Some(text(&v)).filter(|s| !s.is_empty()),
+                "vcs.ref.head.revision" => vcs[0] = Some(v),
+                "vcs.ref.head.name" => vcs[1] = Some(v),
+                "vcs.repository.url.full" => vcs[2] = Some(v),
+                "staso.vcs.is_dirty" => vcs[3] = Some(v),
+                _ => {}
+            }
+        }
+        // The order the SDK writes them in (serialize/attributes.rs).
+        let names = [
+            "vcs.commit.sha",
+            "vcs.branch",
+            "vcs.repo_url",
+            "vcs.is_dirty",
+        ];
+        if vcs.iter().any(Option::is_some) {
+            for (name, v) in names.into_iter().zip(vcs) {
+                let v = v.unwrap_or_else(|| {
+                    if name == "vcs.is_dirty" {
+                        Value::Bool(false)
+                    } else {
+                        Value::String(String::new())
+                    }
+                });
+                r.vcs.push((name, v));
+            }
+        }
+        if r.environment.is_empty() {
+            r.environment = "default".to_owned();
+        }
+        r
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn u64_of(v: &Value) -> Option<u64> {
+    v.as_u64()
+        .or_else(|| v.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// `8-4-4-4-12` hyphenated hex.
+fn hyphenated(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn id_bytes<'a>(
+    id: &'a RawId,
+    field: &str,
+    len: usize,
+    optional: bool,
+) -> Result<&'a [u8], String> {
+    let b = match id {
+        RawId::NotHex(s) => {
+            let shown: String = s.chars().take(40).collect();
+            return Err(format!("{field}: not hexadecimal: {shown:?}"));
+        }
+        RawId::Bytes(b) => b.as_slice(),
+    };
+    if optional && b.is_empty() {
+        return Ok(b);
+    }
+    if b.len() != len {
+        return Err(format!(
+            "{field}: must be {len} bytes ({} hex digits), got {}",
+            len * 2,
+            b.len()
+        ));
+    }
+    if b.iter().all(|&x| x == 0) {
+        return Err(format!("{field}: must not be all zeroes"));
+    }
+    Ok(b)
+}
+
+/// The staso form of a 64-bit span id: `00000000-0000-0000-XXXX-XXXXXXXXXXXX`.
+fn span_id_text(b: &[u8]) -> String {
+    hyphenated(&format!("0000000000000000{}", super::decode::hex(b)))
+}
+
+fn map_span(s: InSpan, res: &ResourceInfo) -> Result<(String, CheckedSpan), String> {
+    let trace_id = hyphenated(&super::decode::hex(id_bytes(
+        &s.trace_id,
+        "traceId",
+        16,
+        false,
+    )?));
+    let span_id = span_id_text(id_bytes(&s.span_id, "spanId", 8, false)?);
+    let parent = id_bytes(&s.parent_span_id, "parentSpanId", 8, true)?;
+    let parent_span_id = (!parent.is_empty()).then(|| span_id_text(parent));
+    if s.start_ns == 0 {
+        return Err("startTimeUnixNano: missing".into());
+    }
+    if s.end_ns < s.start_ns {
+        return Err("endTimeUnixNano: before startTimeUnixNano".into());
+    }
+    if s.name.len() > MAX_NAME_LEN {
+        return Err(format!("name: longer than {MAX_NAME_LEN} bytes"));
+    }
+    let start_us = i64::try_from(s.start_ns / 1000).map_err(|_| "startTimeUnixNano: too large")?;
+    let timestamp = isoformat(s.start_ns).ok_or("startTimeUnixNano: out of range")?;
+    let mut a: Vec<(String, Value)> = s.attributes;
+    let staso = a.iter().any(|(k, _)| k == "staso.span.kind");
+    let mut take = |key: &str| -> Option<Value> {
+        let i = a.iter().position(|(k, _)| k == key)?;
+        Some(a.remove(i).1).filter(|v| !v.is_null())
+    };
+    let op = take("gen_ai.operation.name").map(|v| text(&v));
+    let oi_kind = take("openinference.span.kind").map(|v| text(&v));
+    let kind = match take("staso.span.kind").map(|v| text(&v)) {
+        Some(k) if crate::ingest::KINDS.contains(&k.as_str()) => k,
+        _ => foreign_kind(op.as_deref(), oi_kind.as_deref()).to_owned(),
+    };
+    let error_type = take("error.type").map(|v| text(&v));
+    let status = match take("staso.status").map(|v| text(&v)) {
+        Some(st) if crate::ingest::STATUSES.contains(&st.as_str()) => st,
+        _ if s.status_code == 2 && error_type.as_deref() == Some("timeout") => "timeout".into(),
+        _ if s.status_code == 2 => "error".into(),
+        _ => "ok".into(),
+    };
+    let error_message =
+        (status != "ok" && !s.status_message.is_empty()).then_some(s.status_message);
+    let model_oi = take("llm.model_name").map(|v| text(&v));
+    let model = take("gen_ai.response.model")
+        .map(|v| text(&v))
+        .or(if staso { None } else { model_oi })
+        .unwrap_or_default();
+    let requested_model = take("gen_ai.request.model")
+        .map(|v| text(&v))
+        .unwrap_or_default();
+    let provider = take("gen_ai.provider.name")
+        .or_else(|| take("gen_ai.system"))
+        .or_else(|| take("llm.provider"))
+        .map(|v| text(&v))
+        .unwrap_or_default();
+    let tok_in = take("gen_ai.usage.input_tokens").or_else(|| take("gen_ai.usage.prompt_tokens"));
+    let tok_out =
+        take("gen_ai.usage.output_tokens").or_else(|| take("gen_ai.usage.completion_tokens"));
+    let oi_in = take("llm.token_count.prompt");
+    let oi_out = take("llm.token_count.completion");
+    let oi_total = take("llm.token_count.total");
+    let input_tokens = tok_in.or(oi_in).as_ref().and_then(u64_of);
+    let output_tokens = tok_out.or(oi_out).as_ref().and_then(u64_of);
+    let total_tokens = oi_total.as_ref().and_then(u64_of).or_else(|| {
+        (input_tokens.is_some() || output_tokens.is_some()).then(|| {
+            input_tokens
+                .unwrap_or(0)
+                .saturating_add(output_tokens.unwrap_or(0))
+        })
+    });
+    let usage_available = match take("staso.usage_available") {
+        Some(Value::Bool(b)) => Some(b),
+        _ if staso => None,
+        _ => (input_tokens.is_some() || output_tokens.is_some()).then_some(true),
+    };
+    let session_id = take("gen_ai.conversation.id")
+        .or_else(|| take("session.id"))
+        .map(|v| text(&v))
+        .unwrap_or_default();
+    take("session.id");
+    let user_id = take("user.id").map(|v| text(&v)).unwrap_or_default();
+    let agent_name = take("gen_ai.agent.name")
+        .map(|v| text(&v))
+        .unwrap_or_else(|| {
+            if staso {
+                String::new()
+            } else {
+                res.service_name.clone()
+            }
+        });
+    let agent_id = take("staso.agent.id").map_or_else(|| res.agent_id.clone(), |v| text(&v));
+    let reasoning_effort = take("staso.reasoning_effort")
+        .map(|v| text(&v))
+        .unwrap_or_default();
+    let input = content(take("input.value"), take("input.mime_type"));
+    let output = content(take("output.value"), take("output.mime_type"));
+    let (input, output) = if staso {
+        (input, output)
+    } else {
+        (
+            input.or_else(|| take("gen_ai.input.messages").map(json_text)),
+            output.or_else(|| take("gen_ai.output.messages").map(json_text)),
+        )
+    };
+    let metadata = metadata(a, staso, &kind, parent_span_id.is_none(), res, error_type);
+    let span = WireSpan {
+        span_id,
+        parent_span_id,
+        name: s.name,
+        kind,
+        timestamp,
+        duration_ms: duration_ms(s.end_ns - s.start_ns),
+        status,
+        model,
+        provider,
+        requested_model,
+        usage_available,
+        reasoning_effort,
+        input_tokens: input_tokens.unwrap_or(0),
+        output_tokens: output_tokens.unwrap_or(0),
+        total_tokens: total_tokens.unwrap_or(0),
+        input: input.unwrap_or_default(),
+        output: output.unwrap_or_default(),
+        attributes: Value::Object(metadata).to_string(),
+        error_message,
+        session_id,
+        agent_name,
+        agent_id,
+        agent_version: res.service_version.clone(),
+        user_id,
+        capture: None,
+    };
+    Ok((trace_id, CheckedSpan { span, start_us }))
+}
+
+/// The staso kind of a span from another instrumentation.
+fn foreign_kind(op: Option<&str>, openinference: Option<&str>) -> &'static str {
+    match op {
+        Some("chat" | "text_completion" | "generate_content") => return "llm",
+        Some("execute_tool") => return "tool",
+        Some("invoke_agent" | "create_agent") => return "agent",
+        Some("retrieval") => return "retriever",
+        _ => {}
+    }
+    match openinference.map(str::to_ascii_uppercase).as_deref() {
+        Some("LLM") => "llm",
+        Some("TOOL") => "tool",
+        Some("AGENT") => "agent",
+        Some("RETRIEVER") => "retriever",
+        _ => "chain",
+    }
+}
+
+/// `input.value` / `output.value` as the staso field: JSON text as is, other text as a JSON string.
+fn content(value: Option<Value>, mime: Option<Value>) -> Option<String> {
+    let v = value?;
+    let is_json = mime.is_none_or(|m| text(&m).starts_with("application/json"));
+    Some(match v {
+        Value::String(s) if is_json && serde_json::from_str::<Value>(&s).is_ok() => s,
+        Value::String(s) => Value::String(s).to_string(),
+        other => other.to_string(),
+    })
+}
+
+fn json_text(v: Value) -> String {
+    match v {
+        Value::String(s) if serde_json::from_str::<Value>(&s).is_ok() => s,
+        other => other.to_string(),
+    }
+}
+
+/// Attributes the staso exporter derives from others: not metadata of their own.
+const DERIVED: [&str; 6] = [
+    "llm.invocation_parameters",
+    "llm.cost.total",
+    "langfuse.observation.completion_start_time",
+    "llm.token_count.completion_details.reasoning",
+    "llm.token_count.prompt_details.cache_read",
+    "llm.token_count.prompt_details.cache_write",
+];
+
+/// The `attributes` document: the staso metadata names back, in the SDK's order (vcs, call site,
+/// tags, metadata, exception type).
+fn metadata(
+    attrs: Vec<(String, Value)>,
+    staso: bool,
+    kind: &str,
+    root: bool,
+    res: &ResourceInfo,
+    error_type: Option<String>,
+) -> Map<String, Value> {
+    let mut m = Map::new();
+    if staso && root {
+        for (k, v) in &res.vcs {
+            m.insert((*k).to_owned(), v.clone());
+        }
+    }
+    let mut tool_name = None;
+    let mut site: [Option<Value>; 3] = Default::default();
+    let mut tags = None;
+    let mut rest: Vec<(String, Value)> = Vec::new();
+    let mut exception = None;
+    for (k, v) in attrs {
+        if v.is_null() {
+            continue;
+        }
+        match k.as_str() {
+            "gen_ai.tool.name" if staso && kind == "tool" => tool_name = Some(v),
+            "gen_ai.tool.name" if staso => rest.push(("tool_name".into(), v)),
+            "code.file.path" => site[0] = Some(v),
+            "code.line.number" => site[1] = Some(v),
+            "code.function.name" => site[2] = Some(v),
+            "staso.tags" => tags = Some(v),
+            "exception.type" => exception = Some(v),
+            k if staso && DERIVED.contains(&k) => {}
+            _ => {
+                if let Some((name, value)) = metadata_name(&k, v, staso) {
+                    rest.push((name, value));
+                }
+            }
+        }
+    }
+    if let Some(v) = tool_name {
+        m.insert("tool_name".into(), v);
+    }
+    for (name, v) in ["code.filepath", "code.lineno", "code.function"]
+        .into_iter()
+        .zip(site)
+    {
+        if let Some(v) = v {
+            m.insert(name.into(), v);
+        }
+    }
+    if let Some(v) = tags {
+        m.insert("tags".into(), v);
+    }
+    for (k, v) in rest {
+        m.insert(k, v);
+    }
+    match (exception, error_type) {
+        (Some(v), _) => {
+            m.insert("exception.type".into(), v);
+        }
+        (None, Some(t)) if !staso && t != "timeout" => {
+            m.insert("error.type".into(), Value::String(t));
+        }
+        _ => {}
+    }
+    m
+}
+
+/// The metadata name and value of one remaining attribute.
+fn metadata_name(key: &str, v: Value, staso: bool) -> Option<(String, Value)> {
+    let name = match key {
+        "gen_ai.request.temperature" => "temperature",
+        "gen_ai.request.max_tokens" => "max_tokens",
+        "gen_ai.request.top_p" => "top_p",
+        "gen_ai.request.stream" => "is_streaming",
+        "gen_ai.response.id" => "response_id",
+        "gen_ai.usage.reasoning.output_tokens" => "reasoning_tokens",
+        "gen_ai.usage.cache_read.input_tokens" => "cache_read_input_tokens",
+        "gen_ai.usage.cache_creation.input_tokens" => "cache_creation_input_tokens",
+        "gen_ai.usage.cost" => "cost_usd",
+        "gen_ai.response.finish_reasons" => {
+            // The exporter sends a one-reason stop as a one-element list.
+            let v = match v {
+                Value::Array(mut items) if items.len() == 1 => items.remove(0),
+                other => other,
+            };
+            return Some(("stop_reason".into(), v));
+        }
+        "gen_ai.response.time_to_first_chunk" => {
+            let secs = v.as_f64()?;
+            // The SDK writes milliseconds as a float; rounded to the ns the exporter kept.
+            let v = Value::from((secs * 1e6).round() / 1e3);
+            return Some(("time_to_first_token".into(), v));
+        }
+        k if staso => {
+            // `staso.metadata.k` → `k`; other `gen_ai.*` / `staso.*` keys kept their names.
+            return Some((
+                k.strip_prefix("staso.metadata.").unwrap_or(k).to_owned(),
+                parse_embedded(v),
+            ));
+        }
+        k => return Some((k.to_owned(), v)),
+    };
+    Some((name.to_owned(), v))
+}
+
+/// The exporter sends objects and mixed arrays as their JSON text: read them back.
+fn parse_embedded(v: Value) -> Value {
+    match v {
+        Value::String(s) if s.starts_with('{') || s.starts_with('[') => {
+            serde_json::from_str(&s).unwrap_or(Value::String(s))
+        }
+        other => other,
+    }
+}
+
+/// Milliseconds rounded half-to-even to 2 decimals, as the SDKs compute `duration_ms`.
+fn duration_ms(nanos: u64) -> f64 {
+    let unit = 10_000u64;
+    let (q, r) = (nanos / unit, nanos % unit);
+    let rounded = match r.cmp(&(unit / 2)) {
+        std::cmp::Ordering::Less => q,
+        std::cmp::Ordering::Greater => q + 1,
+        std::cmp::Ordering::Equal => q + (q & 1),
+    };
+    rounded as f64 / 100.0
+}
+
+/// Python's `isoformat()` of an aware UTC time, microseconds truncated (the SDKs' timestamp form).
+fn isoformat(ns: u64) -> Option<String> {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok()?;
+    let micros = t.microsecond();
+    let frac = if micros == 0 {
+        String::new()
+    } else {
+        format!(".{micros:06}")
+    };
+    Some(format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{frac}+00:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_and_ids_in_staso_form() {
+        assert_eq!(
+            isoformat(1_000_000_123).as_deref(),
+            Some("1970-01-01T00:00:01+00:00")
+        );
+        assert_eq!(
+            isoformat(1_764_000_000_123_456_789).as_deref(),
+            Some("2025-11-24T16:00:00.123456+00:00")
+        );
+        assert_eq!(duration_ms(1_234_565_000), 1234.56);
+        assert_eq!(duration_ms(1_234_575_000), 1234.58);
+        assert_eq!(
+            span_id_text(&[0xab; 8]),
+            "00000000-0000-0000-abab-abababababab"
+        );
+    }
+
+    #[test]
+    fn kinds_of_other_instrumentations() {
+        assert_eq!(foreign_kind(Some("chat"), None), "llm");
+        assert_eq!(foreign_kind(Some("text_completion"), None), "llm");
+        assert_eq!(foreign_kind(Some("execute_tool"), Some("LLM")), "tool");
+        assert_eq!(foreign_kind(None, Some("RETRIEVER")), "retriever");
+        assert_eq!(foreign_kind(None, Some("EMBEDDING")), "chain");
+        assert_eq!(foreign_kind(None, None), "chain");
+    }
+}
