@@ -32,6 +32,7 @@ pub fn router(state: State) -> Router {
         .merge(guard::routes())
         .merge(datasets::routes())
         .merge(prompts::routes())
+        .merge(crate::ui::routes())
         .route(staso_wire::setup::SETUP_VALIDATE_PATH, get(setup::validate))
         .fallback(|| async { ApiError::NotFound("no such route".to_owned()) })
         .layer(DefaultBodyLimit::max(limit))

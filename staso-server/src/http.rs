@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::error::ApiError;
 use crate::guard::policy::Policy;
 use crate::keys::{KeyRing, Scope};
+use crate::pricing::PriceTable;
 use crate::store::{Store, StoreResult};
 
 /// Limits applied to every request.
@@ -39,6 +40,10 @@ pub struct AppState {
     pub limits: Limits,
     /// Guard policy (`None`: allow everything).
     pub policy: Option<Policy>,
+    /// Prices of LLM tokens, for spans that carry no cost of their own.
+    pub prices: Arc<PriceTable>,
+    /// Whether the web UI asks for an API key (off when served on a loopback address).
+    pub ui_requires_key: bool,
 }
 
 /// Shared state handle.

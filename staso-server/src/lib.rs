@@ -28,6 +28,7 @@ mod http;
 pub mod ingest;
 pub mod keys;
 pub mod otlp_ingest;
+pub mod pricing;
 pub mod prompts;
 pub mod read;
 pub mod render;
@@ -36,6 +37,7 @@ pub mod server;
 pub mod setup;
 pub mod store;
 pub mod timefmt;
+pub mod ui;
 
 pub use guard::Policy;
 pub use keys::{ApiKey, KeyRing, Scope};

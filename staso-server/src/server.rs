@@ -18,6 +18,7 @@ use crate::body_budget::{self, BodyBudget};
 use crate::guard::{Policy, PolicyError};
 use crate::http::{AppState, Limits};
 use crate::keys::{ApiKey, KeyRing};
+use crate::pricing::PriceTable;
 use crate::serve::{self, ConnectionLimits};
 use crate::store::{Store, StoreError};
 
@@ -64,6 +65,8 @@ impl Server {
             max_inflight_body_bytes: None,
             body_budget_wait: body_budget::DEFAULT_BUDGET_WAIT,
             body_timeout: body_budget::DEFAULT_BODY_TIMEOUT,
+            prices: None,
+            ui_requires_key: None,
         }
     }
 }
@@ -85,6 +88,8 @@ pub struct ServerBuilder {
     max_inflight_body_bytes: Option<usize>,
     body_budget_wait: Duration,
     body_timeout: Duration,
+    prices: Option<PriceTable>,
+    ui_requires_key: Option<bool>,
 }
 
 impl ServerBuilder {
@@ -180,6 +185,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Prices for spans with tokens but no cost (default: [`PriceTable::builtin`]).
+    pub fn prices(mut self, prices: PriceTable) -> Self {
+        self.prices = Some(prices);
+        self
+    }
+
+    /// Whether the web UI asks for an API key. Default: only when the address is not a loopback
+    /// address (on loopback it shows every workspace without a key).
+    pub fn ui_requires_key(mut self, required: bool) -> Self {
+        self.ui_requires_key = Some(required);
+        self
+    }
+
     /// Loads the guard policy from a JSON file.
     pub fn guard_policy_file(self, path: impl AsRef<Path>) -> Result<Self, ServerError> {
         Ok(self.guard_policy(Policy::load(path)?))
@@ -237,6 +255,10 @@ impl ServerBuilder {
             keys: keys.clone(),
             limits: self.limits,
             policy: self.policy,
+            prices: Arc::new(self.prices.unwrap_or_else(PriceTable::builtin)),
+            ui_requires_key: self
+                .ui_requires_key
+                .unwrap_or_else(|| crate::ui::requires_key(addr.ip())),
         }))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&budget),

@@ -13,6 +13,7 @@ pub mod receipts;
 mod retention;
 pub mod schema;
 pub mod traces;
+pub mod ui;
 
 pub use error::{StoreError, StoreResult};
 pub use retention::ReceiptRetention;
