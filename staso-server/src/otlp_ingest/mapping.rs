@@ -416,7 +416,7 @@ fn metadata(
             continue;
         }
         match k.as_str() {
-            "gen_ai.tool.name" if staso && kind == "tool" => tool_name = Some(v),
+            "gen_ai.tool.name" if kind == "tool" => tool_name = Some(v),
             "gen_ai.tool.name" if staso => rest.push(("tool_name".into(), v)),
             "code.file.path" => site[0] = Some(v),
             "code.line.number" => site[1] = Some(v),
