@@ -57,9 +57,11 @@ fn rate_zero_records_nothing_and_per_agent_rates_win() {
     for _ in 0..50 {
         vip_agent();
         bulk_agent();
-        staso::span("plain-root", SpanKind::Chain, |s| {
-            assert!(!s.is_recording() || s.trace_id().is_some());
-            assert!(!staso::Span::current().is_recording());
+        staso::span("plain-root", SpanKind::Chain, |_| {
+            assert!(
+                !staso::Span::current().is_recording(),
+                "inside a dropped trace nothing records"
+            );
             leaf(9);
         });
     }
