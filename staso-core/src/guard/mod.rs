@@ -73,10 +73,11 @@ const MIN_POLL_INTERVAL: Duration = Duration::from_millis(10);
 /// as its child. The API key, base URL and capture policy are the global client's when an enabled
 /// client is installed, else `STASO_API_KEY`, `STASO_BASE_URL`, `STASO_CAPTURE_*`.
 ///
-/// An `escalate` decision is polled until a person decides (see [`GuardOptions`]); approved
-/// gives `allow` (with `modified_input` when the approver changed the input), rejected gives
-/// `block`, and still pending at `escalation_timeout` gives the failure mode's action with
-/// `failure_kind: deadline_exceeded`.
+/// An `escalate` decision is returned at once by default (its `escalation_id` lets the caller
+/// follow it up). With [`GuardOptions::wait_for_escalation`]`(true)` it is polled until a person
+/// decides: approved gives `allow` (with `modified_input` when the approver changed the input),
+/// rejected gives `block`, and still pending at `escalation_timeout` gives the failure mode's
+/// action with `failure_kind: deadline_exceeded`.
 ///
 /// Never returns [`GuardBlocked`]: check `result.action` (or [`GuardResult::is_blocked`]).
 pub fn guard<T: Serialize + ?Sized>(
