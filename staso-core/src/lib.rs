@@ -18,8 +18,10 @@
 //  6. per-thread state thread_state (frame, record stock, cached client, span-id generator)
 //  7. context, capture context (the current frame, conversations, spawn helpers), capture
 //                    (values without trait bounds, outcome classification)
-//  8. spans ‖ serialization  span/ (instrumented-fn spans and manual spans) ‖ serialize/
-//                    (record → wire body under the capture policy); neither imports the other
+//  8. spans ‖ serialization ‖ redaction  span/ (instrumented-fn spans and manual spans) ‖
+//                    serialize/ (record → wire body under the capture policy) ‖ redact/ (mask,
+//                    secret scrubbers, payload budgets: record → record, on the exporters'
+//                    workers); none imports another
 //  9. delivery       delivery/ (bounded queue, ledger, the one batch worker and its handle,
 //                    the HTTP client builder and run_blocking)
 // 10. exporters      exporters/ (staso HTTP transport, otlp, fan-out, in-memory)
@@ -50,6 +52,7 @@ mod thread_state;
 mod capture;
 mod context;
 
+mod redact;
 mod serialize;
 mod span;
 
@@ -72,8 +75,9 @@ pub use client::{
     Client, InitError, annotate, flush, flush_async, get_client, shutdown, shutdown_async,
 };
 pub use config::{
-    CapturePolicy, Config, ConfigBuilder, ConfigError, ExportSettings, Exporter, ExporterConfig,
-    OtlpCompression, OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
+    CapturePolicy, Config, ConfigBuilder, ConfigError, ContentPolicy, ExportSettings, Exporter,
+    ExporterConfig, MaskContext, MaskField, OtlpCompression, OtlpProtocol, OtlpSettings, VcsInfo,
+    generate_agent_id, otlp, staso,
 };
 pub use context::{
     Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,

@@ -100,6 +100,12 @@ pub struct DeliveryReport {
     /// traces head sampling dropped (their other spans are never recorded), and every span of a
     /// held trace the tail rules then dropped (or that was evicted from the held set).
     pub sampled_out: u64,
+    /// Captured fields (inputs, outputs, metadata values) cut to a payload budget
+    /// (`max_field_bytes`, `max_span_bytes`) before sending, counted once per field and exporter
+    /// when the worker serializes the span. The span itself is sent.
+    pub truncated_fields: u64,
+    /// Values the mask callback panicked on: each was replaced by a marker and its span sent.
+    pub masked_values_dropped: u64,
     /// The flush deadline or the shutdown join deadline expired.
     pub timed_out: bool,
     /// The most relevant failure (see PROTOCOL.md §3.6 for the precedence).
@@ -167,6 +173,8 @@ impl DeliveryReport {
             total.pending += r.pending;
             total.rejected += r.rejected;
             total.sampled_out += r.sampled_out;
+            total.truncated_fields += r.truncated_fields;
+            total.masked_values_dropped += r.masked_values_dropped;
             total.timed_out |= r.timed_out;
             if total.last_failure.is_none() && r.last_failure.is_some() {
                 total.last_failure = r.last_failure;

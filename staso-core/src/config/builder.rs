@@ -2,12 +2,16 @@
 //! capture policy (§1.3) and, when enabled, validation (§1.2).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::capture::CaptureOverrides;
 use super::exporters::{self, Exporter};
+use super::mask::{
+    ContentPolicy, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_SPAN_BYTES, MaskContext, MaskFn,
+};
 use super::sampling::{SamplingOverrides, TailRules};
-use super::validate::{RuntimeSettings, validate, validate_limits};
+use super::validate::{RuntimeSettings, check_budget, parse_budget_env, validate, validate_limits};
 use super::{CapturePolicy, Config, ConfigError, generate_agent_id};
 
 /// Used when neither the builder nor `STASO_BASE_URL` gives one.
@@ -52,6 +56,10 @@ pub struct ConfigBuilder {
     exporters: Option<Vec<Exporter>>,
     prompt_cache_ttl: Option<Duration>,
     sampling: SamplingOverrides,
+    mask: Option<Arc<MaskFn>>,
+    scrub_secrets: Option<bool>,
+    max_field_bytes: Option<usize>,
+    max_span_bytes: Option<usize>,
 }
 
 /// Setters that store `Some(value)`; the doc text says what the knob is and where it falls back to.
@@ -124,6 +132,69 @@ impl ConfigBuilder {
         /// How long a fetched prompt is served from memory before `staso::prompts` asks the
         /// service again (default 60 s; zero asks every time).
         prompt_cache_ttl: Duration;
+        /// Replace secrets in captured content before it is sent (default false): emails, card
+        /// numbers (Luhn-checked), bearer tokens, API keys by their known prefixes, long secrets
+        /// after `key=`/`token=`, and the values of fields named like `password`, `secret`,
+        /// `token`, `api_key`, `authorization` or `cookie` become markers such as
+        /// `"[REDACTED:email]"`. Applies to input, output, metadata values and the error
+        /// message, on the exporters' worker threads.
+        scrub_secrets: bool;
+    }
+
+    /// Bytes of JSON kept per captured field: each input, output and metadata value (default
+    /// 1 MiB, [`DEFAULT_MAX_FIELD_BYTES`](super::DEFAULT_MAX_FIELD_BYTES); else
+    /// `STASO_MAX_FIELD_BYTES`). A larger value is cut on a JSON value boundary (strings on a
+    /// UTF-8 boundary) and marked with `…[staso: N bytes cut]`; the document stays valid JSON.
+    /// Must lie in 1 KiB..=1 GiB.
+    pub fn max_field_bytes(mut self, bytes: usize) -> Self {
+        self.max_field_bytes = Some(bytes);
+        self
+    }
+
+    /// Bytes of JSON kept per span, input, output and metadata together (default 4 MiB,
+    /// [`DEFAULT_MAX_SPAN_BYTES`](super::DEFAULT_MAX_SPAN_BYTES); else `STASO_MAX_SPAN_BYTES`).
+    /// Over it, the largest fields are cut first. Ids, name, model, provider, tokens, status
+    /// and the error message are never cut. Must lie in 1 KiB..=1 GiB.
+    pub fn max_span_bytes(mut self, bytes: usize) -> Self {
+        self.max_span_bytes = Some(bytes);
+        self
+    }
+
+    /// A callback that may change or remove each captured value before it is sent: the input
+    /// and output (an LLM call's prompt and completion), each metadata value and the error
+    /// message (as a JSON string), with a [`MaskContext`] saying which span and field it is.
+    ///
+    /// It runs on the exporters' worker threads, never on the thread that records the span,
+    /// once per exporter that sends the span. A mask that panics drops that one value (it
+    /// becomes `"[staso: masked value dropped: mask panicked]"`), not the span. Setting an
+    /// input, output or error to `null` removes it. Runs before the built-in scrubbers
+    /// ([`scrub_secrets`](Self::scrub_secrets)); a value over the field budget is cut first (so a
+    /// huge value is never parsed whole) and cut again if the mask made it larger. Values the
+    /// capture policy withholds are never passed to it.
+    ///
+    /// ```
+    /// use staso_core::{Config, MaskField};
+    /// let config = Config::builder()
+    ///     .api_key("sk-live-123")
+    ///     .agent_name("support")
+    ///     .mask(|value, ctx| {
+    ///         if ctx.field() == (MaskField::Metadata { key: "customer" }) {
+    ///             *value = "[customer]".into();
+    ///         }
+    ///         if let Some(obj) = value.as_object_mut() {
+    ///             obj.remove("ssn");
+    ///         }
+    ///     })
+    ///     .build_with_env(|_| None)
+    ///     .unwrap();
+    /// assert!(config.content_policy().has_mask());
+    /// ```
+    pub fn mask(
+        mut self,
+        f: impl Fn(&mut serde_json::Value, &MaskContext<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.mask = Some(Arc::new(f));
+        self
     }
 
     /// Legacy switch for the `request` and `system_prompt` categories when neither their own setter nor
@@ -275,6 +346,39 @@ impl ConfigBuilder {
         let batch_size = self.batch_size.unwrap_or(DEFAULT_BATCH_SIZE);
         let flush_interval = self.flush_interval.unwrap_or(DEFAULT_FLUSH_INTERVAL);
         let max_queue_size = self.max_queue_size.unwrap_or(DEFAULT_MAX_QUEUE_SIZE);
+        let budget = |given: Option<usize>, setter, var, default| match (given, env(var)) {
+            (Some(n), _) => check_budget(setter, n),
+            (None, Some(raw)) => parse_budget_env(var, &raw),
+            (None, None) => Ok(default),
+        };
+        let budgets = budget(
+            self.max_field_bytes,
+            "max_field_bytes",
+            "STASO_MAX_FIELD_BYTES",
+            DEFAULT_MAX_FIELD_BYTES,
+        )
+        .and_then(|field| {
+            let span = budget(
+                self.max_span_bytes,
+                "max_span_bytes",
+                "STASO_MAX_SPAN_BYTES",
+                DEFAULT_MAX_SPAN_BYTES,
+            )?;
+            Ok((field, span))
+        });
+        let (max_field_bytes, max_span_bytes) = match budgets {
+            Err(e) if !enabled => {
+                log::warn!("staso: {e}; ignored because the client is disabled");
+                (DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_SPAN_BYTES)
+            }
+            other => other?,
+        };
+        let content = ContentPolicy::new(
+            self.mask,
+            self.scrub_secrets.unwrap_or(false),
+            max_field_bytes,
+            max_span_bytes,
+        );
         if enabled && to_staso {
             validate(&RuntimeSettings {
                 api_key: &api_key,
@@ -308,6 +412,7 @@ impl ConfigBuilder {
             exporters,
             prompt_cache_ttl: self.prompt_cache_ttl.unwrap_or(DEFAULT_PROMPT_CACHE_TTL),
             sampling,
+            content,
         })
     }
 }
@@ -334,6 +439,10 @@ impl fmt::Debug for ConfigBuilder {
             .field("sampling", &self.sampling)
             .field("exporters", &self.exporters)
             .field("prompt_cache_ttl", &self.prompt_cache_ttl)
+            .field("mask", &self.mask.as_ref().map(|_| format_args!("<fn>")))
+            .field("scrub_secrets", &self.scrub_secrets)
+            .field("max_field_bytes", &self.max_field_bytes)
+            .field("max_span_bytes", &self.max_span_bytes)
             .finish()
     }
 }

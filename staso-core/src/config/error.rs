@@ -72,6 +72,15 @@ pub enum ConfigError {
         /// The endpoint's scheme, host and port (never its credentials, path or query).
         endpoint: String,
     },
+    /// A payload budget (`max_field_bytes`, `max_span_bytes` or their `STASO_MAX_*_BYTES` env
+    /// var) is not a whole number of bytes between 1 KiB and 1 GiB.
+    #[error("{field} must be a whole number of bytes between 1024 and 1073741824 (got {value})")]
+    InvalidPayloadBudget {
+        /// The setter or env var, e.g. `max_field_bytes` or `STASO_MAX_SPAN_BYTES`.
+        field: &'static str,
+        /// The rejected value, as given.
+        value: String,
+    },
     /// An `OTEL_*` variable holds a value the OTLP exporter does not support.
     #[error("{var} has an unsupported value {value:?}")]
     InvalidOtelEnv {
@@ -107,6 +116,7 @@ impl ConfigError {
             Self::FlushIntervalNotPositive => "flush_interval",
             Self::MaxQueueSizeNotPositive => "max_queue_size",
             Self::InvalidCaptureEnv { var, .. } | Self::InvalidOtelEnv { var, .. } => var,
+            Self::InvalidPayloadBudget { field, .. } => field,
             Self::MissingOtlpEndpoint
             | Self::InvalidOtlpEndpoint { .. }
             | Self::InsecureOtlpEndpoint { .. } => "otlp_endpoint",

@@ -7,7 +7,8 @@
 //! of this is testable without touching the process environment.
 //!
 //! File map: `builder.rs` resolves values, `validate.rs` checks them, `capture.rs` owns the capture
-//! policy, `vcs.rs` and `git.rs` detect the commit, `agent_id.rs` derives the agent id.
+//! policy, `mask.rs` the content policy (mask, scrubbers, payload budgets), `vcs.rs` and `git.rs`
+//! detect the commit, `agent_id.rs` derives the agent id.
 
 mod agent_id;
 mod builder;
@@ -15,6 +16,7 @@ mod capture;
 mod error;
 mod exporters;
 mod git;
+mod mask;
 mod otlp_env;
 mod resolved;
 mod sampling;
@@ -29,6 +31,10 @@ pub use error::ConfigError;
 pub use exporters::{
     DEFAULT_OTLP_TIMEOUT, Exporter, ExporterConfig, OtlpCompression, OtlpConfig, OtlpProtocol,
     OtlpSettings, otlp, staso,
+};
+pub use mask::{
+    ContentPolicy, DEFAULT_MAX_FIELD_BYTES, DEFAULT_MAX_SPAN_BYTES, MAX_BUDGET_BYTES,
+    MIN_BUDGET_BYTES, MaskContext, MaskField, MaskFn,
 };
 pub use resolved::Config;
 pub use sampling::{DEFAULT_MAX_HELD_SPANS, Sampling, TailRules, trace_sampled};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::capture::CapturePolicy;
 use super::exporters::ExporterConfig;
+use super::mask::ContentPolicy;
 use super::vcs::{VcsInfo, detect_vcs_with};
 
 /// A resolved, validated (when enabled) SDK configuration. Build one with [`Config::builder`].
@@ -31,6 +32,7 @@ pub struct Config {
     pub(super) exporters: Vec<ExporterConfig>,
     pub(super) prompt_cache_ttl: Duration,
     pub(super) sampling: super::Sampling,
+    pub(super) content: ContentPolicy,
 }
 
 impl Config {
@@ -146,6 +148,12 @@ impl Config {
         self.prompt_cache_ttl
     }
 
+    /// The mask, scrubbers and payload budgets applied to captured content on the exporters'
+    /// worker threads (see [`ConfigBuilder::mask`](super::ConfigBuilder::mask)).
+    pub fn content_policy(&self) -> &ContentPolicy {
+        &self.content
+    }
+
     /// Sets the VCS context directly, e.g. for a host that knows its commit or for tests. Ignores
     /// `capture_git`.
     pub fn set_vcs(&mut self, vcs: Option<VcsInfo>) {
@@ -174,6 +182,7 @@ impl fmt::Debug for Config {
             .field("exporters", &self.exporters)
             .field("prompt_cache_ttl", &self.prompt_cache_ttl)
             .field("sampling", &self.sampling)
+            .field("content", &self.content)
             .finish()
     }
 }

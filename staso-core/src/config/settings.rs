@@ -2,6 +2,7 @@
 //! [`ExportSettings`], including the session id of spans outside any conversation.
 
 use super::capture::CapturePolicy;
+use super::mask::ContentPolicy;
 use super::resolved::Config;
 use super::vcs::VcsInfo;
 
@@ -25,6 +26,8 @@ pub struct ExportSettings {
     pub default_session: String,
     /// VCS metadata for root spans.
     pub vcs: Option<VcsInfo>,
+    /// Mask, scrubbers and payload budgets, applied by each exporter on its worker thread.
+    pub content: ContentPolicy,
 }
 
 impl ExportSettings {
@@ -39,6 +42,16 @@ impl ExportSettings {
             workspace_slug: config.workspace_slug().to_owned(),
             default_session,
             vcs: config.vcs().cloned(),
+            // A fresh copy, so the mask-panic warning is rate-limited per client.
+            content: {
+                let c = config.content_policy();
+                ContentPolicy::new(
+                    c.mask.clone(),
+                    c.scrub_secrets,
+                    c.max_field_bytes,
+                    c.max_span_bytes,
+                )
+            },
         }
     }
 }

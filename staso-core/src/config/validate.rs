@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::ConfigError;
+use super::mask::{MAX_BUDGET_BYTES, MIN_BUDGET_BYTES};
 
 /// Api keys that are obviously copied from an example (compared trimmed and case-insensitively).
 const PLACEHOLDER_KEYS: [&str; 6] = [
@@ -53,6 +54,30 @@ pub(crate) fn validate_limits(
         return Err(ConfigError::MaxQueueSizeNotPositive);
     }
     Ok(())
+}
+
+/// A payload budget given to `field` (a setter or env var name) as `value`: a byte count in
+/// `MIN_BUDGET_BYTES..=MAX_BUDGET_BYTES`.
+pub(crate) fn check_budget(field: &'static str, value: usize) -> Result<usize, ConfigError> {
+    if (MIN_BUDGET_BYTES..=MAX_BUDGET_BYTES).contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::InvalidPayloadBudget {
+            field,
+            value: value.to_string(),
+        })
+    }
+}
+
+/// A budget env var's value (trimmed), checked like a setter's.
+pub(crate) fn parse_budget_env(var: &'static str, raw: &str) -> Result<usize, ConfigError> {
+    match raw.trim().parse::<usize>() {
+        Ok(n) => check_budget(var, n),
+        Err(_) => Err(ConfigError::InvalidPayloadBudget {
+            field: var,
+            value: format!("{raw:?}"),
+        }),
+    }
 }
 
 fn check_api_key(key: &str) -> Result<(), ConfigError> {
@@ -299,6 +324,23 @@ mod tests {
             (err.field(), err.to_string().contains("must be positive")),
             ("max_queue_size", true)
         );
+    }
+
+    #[test]
+    fn payload_budgets_name_the_setter_and_value() {
+        assert_eq!(check_budget("max_field_bytes", 1024), Ok(1024));
+        assert_eq!(check_budget("max_span_bytes", 1 << 30), Ok(1 << 30));
+        for bad in [0, 1023, (1 << 30) + 1, usize::MAX] {
+            let err = check_budget("max_field_bytes", bad).unwrap_err();
+            assert_eq!(err.field(), "max_field_bytes");
+            assert!(err.to_string().contains(&bad.to_string()), "{err}");
+        }
+        assert_eq!(parse_budget_env("STASO_MAX_SPAN_BYTES", " 4096 "), Ok(4096));
+        for raw in ["", "1MiB", "-5", "12.5", "0"] {
+            let err = parse_budget_env("STASO_MAX_SPAN_BYTES", raw).unwrap_err();
+            assert_eq!(err.field(), "STASO_MAX_SPAN_BYTES", "{raw}");
+            assert!(err.to_string().contains("between 1024"), "{err}");
+        }
     }
 
     #[test]

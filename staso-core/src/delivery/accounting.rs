@@ -6,6 +6,7 @@
 //! numbered `1..=B`. Touched once per batch and once per flush/shutdown, never per span.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
@@ -154,6 +155,9 @@ impl Ledger {
             rejected: rejections.count,
             // Counted before the queue (head sampling, the tail stage), added by the client.
             sampled_out: 0,
+            // Counted by the sender (the content policy), added by the worker's handle.
+            truncated_fields: 0,
+            masked_values_dropped: 0,
             timed_out,
             last_failure,
             retryable,
@@ -184,6 +188,34 @@ impl Ledger {
             }
         }
         Some(report)
+    }
+}
+
+/// What the sender's content policy (`redact/`) changed so far, for the report: fields cut to a
+/// budget and values a panicking mask dropped. Written by the worker, read by reports.
+#[derive(Debug, Default)]
+pub(crate) struct ContentCounts {
+    truncated_fields: AtomicU64,
+    masked_values_dropped: AtomicU64,
+}
+
+impl ContentCounts {
+    /// Adds one batch's changes.
+    pub(crate) fn add(&self, truncated_fields: u64, masked_values_dropped: u64) {
+        if truncated_fields > 0 {
+            self.truncated_fields
+                .fetch_add(truncated_fields, Ordering::Relaxed);
+        }
+        if masked_values_dropped > 0 {
+            self.masked_values_dropped
+                .fetch_add(masked_values_dropped, Ordering::Relaxed);
+        }
+    }
+
+    /// Puts the counts into `report`.
+    pub(crate) fn add_to(&self, report: &mut DeliveryReport) {
+        report.truncated_fields = self.truncated_fields.load(Ordering::Relaxed);
+        report.masked_values_dropped = self.masked_values_dropped.load(Ordering::Relaxed);
     }
 }
 

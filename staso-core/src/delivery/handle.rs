@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::accounting::{Ledger, wait_until};
+use super::accounting::{ContentCounts, Ledger, wait_until};
 use super::control::{Control, Shared, SideQueue, lock};
 use super::queue::Intake;
 use super::worker::{self, BatchSender, WorkerSettings};
@@ -22,6 +22,7 @@ type Barrier = (u64, u64);
 pub(crate) struct WorkerHandle<P, X: SideQueue = ()> {
     shared: Arc<Shared<P, X>>,
     worker: Mutex<Option<JoinHandle<()>>>,
+    content: Arc<ContentCounts>,
 }
 
 impl<P: Send + 'static, X: SideQueue> WorkerHandle<P, X> {
@@ -44,10 +45,19 @@ impl<P: Send + 'static, X: SideQueue> WorkerHandle<P, X> {
             control: Control::default(),
             side,
         });
+        let content = Arc::new(ContentCounts::default());
+        let counts = content.clone();
+        let make_sender = move || {
+            make_sender().map(|mut sender| {
+                sender.count_content_in(counts);
+                sender
+            })
+        };
         let handle = worker::spawn(shared.clone(), settings, make_sender)?;
         Ok(WorkerHandle {
             shared,
             worker: Mutex::new(Some(handle)),
+            content,
         })
     }
 
@@ -148,6 +158,7 @@ impl<P: Send + 'static, X: SideQueue> WorkerHandle<P, X> {
         self.shared
             .side
             .add_to_report(&mut report, barrier.1, timed_out);
+        self.content.add_to(&mut report);
         report
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::accounting::Failure;
+use super::accounting::{ContentCounts, Failure};
 use super::control::{Shared, SideQueue, lock};
 use super::queue::{Intake, SleepMode};
 use crate::client::InitError;
@@ -63,6 +63,12 @@ pub(crate) trait BatchSender: Send + 'static {
     fn send_side(&mut self, side: &Self::Side) -> bool {
         let _ = side;
         false
+    }
+
+    /// Keeps the counters its content changes (masking, payload budgets) are reported through;
+    /// called once, on the worker thread, right after the sender is built.
+    fn count_content_in(&mut self, counts: Arc<ContentCounts>) {
+        let _ = counts;
     }
 }
 

@@ -2,6 +2,9 @@
 //! record to an OTLP span, encode the batch, send it with the OTLP client, and settle a partial
 //! success. Each OTLP exporter has its own worker and retry state, so a slow or down collector
 //! never holds up the Staso worker, nor the reverse.
+//!
+//! The client's content policy (mask, scrubbers, payload budgets: `redact/`) is applied to each
+//! record here, before mapping; a record shared with another OTLP exporter is copied first.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,8 +15,10 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use super::http::{OtlpClient, Sent};
 use super::{encode, mapping};
 use crate::config::{ExportSettings, OtlpConfig};
+use crate::delivery::accounting::ContentCounts;
 use crate::delivery::worker::{BatchOutcome, BatchSender, Lookahead};
 use crate::record::SpanRecord;
+use crate::redact;
 use crate::report::DeliveryFailureKind;
 
 /// Retry timing of the OTLP worker; adjustable so tests need not wait. Not a public API.
@@ -51,6 +56,8 @@ pub(crate) struct OtlpSender {
     degraded: bool,
     /// A partial success was already logged as a warning.
     partial_logged: bool,
+    /// Where content changes are counted for the report.
+    content: Arc<ContentCounts>,
 }
 
 impl OtlpSender {
@@ -71,6 +78,7 @@ impl OtlpSender {
             retry_budget: opts.retry_budget,
             degraded: false,
             partial_logged: false,
+            content: Arc::default(),
         })
     }
 
@@ -118,6 +126,15 @@ impl BatchSender for OtlpSender {
     ) -> BatchOutcome {
         let started = Instant::now();
         let n = batch.len() as u64;
+        let (mut truncated, mut dropped) = (0, 0);
+        for record in batch.iter_mut() {
+            if redact::needs_pass(&self.emit, record) {
+                let changes = redact::apply(&self.emit, Arc::make_mut(record));
+                truncated += changes.truncated_fields;
+                dropped += changes.masks_dropped;
+            }
+        }
+        self.content.add(truncated, dropped);
         let spans = batch
             .drain(..)
             .map(|r| mapping::span(&r, &self.emit))
@@ -153,5 +170,9 @@ impl BatchSender for OtlpSender {
             },
             (None, None) => BatchOutcome::Delivered,
         }
+    }
+
+    fn count_content_in(&mut self, counts: Arc<ContentCounts>) {
+        self.content = counts;
     }
 }

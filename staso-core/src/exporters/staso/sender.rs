@@ -4,6 +4,9 @@
 //!
 //! While a batch's request is in flight and a whole next batch is queued, it takes and
 //! serializes that next batch, so the two cores work at once instead of in turn.
+//!
+//! Before a batch is serialized, the client's content policy (mask, scrubbers, payload budgets:
+//! `redact/`) is applied to its records here, on the worker thread.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,9 +17,11 @@ use super::annotations::{self, AnnotationIntake};
 use super::coalesce::{IngestBody, build_body};
 use super::http::{Delivery, IngestClient, success_level};
 use crate::config::ExportSettings;
+use crate::delivery::accounting::ContentCounts;
 use crate::delivery::worker::{BatchOutcome, BatchSender, Lookahead};
 use crate::pool::{Chunk, Recycler};
 use crate::record::SpanRecord;
+use crate::redact::{self, Changes};
 use crate::report::DeliveryFailureKind;
 
 /// Transport knobs that are not part of [`Config`](crate::Config): fixed by the protocol,
@@ -48,8 +53,11 @@ pub(crate) struct StasoSender {
     emit: Arc<ExportSettings>,
     /// Hands the boxes of sent records back to span entry (see `pool`).
     recycler: Recycler,
-    /// The body of the batch taken ahead, with the record count it was built for.
-    prepared: Option<(usize, IngestBody)>,
+    /// The body of the batch taken ahead, with the record count it was built for and what the
+    /// content policy changed in it (counted once the body is sent).
+    prepared: Option<(usize, IngestBody, Changes)>,
+    /// Where content changes are counted for the report.
+    content: Arc<ContentCounts>,
     /// Delivered batches are logged at info level instead of debug.
     debug: bool,
     batches: u64,
@@ -72,6 +80,7 @@ impl StasoSender {
             emit,
             recycler: Recycler::default(),
             prepared: None,
+            content: Arc::default(),
             debug,
             batches: 0,
             panic_before_batch: opts.panic_before_batch,
@@ -123,10 +132,15 @@ impl BatchSender for StasoSender {
         }
         let started = Instant::now();
         let records = batch.len() as u64;
-        let body = match self.prepared.take() {
-            Some((n, body)) if n == batch.len() => Ok(body),
-            _ => build_body(batch, &self.emit),
+        let (body, changes) = match self.prepared.take() {
+            Some((n, body, changes)) if n == batch.len() => (Ok(body), changes),
+            _ => {
+                let changes = redact::apply_all(&self.emit, batch);
+                (build_body(batch, &self.emit), changes)
+            }
         };
+        self.content
+            .add(changes.truncated_fields, changes.masks_dropped);
         let (delivery, groups, spans) = match body {
             Ok(body) => {
                 let StasoSender {
@@ -139,7 +153,15 @@ impl BatchSender for StasoSender {
                 // rules as before.
                 let mut prepare_next = || {
                     if let Some(next) = ahead.take_full_batch() {
-                        *prepared = build_body(next, emit).ok().map(|b| (next.len(), b));
+                        // The worker keeps the next batch; the content policy works on copies
+                        // of the records it changes.
+                        let (body, changes) = if next.iter().any(|r| redact::needs_pass(emit, r)) {
+                            let (records, changes) = redact::applied(emit, next);
+                            (build_body(&records, emit), changes)
+                        } else {
+                            (build_body(next, emit), Changes::default())
+                        };
+                        *prepared = body.ok().map(|b| (next.len(), b, changes));
                     }
                 };
                 let delivery =
@@ -169,6 +191,10 @@ impl BatchSender for StasoSender {
 
     fn send_side(&mut self, annotations: &AnnotationIntake) -> bool {
         annotations::send_next(annotations, &self.client, self.debug)
+    }
+
+    fn count_content_in(&mut self, counts: Arc<ContentCounts>) {
+        self.content = counts;
     }
 }
 

@@ -178,6 +178,7 @@ fn context(rng: &mut fastrand::Rng) -> ExportSettings {
         environment: text(rng),
         workspace_slug: text(rng),
         default_session: text(rng),
+        content: Default::default(),
         vcs: rng.bool().then(|| VcsInfo {
             commit_sha: text(rng),
             branch: text(rng),
