@@ -92,6 +92,25 @@ impl Context {
         &self.frame
     }
 
+    /// The frame, by value.
+    pub fn into_frame(self) -> Frame {
+        self.frame
+    }
+
+    /// Makes this context current on this thread until the guard is dropped (guards must be
+    /// dropped in the reverse order of their creation, on the same thread). Prefer
+    /// [`in_scope`](Self::in_scope) or [`wrap`](Self::wrap), which cannot be misnested; this form is
+    /// for integrations whose enter and exit are separate callbacks (a `tracing` layer, a
+    /// request middleware).
+    pub fn attach(self) -> ContextGuard {
+        let mut frame = self.frame;
+        swap_current_frame(&mut frame);
+        ContextGuard {
+            previous: Some(frame),
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
     /// Runs `f` with this context current on this thread.
     pub fn in_scope<R>(mut self, f: impl FnOnce() -> R) -> R {
         in_frame(&mut self.frame, f)
@@ -104,6 +123,32 @@ impl Context {
             frame: self.frame,
         }
     }
+}
+
+/// Restores the context that [`Context::attach`] replaced, when dropped.
+#[must_use = "the context is current only until the guard is dropped"]
+#[derive(Debug)]
+pub struct ContextGuard {
+    previous: Option<Frame>,
+    /// The frame is this thread's: the guard must be dropped where it was made.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for ContextGuard {
+    fn drop(&mut self) {
+        if let Some(mut frame) = self.previous.take() {
+            swap_current_frame(&mut frame);
+        }
+    }
+}
+
+/// Swaps `frame` with this thread's current frame (nothing happens during thread teardown).
+pub(crate) fn swap_current_frame(frame: &mut Frame) {
+    let _ = thread_state::with(|s| {
+        if let Ok(mut current) = s.frame.try_borrow_mut() {
+            std::mem::swap(&mut *current, frame);
+        }
+    });
 }
 
 pin_project_lite::pin_project! {
@@ -300,6 +345,17 @@ pub fn current_session_id() -> Option<String> {
 /// The current user id, if set by `conversation!`.
 pub fn current_user_id() -> Option<String> {
     with_current(|f| f.user.as_ref().map(|s| s.to_string()))
+}
+
+/// The current span's identity when a span records (no allocation: for integrations that check
+/// on every call, such as a `tracing` layer).
+pub fn current_span_ref() -> Option<ParentRef> {
+    if !crate::client::is_recording() {
+        return None;
+    }
+    thread_state::with(|s| s.frame.try_borrow().ok().and_then(|f| f.span))
+        .flatten()
+        .filter(|p| p.recording)
 }
 
 /// The ids of the current span as wire strings `(trace_id, span_id)`, if a recording span is current.

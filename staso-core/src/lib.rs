@@ -80,8 +80,8 @@ pub use config::{
     generate_agent_id, otlp, staso,
 };
 pub use context::{
-    Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
-    current_user_id, spawn, spawn_thread,
+    Context, ContextGuard, Conversation, FutureExt, WithContext, current_session_id,
+    current_span_ids, current_span_ref, current_user_id, spawn, spawn_thread,
 };
 pub use error::{ApiError, AuthError, ConfigurationError, Error, TemplateError};
 pub use export::{AnnotationSink, SpanExporter};

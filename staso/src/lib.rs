@@ -71,9 +71,10 @@ pub use staso_core::{
     OtlpProtocol, OtlpSettings, VcsInfo, generate_agent_id, otlp, staso,
 };
 pub use staso_core::{Client, InitError, flush, get_client, init, init_with_exporter, shutdown};
+pub use staso_core::{ContentPolicy, MaskContext, MaskField};
 pub use staso_core::{
-    Context, Conversation, FutureExt, WithContext, current_session_id, current_span_ids,
-    current_user_id, spawn,
+    Context, ContextGuard, Conversation, FutureExt, WithContext, current_session_id,
+    current_span_ids, current_span_ref, current_user_id, spawn,
 };
 pub use staso_core::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
 pub use staso_core::{
@@ -81,6 +82,7 @@ pub use staso_core::{
     start_trace, start_trace_async, try_span, try_span_async, try_start_trace,
     try_start_trace_async,
 };
+pub use staso_core::{Frame, ParentRef, SpanId};
 pub use staso_core::{ParseEnumError, SpanKind, SpanStatus};
 pub use staso_core::{SetupStatus, verify, verify_blocking};
 /// The ingest wire types (PROTOCOL.md §2–§3), as sent by the SDK and parsed by `staso-server`.

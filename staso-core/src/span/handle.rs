@@ -22,7 +22,7 @@ use super::current;
 use super::scope::{emit, new_record, new_root_record, parent_ref};
 use crate::capture::panic_message;
 use crate::config::CapturePolicy;
-use crate::context::{self, Frame, ParentRef};
+use crate::context::{self, Context, ContextGuard, Frame, ParentRef};
 use crate::kind::{SpanKind, SpanStatus};
 use crate::record::SpanRecord;
 use crate::report::EnqueueResult;
@@ -134,7 +134,12 @@ impl Span {
     /// # assert_eq!(reply, "hi");
     /// ```
     pub fn current() -> Span {
-        let cur = context::with_current(|f| f.span).filter(|p| p.recording);
+        // Nothing records (always so with the `off` feature): no context lookup either.
+        let cur = if crate::client::is_recording() {
+            context::with_current(|f| f.span).filter(|p| p.recording)
+        } else {
+            None
+        };
         let policy = cur.and_then(|_| with_recording_client(|c| c.policy));
         let (ids, policy) = match (cur, policy) {
             (Some(p), Some(policy)) => {
@@ -288,6 +293,23 @@ impl Span {
                 resume_unwind(payload)
             }
         }
+    }
+
+    /// The context in which this span is current (the caller's context for a no-op span): attach
+    /// it where work for this span runs (`span.context().in_scope(..)`, `.wrap(future)`,
+    /// `.attach()`).
+    pub fn context(&self) -> Context {
+        match self.child_frame() {
+            Some(frame) => Context::from_frame(frame),
+            None => Context::current(),
+        }
+    }
+
+    /// Makes this span current on this thread until the guard is dropped (see
+    /// [`Context::attach`]; prefer [`Span::in_scope`], which records panics and cannot be
+    /// misnested).
+    pub fn enter(&self) -> ContextGuard {
+        self.context().attach()
     }
 
     /// Wraps a future so this span is current whenever it is polled; a panic is recorded.
