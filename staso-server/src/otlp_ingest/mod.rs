@@ -78,7 +78,7 @@ async fn run(
     let mapped = mapping::map_export(export, &scope)?;
     let groups = mapped.groups;
     if !groups.is_empty() {
-        blocking(state, move |store| traces::store_groups(store, &groups)).await?;
+        blocking(state, move |store| traces::store_groups(store, groups)).await?;
     }
     let partial_success = (mapped.rejected > 0).then(|| ExportTracePartialSuccess {
         rejected_spans: i64::try_from(mapped.rejected).unwrap_or(i64::MAX),

@@ -22,6 +22,9 @@ pub enum StoreError {
     /// An `Idempotency-Key` already answered a different request body.
     #[error("{0}")]
     IdempotencyConflict(String),
+    /// The writer's shared transaction failed (every request in it gets this).
+    #[error("write batch failed: {0}")]
+    Batch(String),
     /// The database was written by a newer version of this server.
     #[error("database schema version {found} is newer than this server ({known})")]
     TooNew {

@@ -14,30 +14,43 @@ mod retention;
 pub mod schema;
 pub mod traces;
 pub mod ui;
+mod writer;
 
 pub use error::{StoreError, StoreResult};
 pub use retention::ReceiptRetention;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-/// The database: one connection for writes, one for reads (WAL lets them run side by side).
+/// Read connections: a request takes a free one, so readers never wait for each other (up to this
+/// many at once) nor, with WAL, for the writer.
+const READERS: usize = 4;
+
+/// The database: one connection for writes (ingest goes through its writer thread, [`writer`]),
+/// a small pool for reads (WAL lets them run side by side).
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
+    writer: Arc<Mutex<Connection>>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    ingest: OnceLock<Option<writer::IngestQueue>>,
     receipt_retention: ReceiptRetention,
 }
 
-fn open_conn(path: &Path) -> StoreResult<Connection> {
+/// `cache_kib`: the page cache, KiB. The writer commits with `synchronous = FULL` (an acknowledged
+/// write is on disk; group commit shares the sync among the requests of a transaction).
+fn open_conn(path: &Path, cache_kib: i64, synchronous: &str) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
@@ -50,13 +63,17 @@ impl Store {
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
         let path = path.as_ref().to_path_buf();
-        let mut writer = open_conn(&path)?;
+        let mut writer = open_conn(&path, 64 * 1024, "FULL")?;
         schema::migrate(&mut writer)?;
-        let reader = open_conn(&path)?;
+        let readers = (0..READERS)
+            .map(|_| open_conn(&path, 16 * 1024, "NORMAL").map(Mutex::new))
+            .collect::<StoreResult<_>>()?;
         Ok(Store {
             path,
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+            writer: Arc::new(Mutex::new(writer)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            ingest: OnceLock::new(),
             receipt_retention: ReceiptRetention::default(),
         })
     }
@@ -88,11 +105,43 @@ impl Store {
         Ok(out)
     }
 
-    /// Runs `f` in a read transaction (one consistent snapshot).
+    /// Runs `f` in a read transaction (one consistent snapshot), on a free read connection (or,
+    /// when all are busy, the next one in turn).
     pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
-        let mut conn = lock(&self.reader);
+        let mut conn = self
+            .readers
+            .iter()
+            .find_map(|m| m.try_lock().ok())
+            .unwrap_or_else(|| {
+                let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+                lock(&self.readers[i])
+            });
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         f(&tx)
+    }
+
+    /// Hands an ingest request to the writer thread (started on first use) and waits until it is
+    /// committed; see [`writer`].
+    pub(crate) fn submit_ingest(
+        &self,
+        scope_label: String,
+        idempotency_key: Option<String>,
+        body_hash: String,
+        groups: Vec<traces::CheckedGroup>,
+    ) -> StoreResult<staso_wire::ingest::IngestAck> {
+        let queue = self.ingest.get_or_init(|| {
+            writer::IngestQueue::start(Arc::clone(&self.writer))
+                .map_err(|e| log::warn!("no writer thread ({e}); ingest writes inline"))
+                .ok()
+        });
+        writer::submit(
+            queue.as_ref(),
+            &self.writer,
+            scope_label,
+            idempotency_key,
+            body_hash,
+            groups,
+        )
     }
 
     /// A value of the `meta` table.

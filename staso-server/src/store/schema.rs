@@ -176,6 +176,13 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (workspace_slug, name, environment)
     );
     "#,
+    // v4: indexes of the hot reads. A trace by its id alone (the trace page of a key seeing several
+    // workspaces), and each workspace's traces newest first (the trace list of a scoped key, and
+    // retention's oldest-first deletes use `traces_by_start`).
+    r#"
+    CREATE INDEX traces_by_trace ON traces (trace_id, start_us);
+    CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us DESC, trace_id DESC);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -5,8 +5,10 @@ use rusqlite::{Transaction, params};
 use serde::Serialize;
 use staso_wire::ingest::{IngestAck, WireSpan};
 
-use super::{Store, StoreResult, receipts};
+use super::{Store, StoreResult};
 
+#[cfg(test)]
+mod plans;
 mod query;
 pub use query::{conversation, get, list, parse_cursor, workspace_of};
 
@@ -81,41 +83,31 @@ pub struct TraceFilter {
 /// is [`StoreError::IdempotencyConflict`](super::StoreError::IdempotencyConflict).
 ///
 /// `scope_label` partitions keys between key scopes ([`Scope::label`](crate::keys::Scope::label));
-/// `body_hash` is [`receipts::body_hash`] of the raw request body.
+/// `body_hash` is [`receipts::body_hash`](super::receipts::body_hash) of the raw request body. The write goes through the
+/// store's writer thread ([`writer`](super::writer)), which may share the transaction with other
+/// requests; this returns once it has committed.
 pub fn ingest(
     store: &Store,
     scope_label: &str,
     idempotency_key: &str,
     body_hash: &str,
-    groups: &[CheckedGroup],
+    groups: Vec<CheckedGroup>,
 ) -> StoreResult<IngestAck> {
-    store.write(|tx| {
-        if let Some(ack) = receipts::find(tx, scope_label, idempotency_key, body_hash)? {
-            return Ok(ack);
-        }
-        for g in groups {
-            upsert_group(tx, g)?;
-        }
-        let ack = IngestAck {
-            accepted: groups.len() as u64,
-            rejected: 0,
-            spans_dropped: 0,
-            receipt_id: idempotency_key.to_owned(),
-        };
-        receipts::record(tx, scope_label, idempotency_key, body_hash, &ack)?;
-        Ok(ack)
-    })
+    store.submit_ingest(
+        scope_label.to_owned(),
+        Some(idempotency_key.to_owned()),
+        body_hash.to_owned(),
+        groups,
+    )
 }
 
 /// Stores validated groups in one transaction, without an idempotency receipt: OTLP ingest
 /// (`POST /v1/traces`) has no idempotency key, and a retried batch only upserts the same spans.
-pub fn store_groups(store: &Store, groups: &[CheckedGroup]) -> StoreResult<()> {
-    store.write(|tx| {
-        for g in groups {
-            upsert_group(tx, g)?;
-        }
-        Ok(())
-    })
+/// Goes through the writer thread as [`ingest`] does.
+pub fn store_groups(store: &Store, groups: Vec<CheckedGroup>) -> StoreResult<()> {
+    store
+        .submit_ingest(String::new(), None, String::new(), groups)
+        .map(drop)
 }
 
 pub(crate) const SPAN_COLUMNS: &str = "span_id, parent_span_id, name, kind, timestamp, duration_ms, status, \
@@ -123,14 +115,14 @@ pub(crate) const SPAN_COLUMNS: &str = "span_id, parent_span_id, name, kind, time
     total_tokens, input, output, attributes, error_message, session_id, agent_name, agent_id, \
     agent_version, user_id, capture";
 
-fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
-    tx.execute(
+pub(super) fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
+    tx.prepare_cached(
         "INSERT INTO traces(workspace_slug, trace_id, environment, timestamp, start_us, end_us, \
          duration_ms, root_name, agent_name, session_id, span_count, status) \
          VALUES (?1, ?2, ?3, '', 0, 0, 0, '', '', '', 0, 'ok') \
          ON CONFLICT(workspace_slug, trace_id) DO UPDATE SET environment = excluded.environment",
-        params![g.workspace_slug, g.trace_id, g.environment],
-    )?;
+    )?
+    .execute(params![g.workspace_slug, g.trace_id, g.environment])?;
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) VALUES \
          (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
@@ -195,41 +187,94 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Recomputes a trace's summary columns from its spans.
+/// Recomputes a trace's summary columns from its spans: one pass over the trace's rows (by primary
+/// key), the summary computed here, one update. The rules are those of the SQL it replaced:
+/// the root is the span without a parent, final before provisional, earliest first; the status is
+/// `error` if any span failed, else `timeout`, else `running` while a provisional root is there,
+/// else `ok`; the duration is the final root's, else the spans' extent.
 fn recompute(tx: &Transaction<'_>, ws: &str, trace_id: &str) -> StoreResult<()> {
-    const OF_TRACE: &str = "FROM spans s WHERE s.workspace_slug = ?1 AND s.trace_id = ?2";
-    const ROOT: &str = "ORDER BY (s.parent_span_id IS NULL) DESC, s.provisional ASC, s.start_us ASC \
-                        LIMIT 1";
-    tx.execute(
-        &format!(
-            "UPDATE traces SET \
-             span_count = (SELECT COUNT(*) {OF_TRACE}), \
-             start_us = (SELECT MIN(s.start_us) {OF_TRACE}), \
-             end_us = (SELECT MAX(s.start_us + CAST(s.duration_ms * 1000 AS INTEGER)) {OF_TRACE}), \
-             timestamp = (SELECT s.timestamp {OF_TRACE} ORDER BY s.start_us, s.timestamp LIMIT 1), \
-             root_name = (SELECT s.name {OF_TRACE} {ROOT}), \
-             agent_name = (SELECT s.agent_name {OF_TRACE} {ROOT}), \
-             session_id = (SELECT s.session_id {OF_TRACE} {ROOT}), \
-             status = CASE \
-               WHEN EXISTS (SELECT 1 {OF_TRACE} AND s.status = 'error') THEN 'error' \
-               WHEN EXISTS (SELECT 1 {OF_TRACE} AND s.status = 'timeout') THEN 'timeout' \
-               WHEN EXISTS (SELECT 1 {OF_TRACE} AND s.parent_span_id IS NULL AND s.provisional = 1) \
-                 THEN 'running' \
-               ELSE 'ok' END \
-             WHERE workspace_slug = ?1 AND trace_id = ?2"
-        ),
-        [ws, trace_id],
+    struct Root {
+        key: (bool, bool, i64),
+        name: String,
+        agent_name: String,
+        session_id: String,
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT parent_span_id IS NULL, provisional, start_us, duration_ms, timestamp, name, \
+         agent_name, session_id, status FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2",
     )?;
-    // Duration: the final root's own duration when there is one, else the spans' extent.
-    tx.execute(
-        &format!(
-            "UPDATE traces SET duration_ms = COALESCE( \
-               (SELECT s.duration_ms {OF_TRACE} AND s.parent_span_id IS NULL AND s.provisional = 0 \
-                ORDER BY s.start_us LIMIT 1), \
-               (end_us - start_us) / 1000.0) \
-             WHERE workspace_slug = ?1 AND trace_id = ?2"
-        ),
-        [ws, trace_id],
-    )?;
+    let mut rows = stmt.query([ws, trace_id])?;
+    let (mut count, mut start, mut end) = (0i64, i64::MAX, i64::MIN);
+    let mut first: Option<(i64, String)> = None;
+    let mut root: Option<Root> = None;
+    let (mut error, mut timeout, mut running) = (false, false, false);
+    let mut final_root: Option<(i64, f64)> = None;
+    while let Some(r) = rows.next()? {
+        let is_root: bool = r.get(0)?;
+        let provisional: bool = r.get(1)?;
+        let start_us: i64 = r.get(2)?;
+        let duration_ms: f64 = r.get(3)?;
+        let timestamp: String = r.get(4)?;
+        count += 1;
+        start = start.min(start_us);
+        // As SQLite's CAST(duration_ms * 1000 AS INTEGER): truncated, saturating.
+        end = end.max(start_us.saturating_add((duration_ms * 1000.0) as i64));
+        if first
+            .as_ref()
+            .is_none_or(|(us, ts)| (start_us, &timestamp) < (*us, ts))
+        {
+            first = Some((start_us, timestamp));
+        }
+        let key = (!is_root, provisional, start_us);
+        if root.as_ref().is_none_or(|r| key < r.key) {
+            root = Some(Root {
+                key,
+                name: r.get(5)?,
+                agent_name: r.get(6)?,
+                session_id: r.get(7)?,
+            });
+        }
+        match r.get_ref(8)?.as_str().unwrap_or_default() {
+            "error" => error = true,
+            "timeout" => timeout = true,
+            _ => {}
+        }
+        running |= is_root && provisional;
+        if is_root && !provisional && final_root.is_none_or(|(us, _)| start_us < us) {
+            final_root = Some((start_us, duration_ms));
+        }
+    }
+    drop(rows);
+    let (Some((_, timestamp)), Some(root)) = (first, root) else {
+        return Ok(());
+    };
+    let status = if error {
+        "error"
+    } else if timeout {
+        "timeout"
+    } else if running {
+        "running"
+    } else {
+        "ok"
+    };
+    let duration_ms = final_root.map_or((end - start) as f64 / 1000.0, |(_, d)| d);
+    tx.prepare_cached(
+        "UPDATE traces SET span_count = ?3, start_us = ?4, end_us = ?5, timestamp = ?6, \
+         root_name = ?7, agent_name = ?8, session_id = ?9, status = ?10, duration_ms = ?11 \
+         WHERE workspace_slug = ?1 AND trace_id = ?2",
+    )?
+    .execute(params![
+        ws,
+        trace_id,
+        count,
+        start,
+        end,
+        timestamp,
+        root.name,
+        root.agent_name,
+        root.session_id,
+        status,
+        duration_ms
+    ])?;
     Ok(())
 }

@@ -40,8 +40,45 @@ pub fn list(
     limit: usize,
     cursor: Option<(i64, String)>,
 ) -> StoreResult<(Vec<TraceSummary>, Option<String>)> {
+    let Some((sql, p)) = list_sql(scope, filter, limit, cursor) else {
+        return Ok((Vec::new(), None));
+    };
+    store.read(|tx| {
+        let mut stmt = tx.prepare_cached(&sql)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(p.iter()), summary_row)?;
+        let mut page = rows.collect::<Result<Vec<_>, _>>()?;
+        let next = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|(t, us)| format!("{us}:{}", t.trace_id))
+        } else {
+            None
+        };
+        Ok((page.into_iter().map(|(t, _)| t).collect(), next))
+    })
+}
+
+/// The query of [`list`] and its parameters; `None` when the scope and filter see no workspace.
+///
+/// Each workspace is read newest first from the `traces_by_workspace` index and stops after the
+/// page (one `LIMIT`ed arm per workspace of the key, merged by a `UNION ALL`), so a page costs the
+/// same whatever the workspace holds; an all-workspaces key reads `traces_by_start` the same way.
+pub(crate) fn list_sql(
+    scope: &Scope,
+    filter: &TraceFilter,
+    limit: usize,
+    cursor: Option<(i64, String)>,
+) -> Option<(String, Vec<SqlValue>)> {
+    let workspaces: Option<Vec<String>> = match (&filter.workspace_slug, scope.workspaces()) {
+        (Some(w), _) if !scope.allows(w) => return None,
+        (Some(w), _) => Some(vec![w.clone()]),
+        (None, None) => None,
+        (None, Some(list)) => Some(list.to_vec()),
+    };
+    if workspaces.as_ref().is_some_and(Vec::is_empty) {
+        return None;
+    }
     let mut p: Vec<SqlValue> = Vec::new();
-    let mut clauses = vec![scope_filter(scope, "workspace_slug", &mut p)];
+    let mut clauses = vec!["span_count > 0".to_owned()];
     let mut eq = |col: &str, v: &Option<String>, p: &mut Vec<SqlValue>| {
         if let Some(v) = v {
             p.push(SqlValue::Text(v.clone()));
@@ -50,7 +87,6 @@ pub fn list(
     };
     eq("agent_name", &filter.agent_name, &mut p);
     eq("environment", &filter.environment, &mut p);
-    eq("workspace_slug", &filter.workspace_slug, &mut p);
     eq("session_id", &filter.session_id, &mut p);
     eq("status", &filter.status, &mut p);
     if let Some(s) = filter.since_us {
@@ -71,24 +107,33 @@ pub fn list(
         ));
     }
     p.push(SqlValue::Integer(limit as i64 + 1));
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM traces WHERE span_count > 0 AND {} \
-         ORDER BY start_us DESC, trace_id DESC LIMIT ?{}",
-        clauses.join(" AND "),
-        p.len()
-    );
-    store.read(|tx| {
-        let mut stmt = tx.prepare(&sql)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(p.iter()), summary_row)?;
-        let mut page = rows.collect::<Result<Vec<_>, _>>()?;
-        let next = if page.len() > limit {
-            page.truncate(limit);
-            page.last().map(|(t, us)| format!("{us}:{}", t.trace_id))
-        } else {
-            None
-        };
-        Ok((page.into_iter().map(|(t, _)| t).collect(), next))
-    })
+    let limit_at = p.len();
+    let rest = clauses.join(" AND ");
+    const ORDER: &str = "ORDER BY start_us DESC, trace_id DESC";
+    let sql = match workspaces {
+        None => {
+            format!("SELECT {SUMMARY_COLUMNS} FROM traces WHERE {rest} {ORDER} LIMIT ?{limit_at}")
+        }
+        Some(list) => {
+            let arms: Vec<String> = list
+                .into_iter()
+                .map(|w| {
+                    p.push(SqlValue::Text(w));
+                    format!(
+                        "SELECT * FROM (SELECT {SUMMARY_COLUMNS} FROM traces \
+                         WHERE workspace_slug = ?{} AND {rest} {ORDER} LIMIT ?{limit_at})",
+                        p.len()
+                    )
+                })
+                .collect();
+            if arms.len() == 1 {
+                arms.concat()
+            } else {
+                format!("{} {ORDER} LIMIT ?{limit_at}", arms.join(" UNION ALL "))
+            }
+        }
+    };
+    Some((sql, p))
 }
 
 /// Parses a cursor made by [`list`].
@@ -103,14 +148,9 @@ pub fn conversation(
     scope: &Scope,
     session_id: &str,
 ) -> StoreResult<Vec<TraceSummary>> {
-    let mut p = vec![SqlValue::Text(session_id.to_owned())];
-    let ws = scope_filter(scope, "workspace_slug", &mut p);
-    let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM traces WHERE session_id = ?1 AND span_count > 0 AND {ws} \
-         ORDER BY start_us ASC, trace_id ASC"
-    );
+    let (sql, p) = conversation_sql(scope, session_id);
     store.read(|tx| {
-        let mut stmt = tx.prepare(&sql)?;
+        let mut stmt = tx.prepare_cached(&sql)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(p.iter()), summary_row)?;
         Ok(rows.map(|r| r.map(|(t, _)| t)).collect::<Result<_, _>>()?)
     })
@@ -118,17 +158,43 @@ pub fn conversation(
 
 /// The workspace holding `trace_id` among those `scope` sees (newest if several).
 pub fn workspace_of(store: &Store, scope: &Scope, trace_id: &str) -> StoreResult<Option<String>> {
+    let (sql, p) = workspace_of_sql(scope, trace_id);
+    store.read(|tx| {
+        Ok(tx
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(p.iter()), |r| r.get(0))
+            .optional()?)
+    })
+}
+
+/// The query of [`conversation`] (index `traces_by_session`).
+pub(crate) fn conversation_sql(scope: &Scope, session_id: &str) -> (String, Vec<SqlValue>) {
+    let mut p = vec![SqlValue::Text(session_id.to_owned())];
+    let ws = scope_filter(scope, "workspace_slug", &mut p);
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM traces WHERE session_id = ?1 AND span_count > 0 AND {ws} \
+         ORDER BY start_us ASC, trace_id ASC"
+    );
+    (sql, p)
+}
+
+/// The query of [`workspace_of`] (index `traces_by_trace`).
+pub(crate) fn workspace_of_sql(scope: &Scope, trace_id: &str) -> (String, Vec<SqlValue>) {
     let mut p = vec![SqlValue::Text(trace_id.to_owned())];
     let ws = scope_filter(scope, "workspace_slug", &mut p);
     let sql = format!(
         "SELECT workspace_slug FROM traces WHERE trace_id = ?1 AND {ws} \
          ORDER BY start_us DESC LIMIT 1"
     );
-    store.read(|tx| {
-        Ok(tx
-            .query_row(&sql, rusqlite::params_from_iter(p.iter()), |r| r.get(0))
-            .optional()?)
-    })
+    (sql, p)
+}
+
+/// The spans of one trace, in the order of the trace page (primary key prefix).
+pub(crate) fn spans_sql() -> String {
+    format!(
+        "SELECT {SPAN_COLUMNS} FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2 \
+         ORDER BY start_us ASC, span_id ASC"
+    )
 }
 
 /// `GET /v1/traces/{trace_id}`: the trace with every span (wire fields, embedded JSON parsed back),
@@ -148,10 +214,7 @@ pub fn get(store: &Store, scope: &Scope, trace_id: &str) -> StoreResult<Option<V
         let Some((timestamp, environment)) = head else {
             return Ok(None);
         };
-        let mut stmt = tx.prepare(&format!(
-            "SELECT {SPAN_COLUMNS} FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2 \
-             ORDER BY start_us ASC, span_id ASC"
-        ))?;
+        let mut stmt = tx.prepare_cached(&spans_sql())?;
         let rows = stmt.query_map([&ws, trace_id], span_row)?;
         let mut spans = Vec::new();
         for row in rows {
