@@ -1,5 +1,7 @@
-//! `staso-server` command line: `serve`, `traces`, `show`, the people's side of guard
-//! escalations (`escalations`, `approve`, `reject`), and `prompts` (`set`, `get`, `list`).
+//! `staso-server` command line: `serve` (the API and the web UI), `traces`, `show`, the people's
+//! side of guard escalations (`escalations`, `approve`, `reject`), and `prompts` (`set`, `get`,
+//! `list`). Every command that prints data takes `--json`; `traces` and `show` print models,
+//! tokens and costs (`--prices` replaces the built-in price table).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,11 +9,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use staso_server::pricing::PriceTable;
 use staso_server::store::prompts::{self as pstore, Selector};
+use staso_server::store::ui::{self as uistore, UiTraceFilter};
 use staso_server::store::{guard as gstore, traces};
 use staso_server::{ApiKey, Scope, Server, Store, render};
 use staso_wire::guard::EscalationDecision;
-use staso_wire::prompt::{DEFAULT_ENVIRONMENT, PromptCreate};
+use staso_wire::prompt::{DEFAULT_ENVIRONMENT, PromptCreate, PromptList};
 
 /// jemalloc, with its background thread, returns the pages freed after a burst of large request
 /// bodies to the OS within seconds (glibc keeps them in its arenas). Only the binary: programs that
@@ -29,6 +33,32 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--json`: machine-readable output (the read API's JSON shapes) for scripts and agents.
+#[derive(Debug, Args)]
+struct JsonArg {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `--prices`: the price table for spans without a cost of their own.
+#[derive(Debug, Args)]
+struct PricesArg {
+    /// Price table (JSON, the format of the built-in assets/prices.json) for spans with tokens
+    /// but no `cost_usd`; default: the built-in table.
+    #[arg(long)]
+    prices: Option<PathBuf>,
+}
+
+impl PricesArg {
+    fn load(&self) -> Result<PriceTable, staso_server::pricing::PriceError> {
+        match &self.prices {
+            Some(p) => PriceTable::load(p),
+            None => Ok(PriceTable::builtin()),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -82,6 +112,12 @@ enum Command {
         /// workspace (never keys or payloads).
         #[arg(long, short)]
         verbose: bool,
+        #[command(flatten)]
+        prices: PricesArg,
+        /// Ask for an API key in the web UI even on a loopback address (off loopback it always
+        /// asks).
+        #[arg(long)]
+        ui_require_key: bool,
     },
     /// List the newest traces.
     Traces {
@@ -96,13 +132,21 @@ enum Command {
         /// Only this session.
         #[arg(long)]
         session_id: Option<String>,
+        #[command(flatten)]
+        prices: PricesArg,
+        #[command(flatten)]
+        out: JsonArg,
     },
-    /// Print one trace's span tree.
+    /// Print one trace's span tree with models, tokens and costs.
     Show {
         /// The trace id.
         trace_id: String,
         #[command(flatten)]
         db: DbArg,
+        #[command(flatten)]
+        prices: PricesArg,
+        #[command(flatten)]
+        out: JsonArg,
     },
     /// List guard escalations (pending by default).
     Escalations {
@@ -111,6 +155,8 @@ enum Command {
         /// `pending`, `approved`, `rejected` or `all`.
         #[arg(long, default_value = "pending")]
         status: String,
+        #[command(flatten)]
+        out: JsonArg,
     },
     /// Approve a pending escalation.
     Approve(Decide),
@@ -158,6 +204,8 @@ enum PromptsCommand {
         db: DbArg,
         #[command(flatten)]
         workspace: WorkspaceArg,
+        #[command(flatten)]
+        out: JsonArg,
     },
     /// Print a prompt's text: the version an environment points at, or a given version.
     Get {
@@ -173,6 +221,8 @@ enum PromptsCommand {
         db: DbArg,
         #[command(flatten)]
         workspace: WorkspaceArg,
+        #[command(flatten)]
+        out: JsonArg,
     },
     /// List the prompts: name, newest version, environment labels.
     List {
@@ -180,6 +230,8 @@ enum PromptsCommand {
         db: DbArg,
         #[command(flatten)]
         workspace: WorkspaceArg,
+        #[command(flatten)]
+        out: JsonArg,
     },
 }
 
@@ -198,6 +250,8 @@ struct Decide {
     /// (approve) JSON input to run the tool with instead.
     #[arg(long)]
     modified_input: Option<String>,
+    #[command(flatten)]
+    out: JsonArg,
 }
 
 struct StderrLogger;
@@ -241,6 +295,8 @@ fn run(cli: Cli) -> CliResult {
             body_timeout,
             shutdown_grace,
             verbose,
+            prices,
+            ui_require_key,
         } => {
             if verbose {
                 static LOGGER: StderrLogger = StderrLogger;
@@ -255,7 +311,11 @@ fn run(cli: Cli) -> CliResult {
                 .header_timeout(Duration::from_secs(header_timeout))
                 .idle_timeout(Duration::from_secs(idle_timeout))
                 .body_timeout(Duration::from_secs(body_timeout))
-                .shutdown_grace(Duration::from_secs(shutdown_grace));
+                .shutdown_grace(Duration::from_secs(shutdown_grace))
+                .prices(prices.load()?);
+            if ui_require_key {
+                b = b.ui_requires_key(true);
+            }
             if let Some(n) = max_inflight_body_bytes {
                 b = b.max_inflight_body_bytes(n);
             }
@@ -268,6 +328,7 @@ fn run(cli: Cli) -> CliResult {
             let server = b.start()?;
             println!("staso-server listening on {}", server.base_url());
             println!("database: {}", server.db_path().display());
+            println!("web UI: {}/", server.base_url());
             if let Some(k) = server.dev_key() {
                 println!("dev API key: {k}");
                 println!(
@@ -287,32 +348,68 @@ fn run(cli: Cli) -> CliResult {
             limit,
             agent_name,
             session_id,
+            prices,
+            out,
         } => {
+            let prices = prices.load()?;
             let store = open_existing(&db.db)?;
-            let filter = traces::TraceFilter {
+            let filter = UiTraceFilter {
                 agent_name,
                 session_id,
                 ..Default::default()
             };
-            let (list, _) =
-                traces::list(&store, &Scope::everything(), &filter, limit.max(1), None)?;
-            print!("{}", render::trace_list(&list));
+            let (rows, next) = uistore::list_traces(
+                &store,
+                &Scope::everything(),
+                &prices,
+                &filter,
+                limit.max(1),
+                None,
+            )?;
+            if out.json {
+                let mut list = Vec::with_capacity(rows.len());
+                for r in rows {
+                    let mut v = serde_json::to_value(&r.summary)?;
+                    if let serde_json::Value::Object(m) = &mut v {
+                        m.insert("total_tokens".into(), r.usage.total_tokens.into());
+                        m.insert("cost_usd".into(), serde_json::json!(r.usage.cost_usd));
+                        m.insert("models".into(), serde_json::json!(r.usage.models));
+                    }
+                    list.push(v);
+                }
+                return print_json(&serde_json::json!({ "traces": list, "next_cursor": next }));
+            }
+            print!("{}", render::trace_table(&rows));
             Ok(())
         }
-        Command::Show { trace_id, db } => {
+        Command::Show {
+            trace_id,
+            db,
+            prices,
+            out,
+        } => {
+            let prices = prices.load()?;
             let store = open_existing(&db.db)?;
             match traces::get(&store, &Scope::everything(), &trace_id)? {
-                Some(t) => {
-                    print!("{}", render::trace_tree(&t));
+                Some(mut t) => {
+                    staso_server::read::add_span_costs(&mut t, &prices);
+                    if out.json {
+                        return print_json(&t);
+                    }
+                    print!("{}", render::trace_tree_with_usage(&t));
                     Ok(())
                 }
                 None => Err(format!("trace {trace_id} not found").into()),
             }
         }
-        Command::Escalations { db, status } => {
+        Command::Escalations { db, status, out } => {
             let store = open_existing(&db.db)?;
             let filter = (status != "all").then_some(status.as_str());
-            for e in gstore::list_escalations(&store, &Scope::everything(), filter)? {
+            let list = gstore::list_escalations(&store, &Scope::everything(), filter)?;
+            if out.json {
+                return print_json(&serde_json::json!({ "escalations": list }));
+            }
+            for e in list {
                 println!(
                     "{}  {:<8}  tool={}  rule={}  input={}  {}",
                     e.escalation_id,
@@ -339,6 +436,7 @@ fn prompts(action: PromptsCommand) -> CliResult {
             env,
             db,
             workspace,
+            out,
         } => {
             let content = match (text.content, text.file) {
                 (Some(c), _) => c,
@@ -355,6 +453,9 @@ fn prompts(action: PromptsCommand) -> CliResult {
             pstore::check(&req)?;
             let store = Store::open(&db.db)?;
             let p = pstore::create(&store, &workspace.workspace, &req)?;
+            if out.json {
+                return print_json(&p);
+            }
             println!(
                 "prompt {:?} version {} ({})",
                 p.name, p.version, p.environment
@@ -367,6 +468,7 @@ fn prompts(action: PromptsCommand) -> CliResult {
             version,
             db,
             workspace,
+            out,
         } => {
             let store = open_existing(&db.db)?;
             let env = env.unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
@@ -375,6 +477,9 @@ fn prompts(action: PromptsCommand) -> CliResult {
                 None => Selector::Environment(&env),
             };
             let p = pstore::get(&store, &workspace.workspace, &name, selector)?;
+            if out.json {
+                return print_json(&p);
+            }
             if p.content.ends_with('\n') {
                 print!("{}", p.content);
             } else {
@@ -382,9 +487,13 @@ fn prompts(action: PromptsCommand) -> CliResult {
             }
             Ok(())
         }
-        PromptsCommand::List { db, workspace } => {
+        PromptsCommand::List { db, workspace, out } => {
             let store = open_existing(&db.db)?;
-            for p in pstore::list(&store, &workspace.workspace)? {
+            let prompts = pstore::list(&store, &workspace.workspace)?;
+            if out.json {
+                return print_json(&PromptList { prompts });
+            }
+            for p in prompts {
                 let labels: Vec<String> = p
                     .labels
                     .iter()
@@ -430,7 +539,16 @@ fn decide(d: Decide, approve: bool) -> CliResult {
         approve,
         &decision,
     )?;
+    if d.out.json {
+        return print_json(&row);
+    }
     println!("escalation {} {}", row.escalation_id, row.status);
+    Ok(())
+}
+
+/// Prints `value` as pretty JSON on stdout.
+fn print_json(value: &impl serde::Serialize) -> CliResult {
+    println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Plain-text views of stored traces: the list printed by `staso-server traces` and the span tree
-//! printed by `staso-server show` (and by the quickstart example).
+//! printed by `staso-server show` (and by the quickstart example); the CLI's forms add tokens,
+//! costs and models ([`trace_table`], [`trace_tree_with_usage`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -7,6 +8,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::store::traces::TraceSummary;
+use crate::store::ui::TraceRow;
 
 /// One line per trace: time, status, spans, duration, agent, root name, id.
 pub fn trace_list(traces: &[TraceSummary]) -> String {
@@ -32,6 +34,44 @@ pub fn trace_list(traces: &[TraceSummary]) -> String {
     out
 }
 
+/// One line per trace as [`trace_list`] prints, plus its tokens, cost and models
+/// (`staso-server traces`).
+pub fn trace_table(rows: &[TraceRow]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<32}  {:<7}  {:>5}  {:>10}  {:>8}  {:>10}  {:<20}  {:<24}  {:<36}  MODELS",
+        "TIMESTAMP", "STATUS", "SPANS", "DURATION", "TOKENS", "COST", "AGENT", "ROOT", "TRACE_ID"
+    );
+    for r in rows {
+        let t = &r.summary;
+        let _ = writeln!(
+            out,
+            "{:<32}  {:<7}  {:>5}  {:>8.2}ms  {:>8}  {:>10}  {:<20}  {:<24}  {:<36}  {}",
+            t.timestamp,
+            t.status,
+            t.span_count,
+            t.duration_ms,
+            r.usage.total_tokens,
+            usd(r.usage.cost_usd),
+            t.agent_name,
+            t.root_name,
+            t.trace_id,
+            r.usage.models.join(",")
+        );
+    }
+    out
+}
+
+/// `$0.001234` (six decimals below a cent, else two), `-` when unknown.
+pub fn usd(v: Option<f64>) -> String {
+    match v {
+        None => "-".to_owned(),
+        Some(v) if v.abs() < 0.01 => format!("${v:.6}"),
+        Some(v) => format!("${v:.2}"),
+    }
+}
+
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v.get(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -40,6 +80,17 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 /// duration and status, then its error message and exception type when it failed. Spans whose parent
 /// is not stored are shown as roots.
 pub fn trace_tree(trace: &Value) -> String {
+    tree(trace, false)
+}
+
+/// [`trace_tree`] with, after the status of each span that has them, its model, tokens
+/// (`in/out/total`) and `cost_usd` (as the read API adds it), and the trace's known cost on the
+/// first line (`staso-server show`). Spans without any print as in [`trace_tree`].
+pub fn trace_tree_with_usage(trace: &Value) -> String {
+    tree(trace, true)
+}
+
+fn tree(trace: &Value, usage: bool) -> String {
     let empty = Vec::new();
     let spans = trace
         .get("spans")
@@ -57,17 +108,50 @@ pub fn trace_tree(trace: &Value) -> String {
         }
     }
     let mut out = format!(
-        "trace {} (environment {}, workspace {}) {}\n",
+        "trace {} (environment {}, workspace {}) {}",
         str_of(trace, "trace_id"),
         str_of(trace, "environment"),
         str_of(trace, "workspace_slug"),
         str_of(trace, "timestamp"),
     );
+    if usage && let Some(c) = trace.get("cost_usd").and_then(Value::as_f64) {
+        let _ = write!(out, " · cost {}", usd(Some(c)));
+    }
+    out.push('\n');
     let mut seen = HashSet::new();
+    let ctx = Tree { children, usage };
     for (i, r) in roots.iter().enumerate() {
-        write_span(&mut out, r, "", i + 1 == roots.len(), &children, &mut seen);
+        write_span(&mut out, r, "", i + 1 == roots.len(), &ctx, &mut seen);
     }
     out
+}
+
+struct Tree<'a> {
+    children: HashMap<&'a str, Vec<&'a Value>>,
+    usage: bool,
+}
+
+/// ` · gpt-4o 1200/300/1500 tok $0.005750` for a span with a model, tokens or a cost.
+fn usage_of(span: &Value) -> String {
+    let n = |k: &str| span.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let cost = span.get("cost_usd").and_then(Value::as_f64);
+    let model = match str_of(span, "model") {
+        "" => str_of(span, "requested_model"),
+        m => m,
+    };
+    let (i, o, t) = (n("input_tokens"), n("output_tokens"), n("total_tokens"));
+    if model.is_empty() && i + o + t == 0 && cost.is_none() {
+        return String::new();
+    }
+    let mut s = String::from(" ·");
+    if !model.is_empty() {
+        let _ = write!(s, " {model}");
+    }
+    if i + o + t > 0 {
+        let _ = write!(s, " {i}/{o}/{} tok", if t > 0 { t } else { i + o });
+    }
+    let _ = write!(s, " {}", usd(cost));
+    s
 }
 
 fn write_span<'a>(
@@ -75,7 +159,7 @@ fn write_span<'a>(
     span: &'a Value,
     prefix: &str,
     last: bool,
-    children: &HashMap<&str, Vec<&'a Value>>,
+    ctx: &Tree<'a>,
     seen: &mut HashSet<&'a str>,
 ) {
     let id = str_of(span, "span_id");
@@ -93,12 +177,17 @@ fn write_span<'a>(
         == Some(true);
     let _ = writeln!(
         out,
-        "{prefix}{branch}{} [{}] {:.2}ms {}{}",
+        "{prefix}{branch}{} [{}] {:.2}ms {}{}{}",
         str_of(span, "name"),
         str_of(span, "kind"),
         duration,
         str_of(span, "status"),
-        if provisional { " (running)" } else { "" }
+        if provisional { " (running)" } else { "" },
+        if ctx.usage {
+            usage_of(span)
+        } else {
+            String::new()
+        }
     );
     let inner = format!("{prefix}{}", if last { "   " } else { "│  " });
     if str_of(span, "status") == "error" {
@@ -120,8 +209,8 @@ fn write_span<'a>(
             }
         );
     }
-    let kids = children.get(id).map(Vec::as_slice).unwrap_or_default();
+    let kids = ctx.children.get(id).map(Vec::as_slice).unwrap_or_default();
     for (i, c) in kids.iter().enumerate() {
-        write_span(out, c, &inner, i + 1 == kids.len(), children, seen);
+        write_span(out, c, &inner, i + 1 == kids.len(), ctx, seen);
     }
 }

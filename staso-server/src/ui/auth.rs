@@ -193,7 +193,7 @@ pub async fn login_page(AxState(state): AxState<State>, Query(q): Query<NextQuer
 
 fn key_form(next: &str, error: Option<&str>, status: StatusCode) -> Response {
     let mut body = String::from(
-        "<p>This server is not on a loopback address, so the UI shows what an API key may see. \
+        "<p>This server asks for an API key: the UI shows the workspaces that key may see. \
          The key is kept in a session cookie until the browser closes.</p>",
     );
     if let Some(e) = error {

@@ -200,13 +200,21 @@ pub fn count(n: u64) -> String {
     out
 }
 
-/// `$0.0123`, `$12.35`, `—` when unknown.
+/// `$12.35` from a dollar up; below, three significant digits (`$0.0199`, `$0.00575`, `$0.50`);
+/// `—` when unknown.
 pub fn cost(usd: Option<f64>) -> String {
     match usd {
         None => "—".to_owned(),
         Some(v) if v == 0.0 => "$0".to_owned(),
-        Some(v) if v.abs() < 0.01 => format!("${v:.6}").trim_end_matches('0').to_owned(),
-        Some(v) => format!("${v:.2}"),
+        Some(v) if v.abs() >= 1.0 || !v.is_finite() => format!("${v:.2}"),
+        Some(v) => {
+            let decimals = (2 - v.abs().log10().floor() as i64).clamp(2, 9) as usize;
+            let mut s = format!("{v:.decimals$}");
+            while s.ends_with('0') && s.len() - s.find('.').unwrap_or(0) > 3 {
+                s.pop();
+            }
+            format!("${s}")
+        }
     }
 }
 
@@ -298,6 +306,10 @@ mod tests {
         assert_eq!(cost(None), "—");
         assert_eq!(cost(Some(0.0045)), "$0.0045");
         assert_eq!(cost(Some(12.345)), "$12.35");
+        assert_eq!(cost(Some(0.0199)), "$0.0199");
+        assert_eq!(cost(Some(0.00575)), "$0.00575");
+        assert_eq!(cost(Some(0.5)), "$0.50");
+        assert_eq!(cost(Some(0.000_001_5)), "$0.0000015");
         assert_eq!(time("2026-11-30T05:10:42.123+00:00"), "2026-11-30 05:10:42");
         assert_eq!(preview(&json!("abcdef"), 3), "abc…");
     }

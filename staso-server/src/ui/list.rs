@@ -258,8 +258,14 @@ fn filter_form(out: &mut String, p: &ListParams) {
         let _ = write!(out, "<option value=\"{k}\"{sel}>{label}</option>");
     }
     out.push_str("</select></label>");
-    text(out, "since", "From", &p.since);
-    text(out, "until", "To", &p.until);
+    for (name, label, v) in [("since", "From", &p.since), ("until", "To", &p.until)] {
+        let _ = write!(
+            out,
+            "<label>{label}<input name=\"{name}\" value=\"{}\" \
+             placeholder=\"RFC 3339 or epoch s\"></label>",
+            Esc(v.as_deref().unwrap_or(""))
+        );
+    }
     out.push_str(
         "<button type=\"submit\">Filter</button><a class=\"reset\" href=\"/\">Reset</a></form>",
     );

@@ -16,16 +16,20 @@ use crate::http::{State, blocking};
 use crate::store::ui as uistore;
 use crate::timefmt;
 
-/// The text a person typed or read, from a root span's input or output: a string as is, the
-/// first string argument of an object (`{"question": "…"}`), else the JSON.
+/// The text a person typed or read, from a root span's input or output: a string as is; an
+/// object's only string field (`{"question": "…"}`, ignoring the SDK's `agent_name`); else the
+/// JSON.
 fn message_text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
-        Value::Object(m) if m.len() == 1 => match m.values().next() {
-            Some(Value::String(s)) => s.clone(),
-            _ => html::preview(v, 2000),
-        },
+        Value::Object(m) => {
+            let mut fields = m.iter().filter(|(k, _)| k.as_str() != "agent_name");
+            match (fields.next(), fields.next()) {
+                (Some((_, Value::String(s))), None) => s.clone(),
+                _ => html::preview(v, 2000),
+            }
+        }
         _ => html::preview(v, 2000),
     }
 }
@@ -81,7 +85,7 @@ pub async fn conversation(
             body,
             "<li class=\"turn\" data-trace-id=\"{id}\"><div class=\"turn-head\">\
              <span class=\"muted\">#{n} · {start}</span> {status} \
-             <a href=\"/traces/{href}\">{name}</a> <span class=\"muted\">{agent}</span>\
+             <a href=\"/traces/{href}\">{name}</a> <span class=\"muted\">{by}</span>\
              <span class=\"turn-stats\">{dur} · {tokens} tokens · {cost}</span></div>\
              <div class=\"bubble user\"><span class=\"who\">{user}</span>{input}</div>\
              <div class=\"bubble agent\"><span class=\"who\">{agent}</span>{output}</div></li>",
@@ -96,6 +100,11 @@ pub async fn conversation(
             } else {
                 &s.agent_name
             }),
+            by = if s.agent_name == s.root_name {
+                String::new()
+            } else {
+                Esc(&s.agent_name).to_string()
+            },
             dur = html::duration(s.duration_ms),
             tokens = html::count(t.usage.total_tokens),
             cost = html::cost(t.usage.cost_usd),

@@ -123,6 +123,19 @@ fn kind_class(kind: &str) -> &'static str {
     }
 }
 
+/// Where a bar's duration label goes: after the bar when there is room, else before it, else
+/// inside its right end (class suffix and inline style).
+fn label_place(left: f64, width: f64) -> (&'static str, String) {
+    let end = left + width;
+    if end <= 82.0 {
+        ("", format!("left:{end:.3}%"))
+    } else if left >= 18.0 {
+        (" before", format!("right:{:.3}%", 100.0 - left))
+    } else {
+        (" inside", format!("right:{:.3}%", 100.0 - end))
+    }
+}
+
 /// The waterfall's HTML: an axis and one row per bar; the row of `selected` is marked.
 pub fn render(layout: &Layout<'_>, trace_id: &str, selected: Option<&str>) -> String {
     let total = layout.total_us as f64;
@@ -145,16 +158,17 @@ pub fn render(layout: &Layout<'_>, trace_id: &str, selected: Option<&str>) -> St
             .max(0.3)
             .min(100.0 - left);
         let sel = selected == Some(b.span_id);
+        let label = label_place(left, width);
         let _ = write!(
             out,
             "<a class=\"wf-row{err}{sel}\" href=\"/traces/{tid}?span={sid}#detail\" \
-             data-span-id=\"{sid_attr}\" data-depth=\"{depth}\" data-kind=\"{kind_attr}\" \
+             data-span-id=\"{sid_attr}\" data-name=\"{name}\" data-depth=\"{depth}\" data-kind=\"{kind_attr}\" \
              data-status=\"{status_attr}\" data-index=\"{i}\">\
              <span class=\"wf-name\" style=\"padding-left:{pad}px\">{mark}\
              <span class=\"kind k-{kc}\">{kind_text}</span> {name}</span>\
              <span class=\"wf-track\"><span class=\"wf-bar k-{kc}\" \
              style=\"left:{left:.3}%;width:{width:.3}%\"></span>\
-             <span class=\"wf-dur\" style=\"left:{label:.3}%\">{dur}</span></span></a>",
+             <span class=\"wf-dur{label_class}\" style=\"{label_pos}\">{dur}</span></span></a>",
             err = if error { " error" } else { "" },
             sel = if sel { " selected" } else { "" },
             tid = url_enc(trace_id),
@@ -172,7 +186,8 @@ pub fn render(layout: &Layout<'_>, trace_id: &str, selected: Option<&str>) -> St
             kc = kind_class(kind),
             kind_text = Esc(kind),
             name = Esc(text(b.span, "name")),
-            label = (left + width).min(88.0),
+            label_class = label.0,
+            label_pos = label.1,
             dur = html::duration(b.length_us as f64 / 1000.0),
         );
     }
