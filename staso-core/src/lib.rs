@@ -17,7 +17,8 @@
 //  5. client registry  client (the installed client, flush, shutdown, annotation hand-off)
 //  6. per-thread state thread_state (frame, record stock, cached client, span-id generator)
 //  7. context, capture context (the current frame, conversations, spawn helpers), capture
-//                    (values without trait bounds, outcome classification)
+//                    (values without trait bounds, outcome classification), propagation (W3C
+//                    trace context and baggage in and out of HTTP headers)
 //  8. spans ‖ serialization ‖ redaction  span/ (instrumented-fn spans and manual spans) ‖
 //                    serialize/ (record → wire body under the capture policy) ‖ redact/ (mask,
 //                    secret scrubbers, payload budgets: record → record, on the exporters'
@@ -51,6 +52,7 @@ mod thread_state;
 
 mod capture;
 mod context;
+pub mod propagation;
 
 mod redact;
 mod serialize;

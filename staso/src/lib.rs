@@ -91,6 +91,8 @@ pub use staso_wire::ingest as wire;
 /// Prompts kept by the service: fetch (cached), create, fill their `{{variables}}`.
 pub use staso_core::prompts;
 
+pub mod propagation;
+
 /// Datasets and local evaluation over them.
 pub use staso_core::dataset;
 // The dataset types most programs name, also at the top level (the request options, whose names
