@@ -221,3 +221,47 @@ fn the_held_span_bound_evicts_the_oldest_trace_and_counts_it() {
     );
     assert!(spans.iter().any(|s| s.span.name == "long-running"));
 }
+
+#[test]
+fn both_sides_of_a_distributed_trace_agree() {
+    // The caller samples at 50 %; the callee continues each trace from its traceparent (parent
+    // based) and records exactly the traces the caller kept.
+    let h = setup_with(builder().sample_rate(0.5));
+    let mut sent = Vec::new();
+    for _ in 0..400 {
+        let mut headers = http::HeaderMap::new();
+        staso::span("caller", SpanKind::Agent, |_| {
+            staso::propagation::inject(&mut headers)
+        });
+        sent.push(headers);
+    }
+    for headers in &sent {
+        let remote = staso::propagation::extract(headers).expect("a traceparent for every call");
+        assert_eq!(
+            remote.is_sampled(),
+            staso::trace_sampled(remote.trace_id(), 0.5),
+            "the flag is the caller's decision from the trace id"
+        );
+        remote.in_scope(|| staso::span("callee", SpanKind::Tool, |_| {}));
+    }
+    let spans = h.finished();
+    let callers: std::collections::HashSet<String> = spans
+        .iter()
+        .filter(|s| s.span.name == "caller")
+        .map(|s| s.trace_id.clone())
+        .collect();
+    let callees: std::collections::HashSet<String> = spans
+        .iter()
+        .filter(|s| s.span.name == "callee")
+        .map(|s| s.trace_id.clone())
+        .collect();
+    assert!(
+        !callers.is_empty() && callers.len() < 400,
+        "{}",
+        callers.len()
+    );
+    assert_eq!(
+        callers, callees,
+        "the callee records exactly the caller's kept traces"
+    );
+}
