@@ -80,10 +80,22 @@ fn official_sdk_redacted_spans_keep_suppressed_fields_and_capture_map() {
     );
     let (_, trace) = peer.get(&format!("/v1/traces/{id}"), KEY);
     let root = &trace["spans"][0];
-    // Every wire field is present; embedded JSON comes back as values, "" as null.
+    // Every wire field is present, then the read API's own `cost_usd`; embedded JSON comes back
+    // as values, "" as null.
     let recorded = &common::golden("redacted.json")["requests"][0]["body"]["traces"][0]["spans"][0];
-    let wire_keys: Vec<_> = recorded.as_object().unwrap().keys().collect();
-    let read_keys: Vec<_> = root.as_object().unwrap().keys().collect();
+    let mut wire_keys: Vec<_> = recorded
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    wire_keys.push("cost_usd");
+    let read_keys: Vec<_> = root
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(wire_keys, read_keys);
     assert_eq!(root["input"], Value::Null);
     assert_eq!(root["attributes"]["code.function"], "run_agent");

@@ -71,8 +71,15 @@ fn list_is_newest_first_filtered_and_paginated() {
             "session_id",
             "span_count",
             "duration_ms",
-            "status"
+            "status",
+            "total_tokens",
+            "cost_usd"
         ]
+    );
+    // Priced at read time; this trace has no tokens, so no cost.
+    assert_eq!(
+        (&t["total_tokens"], &t["cost_usd"]),
+        (&json!(0), &json!(null))
     );
     assert_eq!(peer.get("/v1/traces?limit=0", KEY).0, 400);
     assert_eq!(peer.get("/v1/traces?since=soon", KEY).0, 400);

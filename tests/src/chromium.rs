@@ -131,13 +131,23 @@ impl Chromium {
 
     /// A PNG of `url` at 1400×900 written to `path` (its directory is created).
     pub fn screenshot(&self, url: &str, path: &Path) -> Result<(), ChromiumError> {
+        self.screenshot_sized(url, path, (1400, 900))
+    }
+
+    /// A PNG of `url` in a window of `(width, height)` written to `path`.
+    pub fn screenshot_sized(
+        &self,
+        url: &str,
+        path: &Path,
+        (width, height): (u32, u32),
+    ) -> Result<(), ChromiumError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(ChromiumError::Io)?;
         }
         self.run(
             &[
                 format!("--screenshot={}", path.display()),
-                "--window-size=1400,900".to_owned(),
+                format!("--window-size={width},{height}"),
             ],
             url,
         )?;

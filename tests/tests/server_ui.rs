@@ -404,10 +404,13 @@ fn web_ui_in_headless_chromium() {
     );
     let scored = dom(&format!("/traces/{tid}?span={plan_id}"));
     assert!(by_id(&scored, "d-annotations").contains("<strong>helpfulness</strong>"));
-    shot(
-        &format!("/traces/{tid}?span={plan_id}#d-annotations"),
-        "trace-scored.png",
-    );
+    chromium
+        .screenshot_sized(
+            &format!("{base}/traces/{tid}?span={plan_id}"),
+            &shots.join("trace-scored.png"),
+            (1400, 1500),
+        )
+        .expect("screenshot");
 
     // The conversation: two turns with the user's words, the agent's reply, tokens and cost.
     let conv = dom("/conversations/conv-ui");

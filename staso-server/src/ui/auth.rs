@@ -110,7 +110,7 @@ fn cookie_key(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| html::url_dec(value))
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -192,7 +192,7 @@ pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -205,7 +205,7 @@ pub fn count(n: u64) -> String {
 pub fn cost(usd: Option<f64>) -> String {
     match usd {
         None => "—".to_owned(),
-        Some(v) if v == 0.0 => "$0".to_owned(),
+        Some(v) if v.abs() == 0.0 => "$0".to_owned(),
         Some(v) if v.abs() >= 1.0 || !v.is_finite() => format!("${v:.2}"),
         Some(v) => {
             let decimals = (2 - v.abs().log10().floor() as i64).clamp(2, 9) as usize;

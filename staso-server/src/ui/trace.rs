@@ -248,18 +248,6 @@ fn detail(out: &mut String, trace_id: &str, s: &Value, notes: &[Annotation], pri
             Esc(text(s, "error_message"))
         );
     }
-    for (key, label) in [("input", "Input"), ("output", "Output")] {
-        let _ = write!(
-            out,
-            "<h3>{label}</h3><div id=\"d-{key}\">{}</div>",
-            html::json_block(s.get(key).unwrap_or(&Value::Null))
-        );
-    }
-    let _ = write!(
-        out,
-        "<h3>Metadata</h3><div id=\"d-metadata\">{}</div>",
-        html::json_block(&attrs)
-    );
     annotations_html(out, notes, span_id);
     let _ = write!(
         out,
@@ -271,6 +259,18 @@ fn detail(out: &mut String, trace_id: &str, s: &Value, notes: &[Annotation], pri
          <button type=\"submit\">Add score</button></form>",
         url_enc(trace_id),
         Esc(span_id)
+    );
+    for (key, label) in [("input", "Input"), ("output", "Output")] {
+        let _ = write!(
+            out,
+            "<h3>{label}</h3><div id=\"d-{key}\">{}</div>",
+            html::json_block(s.get(key).unwrap_or(&Value::Null))
+        );
+    }
+    let _ = write!(
+        out,
+        "<h3>Metadata</h3><div id=\"d-metadata\">{}</div>",
+        html::json_block(&attrs)
     );
 }
 
