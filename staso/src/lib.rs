@@ -130,6 +130,11 @@ pub use staso_core::__private;
 
 mod conversation;
 
+/// The `tracing` bridge: `tracing` spans and events inside staso spans become staso spans and
+/// span events ([`tracing::layer()`]); the current staso ids for log lines ([`tracing::ids()`]).
+#[cfg(feature = "tracing")]
+pub mod tracing;
+
 /// The README's examples, compiled as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
