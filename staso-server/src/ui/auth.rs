@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::UiError;
+use super::error::UiError;
 use super::html::{self, Esc, Frame, Nav};
 use crate::http::State;
 use crate::keys::{KeyRing, Scope};

@@ -7,8 +7,8 @@ use axum::extract::{Query, State as AxState};
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::UiError;
 use super::auth::Access;
+use super::error::UiError;
 use super::html::{self, Esc, Frame, Nav, url_enc};
 use crate::http::{State, blocking};
 use crate::store::traces::parse_cursor;

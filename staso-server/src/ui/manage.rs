@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use staso_wire::guard::EscalationDecision;
 
-use super::UiError;
 use super::auth::{Access, check_same_origin};
+use super::error::UiError;
 use super::html::{self, Esc, Frame, Nav, url_enc};
 use crate::http::{State, blocking};
 use crate::store::{datasets as dstore, guard as gstore, ui as uistore};

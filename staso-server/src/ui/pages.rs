@@ -9,8 +9,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::UiError;
 use super::auth::Access;
+use super::error::UiError;
 use super::html::{self, Esc, Frame, Nav, url_enc};
 use crate::http::{State, blocking};
 use crate::store::ui as uistore;

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use staso_wire::annotation::{Annotation, AnnotationRequest};
 
-use super::UiError;
 use super::auth::{Access, check_same_origin};
+use super::error::UiError;
 use super::html::{self, Esc, Frame, Nav, url_enc};
 use super::waterfall;
 use crate::http::{State, blocking};
