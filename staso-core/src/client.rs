@@ -86,10 +86,11 @@ fn read_global() -> Option<Arc<ClientInner>> {
     GLOBAL.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
-/// Whether spans are being recorded at all (an enabled client is installed).
+/// Whether spans are being recorded at all (an enabled client is installed). Always `false` with
+/// the `off` feature, so every span entry point folds to its no-op path at compile time.
 #[inline(always)]
 pub fn is_recording() -> bool {
-    RECORDING.load(Ordering::Relaxed)
+    !cfg!(feature = "off") && RECORDING.load(Ordering::Relaxed)
 }
 
 /// Whether the installed client may drop traces by head sampling (a new root then asks it).
@@ -279,13 +280,15 @@ pub(crate) fn install_client(
     make_exporter: impl FnOnce(&Config, Arc<ExportSettings>) -> Result<Transport, InitError>,
 ) -> Result<Client, InitError> {
     crate::time::warm_up();
+    // With the `off` feature every client is a disabled one: no git, no worker, no network.
+    let enabled = config.enabled() && !cfg!(feature = "off");
     // VCS info set explicitly (`Config::set_vcs`) wins over detection.
-    if config.enabled() && config.vcs().is_none() {
+    if enabled && config.vcs().is_none() {
         config.detect_vcs();
     }
     let session = default_session_id(|k| std::env::var(k).ok());
     let emit = Arc::new(ExportSettings::from_config(&config, session));
-    let (exporter, annotations) = if config.enabled() {
+    let (exporter, annotations) = if enabled {
         let (exporter, annotations) = make_exporter(&config, emit.clone())?;
         (Some(exporter), annotations)
     } else {

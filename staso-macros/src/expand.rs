@@ -318,6 +318,25 @@ fn guard_ret(ty: Option<&Type>) -> GuardRet {
     }
 }
 
+/// Every name in `skip(…)` is an argument of the fn.
+fn check_skip(args: &Args, item: &ItemFn, params: &[Param]) -> syn::Result<()> {
+    for s in &args.skip {
+        if !params.iter().any(|p| *s == p.name.as_str()) {
+            return Err(Error::new_spanned(
+                s,
+                format!("skip: `{}` has no argument named `{s}`", item.sig.ident),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The checks of [`expand`] that need only the syntax (everything but the types), for the `off`
+/// feature: the attribute then leaves the fn as written.
+pub fn validate(args: &Args, item: &ItemFn) -> syn::Result<()> {
+    check_skip(args, item, &params(item))
+}
+
 pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenStream> {
     let params = params(&item);
     if args.guard.is_some() {
@@ -331,14 +350,7 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
             }
         }
     }
-    for s in &args.skip {
-        if !params.iter().any(|p| *s == p.name.as_str()) {
-            return Err(Error::new_spanned(
-                s,
-                format!("skip: `{}` has no argument named `{s}`", item.sig.ident),
-            ));
-        }
-    }
+    check_skip(&args, &item, &params)?;
     let fn_name = {
         let n = item.sig.ident.to_string();
         n.strip_prefix("r#").unwrap_or(&n).to_owned()

@@ -2,6 +2,9 @@
 //!
 //! Use them through the `staso` crate; the expansion calls into `staso::__private`. Parsing of the
 //! options lives in `args`, code generation in `expand`.
+//!
+//! With the `off` feature (`staso/off`) each attribute still parses and checks its arguments (an
+//! error points at the same token) but emits the fn unchanged: no span, no capture, no guard check.
 #![forbid(unsafe_code)]
 
 mod args;
@@ -31,6 +34,13 @@ fn attribute(which: Which, attr: TokenStream, item: TokenStream) -> TokenStream 
             return with_item(err, item2);
         }
     };
+    if cfg!(feature = "off") {
+        // Tracing compiled out: the same argument checks, then the fn exactly as written.
+        return match expand::validate(&args, &func) {
+            Ok(()) => item,
+            Err(e) => with_item(e, item2),
+        };
+    }
     match expand::expand(which, args, func) {
         Ok(ts) => ts.into(),
         Err(e) => with_item(e, item2),

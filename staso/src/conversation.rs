@@ -30,6 +30,11 @@
 /// were given, a `None` user id sets no user. Conversations nest: the inner one wins inside, and
 /// the outer is restored after it. The block form keeps `return` and `?` of the enclosing fn;
 /// use the `async` form when the code awaits.
+///
+/// With the `off` feature the macro is just its body: the block, or the async block itself (not
+/// a `Conversation<_>`). The id and user id expressions are type-checked and count as used, as
+/// here, but are not evaluated, and no conversation is set (`current_session_id()` is `None`).
+#[cfg(not(feature = "off"))]
 #[macro_export]
 macro_rules! conversation {
     (async $($rest:tt)*) => {
@@ -73,6 +78,55 @@ macro_rules! conversation {
     };
     ($id:expr, $body:block) => {{
         let __staso_conversation = $crate::__private::enter_conversation($crate::__private::conversation_arg($id), ::core::option::Option::None);
+        $body
+    }};
+}
+
+/// Runs code inside a conversation — compiled out by the `off` feature: this is the body alone.
+///
+/// The forms are those of the normal build. The body is the block (or the async block itself,
+/// not a `Conversation<_>`); the id and user id expressions are type-checked and count as used
+/// (a moved value is moved, as in the normal build), but are never evaluated, so they have no
+/// side effects, and no conversation is set.
+///
+/// ```
+/// let n = staso::conversation!("conv-42", user_id = "user-alice", { 1 + 1 });
+/// assert_eq!(n, 2);
+/// let id = staso::conversation!(format!("conv-{}", 7), { staso::current_session_id() });
+/// assert_eq!(id, None);
+/// ```
+#[cfg(feature = "off")]
+#[macro_export]
+macro_rules! conversation {
+    (async $($rest:tt)*) => {
+        async $($rest)*
+    };
+    ($body:block) => {
+        $body
+    };
+    // Before the `$id:expr` arms: `user_id = x` parses as an (assignment) expression.
+    (user_id = $user:expr, async $($rest:tt)*) => {{
+        let _ = || $crate::__private::conversation_arg($user);
+        async $($rest)*
+    }};
+    (user_id = $user:expr, $body:block) => {{
+        let _ = || $crate::__private::conversation_arg($user);
+        $body
+    }};
+    ($id:expr, user_id = $user:expr, async $($rest:tt)*) => {{
+        let _ = || ($crate::__private::conversation_arg($id), $crate::__private::conversation_arg($user));
+        async $($rest)*
+    }};
+    ($id:expr, user_id = $user:expr, $body:block) => {{
+        let _ = || ($crate::__private::conversation_arg($id), $crate::__private::conversation_arg($user));
+        $body
+    }};
+    ($id:expr, async $($rest:tt)*) => {{
+        let _ = || $crate::__private::conversation_arg($id);
+        async $($rest)*
+    }};
+    ($id:expr, $body:block) => {{
+        let _ = || $crate::__private::conversation_arg($id);
         $body
     }};
 }
