@@ -276,19 +276,7 @@ impl Pass<'_> {
     fn metadata(&self, key: &str, v: &mut Value, changes: &mut Changes) -> bool {
         self.mask(v, MaskField::Metadata { key }, changes);
         if self.policy.scrub_secrets {
-            // Scrubbed as the one entry of an object, so the key rule applies to it.
-            let mut entry = serde_json::Map::with_capacity(1);
-            entry.insert(key.to_owned(), std::mem::take(v));
-            let mut wrapped = Value::Object(entry);
-            scrub::value(&mut wrapped);
-            if let Value::Object(mut m) = wrapped {
-                // The key may have been scrubbed too: take the one value whatever its key.
-                *v = m
-                    .values_mut()
-                    .next()
-                    .map(std::mem::take)
-                    .unwrap_or(Value::Null);
-            }
+            scrub::entry(key, v);
         }
         if UNCUT_METADATA.contains(&key) {
             return false;

@@ -208,6 +208,12 @@ pub(crate) fn value(v: &mut Value) -> bool {
     changed
 }
 
+/// Scrubs `v`, the value of a field named `key` (a metadata entry): redacted whole when the
+/// name looks like a secret's, else scrubbed as any value. Returns whether anything changed.
+pub(crate) fn entry(key: &str, v: &mut Value) -> bool {
+    redact_field(key, v) || value(v)
+}
+
 /// `map` with its keys scrubbed; a key that becomes equal to an earlier one gets a ` #n` suffix
 /// instead of replacing it.
 fn scrub_keys(map: Map<String, Value>) -> Map<String, Value> {
@@ -248,21 +254,32 @@ fn redact_field(key: &str, field: &mut Value) -> bool {
 /// `Some(strong)` when `key` looks like a secret's name: `strong` unless it only contains
 /// `token` (not `tokens`, `token_count` or `tokenizer`, which are about counting).
 fn secret_field(key: &str) -> Option<bool> {
-    let k: String = key
-        .chars()
-        .map(|c| match c {
-            '-' => '_',
-            c => c.to_ascii_lowercase(),
-        })
-        .collect();
-    if SECRET_FIELDS.iter().any(|w| k.contains(w)) {
+    let k = key.as_bytes();
+    if SECRET_FIELDS.iter().any(|w| contains_name(k, w)) {
         return Some(true);
     }
-    let token = k.contains("token")
-        && !k.contains("tokens")
-        && !k.contains("token_count")
-        && !k.contains("tokenizer");
+    let token = contains_name(k, "token")
+        && !contains_name(k, "tokens")
+        && !contains_name(k, "token_count")
+        && !contains_name(k, "tokenizer");
     token.then_some(false)
+}
+
+/// Whether `key` contains `word` (lowercase, `_` for a separator), ignoring ASCII case and
+/// reading `-` as `_`, without allocating.
+fn contains_name(key: &[u8], word: &str) -> bool {
+    let w = word.as_bytes();
+    let norm = |b: u8| {
+        if b == b'-' {
+            b'_'
+        } else {
+            b.to_ascii_lowercase()
+        }
+    };
+    key.len() >= w.len()
+        && key
+            .windows(w.len())
+            .any(|win| win.iter().zip(w).all(|(a, b)| norm(*a) == *b))
 }
 
 /// Whether an unescaped JSON document may hold something the scrubbers change (a pattern, or a
@@ -353,7 +370,7 @@ fn token_at(b: &[u8], i: usize) -> Option<(usize, usize, &'static str)> {
         return Some((i, end, JWT));
     }
     for p in KEY_PATTERNS {
-        if b[i..].starts_with(p.prefix) {
+        if p.prefix[0] == c && b[i..].starts_with(p.prefix) {
             let body = run(b, i + p.prefix.len(), p.body);
             let end = i + p.prefix.len() + body;
             if body >= p.min_body && !b.get(end).is_some_and(|x| x.is_ascii_alphanumeric()) {
@@ -506,11 +523,6 @@ fn assigned_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     })
     .min(64);
     let name = &b[i..i + name_len];
-    let lower: Vec<u8> = name.iter().map(u8::to_ascii_lowercase).collect();
-    let any_length = ASSIGNED_NAMES
-        .iter()
-        .position(|n| lower.ends_with(n.as_bytes()))
-        .map(|k| k < 4)?;
     let mut j = i + name_len;
     if matches!(b.get(j), Some(b'"' | b'\'')) {
         j += 1;
@@ -519,6 +531,12 @@ fn assigned_at(b: &[u8], i: usize) -> Option<(usize, usize)> {
     if !matches!(b.get(j), Some(b'=' | b':')) {
         return None;
     }
+    let any_length = ASSIGNED_NAMES
+        .iter()
+        .position(|n| {
+            name.len() >= n.len() && name[name.len() - n.len()..].eq_ignore_ascii_case(n.as_bytes())
+        })
+        .map(|k| k < 4)?;
     j += 1;
     j += run(b, j, |x| x == b' ').min(3);
     if matches!(b.get(j), Some(b'"' | b'\'')) {
