@@ -63,12 +63,11 @@ pub fn trace_table(rows: &[TraceRow]) -> String {
     out
 }
 
-/// `$0.001234` (six decimals below a cent, else two), `-` when unknown.
+/// As the web UI shows costs (`$0.0199`, `$0.00575`, `$12.35`), `-` when unknown.
 pub fn usd(v: Option<f64>) -> String {
     match v {
         None => "-".to_owned(),
-        Some(v) if v.abs() < 0.01 => format!("${v:.6}"),
-        Some(v) => format!("${v:.2}"),
+        some => crate::ui::html::cost(some),
     }
 }
 
