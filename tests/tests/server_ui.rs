@@ -30,7 +30,7 @@ impl std::fmt::Display for Declined {
     }
 }
 
-#[staso::trace(kind = "retriever")]
+#[staso::trace(kind = "retriever", tags = ["rag", "<b>kb</b>"])]
 fn retrieve(q: &str) -> Vec<String> {
     std::thread::sleep(Duration::from_millis(15));
     vec![q.to_uppercase()]
@@ -357,6 +357,12 @@ fn web_ui_in_headless_chromium() {
         &format!("/traces/{tid}?span={plan_id}"),
         "trace-llm-span.png",
     );
+    let retrieve_id = bars[1]["data-span-id"].clone();
+    let retrieved = dom(&format!("/traces/{tid}?span={retrieve_id}"));
+    assert_eq!(
+        by_id(&retrieved, "d-tags"),
+        "<span class=\"chip\">rag</span> <span class=\"chip\">&lt;b&gt;kb&lt;/b&gt;</span> "
+    );
     let reply_id = bars[5]["data-span-id"].clone();
     let reply = dom(&format!("/traces/{tid}?span={reply_id}"));
     assert_eq!(by_id(&reply, "d-cost"), "$0.0042 (reported by the span)");
@@ -465,6 +471,13 @@ fn web_ui_in_headless_chromium() {
             &json!("checked the order")
         )
     );
+    let (status, _) = form_post(
+        &base,
+        &format!("/escalations/{esc}/reject"),
+        &[("reason", "")],
+        &origin,
+    );
+    assert_eq!(status, 409, "an escalation is decided once");
     let decided = dom("/escalations");
     assert!(decided.contains(&format!(
         "<tr data-escalation-id=\"{esc}\" data-status=\"approved\">"
@@ -605,4 +618,83 @@ fn off_loopback_the_ui_asks_for_a_key_and_shows_its_workspaces() {
             .screenshot(&format!("{base}/login"), &screenshots().join("login.png"))
             .expect("screenshot");
     }
+}
+
+#[test]
+fn pages_answer_on_an_empty_server_and_bad_input_is_a_4xx_page() {
+    let server = staso_server::Server::builder()
+        .api_key(KEY)
+        .start()
+        .expect("server");
+    let base = server.base_url();
+    let get = |path: &str| {
+        let r = http().get(format!("{base}{path}")).send().expect("get");
+        let status = r.status().as_u16();
+        let kind = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let csp = r.headers().contains_key("content-security-policy");
+        (status, kind, csp, r.text().unwrap_or_default())
+    };
+    for (path, marker) in [
+        ("/", "No traces match."),
+        ("/agents?window=all", "No traces in this window."),
+        ("/escalations", "No escalations."),
+        ("/datasets", "No datasets yet."),
+        ("/prompts", "No prompts yet."),
+    ] {
+        let (status, kind, csp, body) = get(path);
+        assert_eq!(status, 200, "{path}");
+        assert!(kind.starts_with("text/html") && csp, "{path}: {kind}");
+        assert!(body.contains(marker), "{path}: {body}");
+    }
+    for (path, status, message) in [
+        ("/traces/nope", 404, "trace &quot;nope&quot; not found"),
+        (
+            "/conversations/nope",
+            404,
+            "conversation &quot;nope&quot; not found",
+        ),
+        ("/?range=forever", 400, "range: unknown range"),
+        (
+            "/?since=soon",
+            400,
+            "since: &quot;soon&quot; is not RFC 3339",
+        ),
+        ("/?cursor=zzz", 400, "cursor: not a cursor from this server"),
+        ("/agents?window=forever", 400, "window: unknown window"),
+        ("/ui/assets/nope.js", 404, "no asset"),
+    ] {
+        let (got, kind, _, body) = get(path);
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(kind.starts_with("text/html"), "{path}");
+        assert!(body.contains(message), "{path}: {body}");
+    }
+    let (status, kind, _, css) = get("/ui/assets/ui.css");
+    assert_eq!((status, kind.as_str()), (200, "text/css; charset=utf-8"));
+    assert!(css.contains(".wf-bar"));
+    // Form posts: unknown trace, unknown decision, unknown escalation, foreign host name.
+    let origin = base.to_owned();
+    let score = [("name", "q"), ("value", "1")];
+    assert_eq!(
+        form_post(base, "/traces/nope/scores", &score, &origin).0,
+        404
+    );
+    assert_eq!(form_post(base, "/escalations/x/maybe", &[], &origin).0, 404);
+    assert_eq!(
+        form_post(base, "/escalations/x/approve", &[], &origin).0,
+        404
+    );
+    let rebound = http()
+        .get(format!("{base}/"))
+        .header("Host", "attacker.example")
+        .send()
+        .expect("get");
+    assert_eq!(rebound.status().as_u16(), 403);
+    // The API keeps answering JSON beside the UI.
+    let (status, kind, _, _) = get("/v1/traces");
+    assert_eq!((status, kind.as_str()), (401, "application/json"));
 }
