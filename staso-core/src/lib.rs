@@ -28,7 +28,8 @@
 // 10. exporters      exporters/ (staso HTTP transport, otlp, fan-out, in-memory)
 // 11. entry points   diagnostics (debug's stderr logger), init, panic_hook, guard/, dataset/,
 //                    service/ (verify, and the HTTP plumbing of the calls answering `Error`),
-//                    prompts/ (fetch, create, cache, templates)
+//                    prompts/ (fetch, create, cache, templates), llm/ (provider codecs, the
+//                    instrumented call and stream recorder, synthetic roots, call-site guard)
 
 mod error;
 mod ids;
@@ -66,6 +67,7 @@ pub mod dataset;
 mod diagnostics;
 pub mod guard;
 mod init;
+pub mod llm;
 mod panic_hook;
 
 mod service;

@@ -142,12 +142,18 @@ impl LlmCall {
     /// The prompt (messages, text, any `Serialize` value): the span's input, sent when `request`
     /// capture is on.
     pub fn prompt(mut self, prompt: impl Serialize) -> Self {
+        if cfg!(feature = "off") {
+            return self; // nothing will record it: not serialized
+        }
         self.prompt = Some(to_value(&prompt));
         self
     }
 
     /// The completion: the span's output, sent when `output` capture is on.
     pub fn completion(mut self, completion: impl Serialize) -> Self {
+        if cfg!(feature = "off") {
+            return self;
+        }
         self.completion = Some(to_value(&completion));
         self
     }
@@ -185,6 +191,9 @@ impl LlmCall {
 
     /// A metadata key of the span (sent when `request` capture is on).
     pub fn attribute(mut self, key: impl Into<String>, value: impl Serialize) -> Self {
+        if cfg!(feature = "off") {
+            return self;
+        }
         self.attributes.push((key.into(), to_value(&value)));
         self
     }
@@ -312,4 +321,29 @@ impl LlmCall {
 /// Milliseconds rounded to 2 decimals, as the official SDK writes `time_to_first_token`.
 fn round2(ms: f64) -> f64 {
     (ms * 100.0).round() / 100.0
+}
+
+/// Low-level access for the provider integrations (`crate::llm`): they filter the request and
+/// the reply themselves (PROTOCOL.md §9, "LLM span shape") and write the record directly.
+impl super::Span {
+    /// The capture policy of a recording span, `None` for a no-op span.
+    #[doc(hidden)]
+    pub fn __llm_policy(&self) -> Option<CapturePolicy> {
+        self.policy()
+    }
+
+    /// The span's identity as a parent (`None` for a no-op span).
+    #[doc(hidden)]
+    pub fn __llm_ids(&self) -> Option<crate::frame::ParentRef> {
+        self.ids
+    }
+
+    /// Changes the span's record (at once for an owned span).
+    #[doc(hidden)]
+    pub fn __llm_with_record(
+        &self,
+        f: impl FnOnce(&mut SpanRecord, &CapturePolicy) + Send + 'static,
+    ) {
+        self.with_record(f);
+    }
 }
