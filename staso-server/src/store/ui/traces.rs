@@ -1,0 +1,236 @@
+//! The UI's trace list (with its user and name filters) and conversation turns.
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{OptionalExtension, Row, params_from_iter};
+use serde::Serialize;
+use serde_json::Value;
+
+use super::usage::{UsageTotals, trace_usage_tx};
+use crate::embedded;
+use crate::keys::Scope;
+use crate::pricing::PriceTable;
+use crate::store::traces::TraceSummary;
+use crate::store::{Store, StoreResult, scope_filter};
+
+/// The UI's trace-list filters; `None` (or empty) means no restriction.
+#[derive(Debug, Clone, Default)]
+pub struct UiTraceFilter {
+    /// Exact agent name.
+    pub agent_name: Option<String>,
+    /// Exact session (conversation) id.
+    pub session_id: Option<String>,
+    /// Exact user id of any span of the trace.
+    pub user_id: Option<String>,
+    /// Exact trace status.
+    pub status: Option<String>,
+    /// Exact environment.
+    pub environment: Option<String>,
+    /// Substring of the root span's name (case-insensitive for ASCII).
+    pub name_contains: Option<String>,
+    /// Start at or after, µs.
+    pub since_us: Option<i64>,
+    /// Start at or before, µs.
+    pub until_us: Option<i64>,
+}
+
+const SUMMARY_COLUMNS: &str = "t.trace_id, t.timestamp, t.environment, t.workspace_slug, \
+    t.root_name, t.agent_name, t.session_id, t.span_count, t.duration_ms, t.status, t.start_us";
+
+fn summary_row(r: &Row<'_>) -> rusqlite::Result<(TraceSummary, i64)> {
+    Ok((
+        TraceSummary {
+            trace_id: r.get(0)?,
+            timestamp: r.get(1)?,
+            environment: r.get(2)?,
+            workspace_slug: r.get(3)?,
+            root_name: r.get(4)?,
+            agent_name: r.get(5)?,
+            session_id: r.get(6)?,
+            span_count: r.get::<_, i64>(7)?.max(0) as u64,
+            duration_ms: r.get(8)?,
+            status: r.get(9)?,
+        },
+        r.get(10)?,
+    ))
+}
+
+/// One row of the UI's trace list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceRow {
+    /// The summary the read API lists.
+    #[serde(flatten)]
+    pub summary: TraceSummary,
+    /// Its tokens and cost.
+    pub usage: UsageTotals,
+}
+
+/// Traces visible to `scope`, newest first, at most `limit`, after `cursor` (`us:trace_id`, as
+/// [`crate::store::traces::parse_cursor`] reads); returns the page and the next page's cursor.
+pub fn list_traces(
+    store: &Store,
+    scope: &Scope,
+    prices: &PriceTable,
+    filter: &UiTraceFilter,
+    limit: usize,
+    cursor: Option<(i64, String)>,
+) -> StoreResult<(Vec<TraceRow>, Option<String>)> {
+    let mut p: Vec<SqlValue> = Vec::new();
+    let mut clauses = vec![scope_filter(scope, "t.workspace_slug", &mut p)];
+    let mut push = |p: &mut Vec<SqlValue>, v: SqlValue, clause: &dyn Fn(usize) -> String| {
+        p.push(v);
+        clauses.push(clause(p.len()));
+    };
+    let text = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_owned);
+    if let Some(v) = text(&filter.agent_name) {
+        push(&mut p, SqlValue::Text(v), &|i| {
+            format!("t.agent_name = ?{i}")
+        });
+    }
+    if let Some(v) = text(&filter.session_id) {
+        push(&mut p, SqlValue::Text(v), &|i| {
+            format!("t.session_id = ?{i}")
+        });
+    }
+    if let Some(v) = text(&filter.status) {
+        push(&mut p, SqlValue::Text(v), &|i| format!("t.status = ?{i}"));
+    }
+    if let Some(v) = text(&filter.environment) {
+        push(&mut p, SqlValue::Text(v), &|i| {
+            format!("t.environment = ?{i}")
+        });
+    }
+    if let Some(v) = text(&filter.user_id) {
+        push(&mut p, SqlValue::Text(v), &|i| {
+            format!(
+                "EXISTS (SELECT 1 FROM spans s WHERE s.workspace_slug = t.workspace_slug \
+                 AND s.trace_id = t.trace_id AND s.user_id = ?{i})"
+            )
+        });
+    }
+    if let Some(v) = text(&filter.name_contains) {
+        push(&mut p, SqlValue::Text(v), &|i| {
+            format!("instr(lower(t.root_name), lower(?{i})) > 0")
+        });
+    }
+    if let Some(s) = filter.since_us {
+        push(&mut p, SqlValue::Integer(s), &|i| {
+            format!("t.start_us >= ?{i}")
+        });
+    }
+    if let Some(u) = filter.until_us {
+        push(&mut p, SqlValue::Integer(u), &|i| {
+            format!("t.start_us <= ?{i}")
+        });
+    }
+    if let Some((us, tid)) = cursor {
+        p.push(SqlValue::Integer(us));
+        p.push(SqlValue::Text(tid));
+        clauses.push(format!(
+            "(t.start_us, t.trace_id) < (?{}, ?{})",
+            p.len() - 1,
+            p.len()
+        ));
+    }
+    p.push(SqlValue::Integer(limit as i64 + 1));
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM traces t WHERE t.span_count > 0 AND {} \
+         ORDER BY t.start_us DESC, t.trace_id DESC LIMIT ?{}",
+        clauses.join(" AND "),
+        p.len()
+    );
+    store.read(|tx| {
+        let mut page = {
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(p.iter()), summary_row)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let next = if page.len() > limit {
+            page.truncate(limit);
+            page.last().map(|(t, us)| format!("{us}:{}", t.trace_id))
+        } else {
+            None
+        };
+        let keys: Vec<(String, String)> = page
+            .iter()
+            .map(|(t, _)| (t.workspace_slug.clone(), t.trace_id.clone()))
+            .collect();
+        let mut usage = trace_usage_tx(tx, prices, &keys)?;
+        let rows = page
+            .into_iter()
+            .map(|(summary, _)| TraceRow {
+                usage: usage.remove(&summary.trace_id).unwrap_or_default(),
+                summary,
+            })
+            .collect();
+        Ok((rows, next))
+    })
+}
+
+/// One trace of a conversation: the user's turn (the root span's input) and the agent's reply
+/// (its output), with the trace's tokens and cost.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Turn {
+    /// The trace.
+    #[serde(flatten)]
+    pub summary: TraceSummary,
+    /// The root span's user id.
+    pub user_id: String,
+    /// The root span's input (parsed JSON, `null` when not captured).
+    pub input: Value,
+    /// The root span's output.
+    pub output: Value,
+    /// Tokens and cost.
+    pub usage: UsageTotals,
+}
+
+/// The turns of session `session_id` visible to `scope`, oldest first.
+pub fn conversation_turns(
+    store: &Store,
+    scope: &Scope,
+    prices: &PriceTable,
+    session_id: &str,
+) -> StoreResult<Vec<Turn>> {
+    let mut p = vec![SqlValue::Text(session_id.to_owned())];
+    let ws = scope_filter(scope, "t.workspace_slug", &mut p);
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM traces t WHERE t.session_id = ?1 AND t.span_count > 0 \
+         AND {ws} ORDER BY t.start_us ASC, t.trace_id ASC"
+    );
+    store.read(|tx| {
+        let summaries = {
+            let mut stmt = tx.prepare(&sql)?;
+            let rows = stmt.query_map(params_from_iter(p.iter()), summary_row)?;
+            rows.collect::<Result<Vec<_>, _>>()?
+        };
+        let keys: Vec<(String, String)> = summaries
+            .iter()
+            .map(|(t, _)| (t.workspace_slug.clone(), t.trace_id.clone()))
+            .collect();
+        let mut usage = trace_usage_tx(tx, prices, &keys)?;
+        let mut root = tx.prepare_cached(
+            "SELECT user_id, input, output FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2 \
+             ORDER BY (parent_span_id IS NULL) DESC, provisional ASC, start_us ASC LIMIT 1",
+        )?;
+        let mut turns = Vec::with_capacity(summaries.len());
+        for (summary, _) in summaries {
+            let (user_id, input, output) = root
+                .query_row([&summary.workspace_slug, &summary.trace_id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()?
+                .unwrap_or_default();
+            turns.push(Turn {
+                usage: usage.remove(&summary.trace_id).unwrap_or_default(),
+                summary,
+                user_id,
+                input: embedded::parse(&input),
+                output: embedded::parse(&output),
+            });
+        }
+        Ok(turns)
+    })
+}
