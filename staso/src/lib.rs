@@ -93,6 +93,8 @@ pub use staso_core::prompts;
 
 pub mod propagation;
 
+pub mod integrations;
+
 /// Datasets and local evaluation over them.
 pub use staso_core::dataset;
 // The dataset types most programs name, also at the top level (the request options, whose names
