@@ -92,6 +92,7 @@ impl SpanName for Cow<'static, str> {
 }
 
 impl Span {
+    #[inline]
     fn owning(record: Option<Box<SpanRecord>>, policy: Option<CapturePolicy>) -> Span {
         let ids = record.as_deref().map(parent_ref);
         Span {
@@ -133,6 +134,7 @@ impl Span {
     /// let reply = span("chat", SpanKind::Llm, |_| call_model());
     /// # assert_eq!(reply, "hi");
     /// ```
+    #[inline]
     pub fn current() -> Span {
         // Nothing records (always so with the `off` feature): no context lookup either.
         let cur = if crate::client::is_recording() {
@@ -165,6 +167,9 @@ impl Span {
 
     /// The capture policy when the span records, `None` for a no-op handle.
     pub(super) fn policy(&self) -> Option<CapturePolicy> {
+        if cfg!(feature = "off") {
+            return None;
+        }
         if self.borrowed {
             return self.ids.map(|_| self.lock().policy);
         }
@@ -178,6 +183,9 @@ impl Span {
         &self,
         f: impl FnOnce(&mut SpanRecord, &CapturePolicy) + Send + 'static,
     ) {
+        if cfg!(feature = "off") {
+            return;
+        }
         if self.borrowed {
             if let Some(ids) = self.ids {
                 let policy = self.lock().policy;
@@ -194,6 +202,9 @@ impl Span {
 
     /// Whether the span records (it will be emitted unless dropped).
     pub fn is_recording(&self) -> bool {
+        if cfg!(feature = "off") {
+            return false;
+        }
         if self.borrowed {
             return self.ids.is_some_and(|p| current::is_open(p.span_id));
         }
@@ -246,8 +257,9 @@ impl Span {
     /// Ends and emits the span. Returns the exporter's answer, or `None` when the span was a
     /// no-op, dropped, already ended (ending is idempotent), or is a [`Span::current`] handle
     /// (its owner ends that span).
+    #[cfg_attr(feature = "off", inline)]
     pub fn end(&self) -> Option<EnqueueResult> {
-        if self.borrowed {
+        if cfg!(feature = "off") || self.borrowed {
             return None;
         }
         let mut st = self.lock();
@@ -261,6 +273,7 @@ impl Span {
         emit(record)
     }
 
+    #[cfg_attr(feature = "off", inline)]
     fn child_frame(&self) -> Option<Frame> {
         let ids = self.ids?;
         let mut frame = context::with_current(Frame::clone);
@@ -283,6 +296,9 @@ impl Span {
     /// Runs `f` with this span current (spans created inside are its children). A panic is
     /// recorded on the span and continues.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        if cfg!(feature = "off") {
+            return f();
+        }
         let Some(mut frame) = self.child_frame() else {
             return f();
         };
@@ -323,8 +339,10 @@ impl Span {
 }
 
 impl Drop for Span {
+    // With the `off` feature the whole span API folds away in the caller.
+    #[cfg_attr(feature = "off", inline)]
     fn drop(&mut self) {
-        if self.borrowed {
+        if cfg!(feature = "off") || self.borrowed {
             return;
         }
         if std::thread::panicking() {

@@ -1,6 +1,7 @@
 //! The setters of the [`Span`] handle. Each decides from the capture policy whether the value is
 //! kept at all (so a suppressed value is never serialized), then changes the record through
 //! `Span::with_record`: at once for an owned span, at its end for a [`Span::current`] handle.
+//! With the `off` feature each returns before converting its arguments.
 
 use std::borrow::Cow;
 
@@ -57,6 +58,9 @@ impl Span {
     /// Sets a metadata key (sent in `attributes`). The value is serialized only if the capture
     /// policy will send the key.
     pub fn set_metadata<T: Serialize>(&self, key: impl Into<Cow<'static, str>>, value: T) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let key = key.into();
         if !self
             .policy()
@@ -77,6 +81,9 @@ impl Span {
     /// Appends a tag to the span's tags (after the attribute's `tags = [...]`; a tag already
     /// present is not repeated).
     pub fn add_tag(&self, tag: impl Into<String>) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let tag = tag.into();
         self.with_record(move |r, _| r.tags.push(tag));
     }
@@ -87,6 +94,9 @@ impl Span {
         I: IntoIterator,
         I::Item: Into<String>,
     {
+        if cfg!(feature = "off") {
+            return;
+        }
         let tags: Vec<String> = tags.into_iter().map(Into::into).collect();
         if tags.is_empty() {
             return;
@@ -96,6 +106,9 @@ impl Span {
 
     /// Sets the input (any `Serialize` value; a falsy value such as `null` or `{}` sends `""`).
     pub fn set_input<T: Serialize>(&self, value: T) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let Some(kind_policy) = self.policy() else {
             return;
         };
@@ -109,6 +122,9 @@ impl Span {
 
     /// Sets the output.
     pub fn set_output<T: Serialize>(&self, value: T) {
+        if cfg!(feature = "off") {
+            return;
+        }
         if !self.policy().is_some_and(|p| p.output) {
             return;
         }
@@ -118,6 +134,9 @@ impl Span {
 
     /// Sets the status; a description also becomes the error message.
     pub fn set_status(&self, status: SpanStatus, description: impl StatusDescription) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let description = description.into_description();
         self.with_record(move |r, _| {
             r.status = status;
@@ -130,6 +149,9 @@ impl Span {
     /// Records an error: status `error`, its `Display` as the message and its type as
     /// `exception.type`.
     pub fn record_exception<E: std::error::Error + ?Sized>(&self, error: &E) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let message = error.to_string();
         let type_name = std::any::type_name::<E>();
         self.with_record(move |r, _| {
@@ -141,18 +163,27 @@ impl Span {
 
     /// Sets the model; the first non-empty model also sets `requested_model`.
     pub fn set_model(&self, model: impl Into<String>) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let model = model.into();
         self.with_record(move |r, _| r.set_model(model));
     }
 
     /// Sets the provider (`openai`, `anthropic`, …).
     pub fn set_provider(&self, provider: impl Into<String>) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let provider = provider.into();
         self.with_record(move |r, _| r.provider = provider);
     }
 
     /// Sets the token counts; the total is their sum.
     pub fn set_tokens(&self, input: u64, output: u64) {
+        if cfg!(feature = "off") {
+            return;
+        }
         self.with_record(move |r, _| {
             r.input_tokens = input;
             r.output_tokens = output;
@@ -163,17 +194,26 @@ impl Span {
     /// Sets the total token count (when it is not the sum of input and output, or only the total
     /// is known).
     pub fn set_total_tokens(&self, total: u64) {
+        if cfg!(feature = "off") {
+            return;
+        }
         self.with_record(move |r, _| r.total_tokens = total);
     }
 
     /// Sets the reasoning effort.
     pub fn set_reasoning_effort(&self, effort: impl Into<String>) {
+        if cfg!(feature = "off") {
+            return;
+        }
         let effort = effort.into();
         self.with_record(move |r, _| r.reasoning_effort = effort);
     }
 
     /// Sets whether the provider reported usage.
     pub fn set_usage_available(&self, available: bool) {
+        if cfg!(feature = "off") {
+            return;
+        }
         self.with_record(move |r, _| r.usage_available = Some(available));
     }
 
@@ -196,6 +236,9 @@ impl Span {
     /// });
     /// ```
     pub fn record_llm(&self, call: LlmCall) {
+        if cfg!(feature = "off") {
+            return;
+        }
         if self.policy().is_none() {
             return;
         }
