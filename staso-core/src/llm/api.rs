@@ -94,7 +94,13 @@ pub enum CallError<E> {
     Call(E),
     /// The guard blocked a tool call of the reply.
     #[error(transparent)]
-    Blocked(#[from] GuardBlocked),
+    Blocked(Box<GuardBlocked>),
+}
+
+impl<E> From<GuardBlocked> for CallError<E> {
+    fn from(blocked: GuardBlocked) -> Self {
+        CallError::Blocked(Box::new(blocked))
+    }
 }
 
 /// Records one provider call made by any client: `request` is the request body (any
@@ -160,7 +166,7 @@ where
             };
             scope.finish(reply, check.as_ref());
             match check.and_then(|mut c| c.take_blocked()) {
-                Some(blocked) => Err(CallError::Blocked(blocked)),
+                Some(blocked) => Err(CallError::Blocked(Box::new(blocked))),
                 None => Ok(value),
             }
         }
