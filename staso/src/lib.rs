@@ -51,6 +51,10 @@
 //!
 //! What the attributes record, the capture policy and the wire format follow the official Staso
 //! SDK (see `PROTOCOL.md`); `ARCHITECTURE.md` explains how a span travels from a fn to the wire.
+//!
+//! For builds that must not trace at all, the `off` feature compiles tracing out: the attributes
+//! leave each fn as written, `conversation!` is its body, the span API is a set of inlined no-ops
+//! and [`init`] returns a disabled client (no thread, no network); the code compiles unchanged.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
