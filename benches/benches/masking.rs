@@ -5,7 +5,7 @@
 //!   without and with `.mask(…)` + `.scrub_secrets(true)`. Both apply on the delivery worker, so
 //!   the two figures should be the same. Measured as in `overhead.rs`: inside a parent span, in
 //!   chunks smaller than a batch (the worker is not woken while a chunk is timed), with the queue
-//!   drained (untimed) between chunks.
+//!   drained (untimed) between chunks. The plain case runs again last, to show the machine's drift.
 //! - `masking_worker`: what the worker does with it: a whole batch of 500 spans whose input is a
 //!   ~600-byte prompt with an email and an API key in it, exported and flushed, without a policy,
 //!   with the scrubbers, and with a mask plus the scrubbers (throughput in spans per second,
@@ -93,9 +93,11 @@ fn masking(c: &mut Criterion) {
     let mut g = c.benchmark_group("masking_caller");
     g.warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
+    // Plain again last, so a drift of the (shared, loaded) machine over the sitting shows.
     for (name, policy) in [
         ("capture_plain", Policy::Plain),
         ("capture_mask_and_scrub", Policy::MaskAndScrub),
+        ("capture_plain_again", Policy::Plain),
     ] {
         let _staso = staso::init(config(&server_url, policy)).expect("init");
         g.bench_function(name, |b| {

@@ -260,7 +260,14 @@ impl Pass<'_> {
             }
             if mask || changed {
                 // Serializing a `Value` cannot fail: its keys are strings.
-                *d = serde_json::to_string(&v).unwrap_or_else(|_| "{}".to_owned());
+                let text = serde_json::to_string(&v).unwrap_or_else(|_| "{}".to_owned());
+                // Written back into the record's own buffer, and only when it differs: the
+                // buffer was allocated by the span's thread and goes back to it through the
+                // record pool, where one allocated here would be freed across threads.
+                if text != *d {
+                    d.clear();
+                    d.push_str(&text);
+                }
             }
             if d.len() > max {
                 *d = budget::truncate_json(d, max);
