@@ -63,6 +63,11 @@ impl Chromium {
             .map(|exe| Chromium { exe })
     }
 
+    /// The executable.
+    pub(crate) fn exe(&self) -> &Path {
+        &self.exe
+    }
+
     /// Whether a missing browser fails the test (`STASO_REQUIRE_CHROMIUM` is set and not `0`).
     pub fn required() -> bool {
         std::env::var("STASO_REQUIRE_CHROMIUM").is_ok_and(|v| !v.is_empty() && v != "0")

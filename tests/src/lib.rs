@@ -8,6 +8,7 @@
 //! The two modules are independent leaves; the suites' own helpers (`tests/support/`,
 //! `tests/otlp_support/`, `tests/guard_common/`) are thin layers over them.
 
+pub mod cdp;
 pub mod chromium;
 pub mod http;
 pub mod logs;

@@ -166,22 +166,43 @@ fn web_ui_in_headless_chromium() {
         "{failed}"
     );
 
-    // Adding a score through the page's form; another site's form is refused.
+    // In the browser, over DevTools: a click on the plan span's bar opens its detail, and the
+    // score form is filled and submitted there.
+    let mut browser = chromium.devtools().unwrap_or_else(|e| panic!("{e}"));
+    let cdp = |r: Result<Value, staso_tests::cdp::CdpError>| r.unwrap_or_else(|e| panic!("{e}"));
+    browser
+        .navigate(&format!("{base}/traces/{tid}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    cdp(browser.eval("document.querySelectorAll('a.wf-row')[2].click()"));
+    cdp(browser.wait_for("document.getElementById('detail-name').textContent === 'plan'"));
+    assert_eq!(
+        cdp(browser.eval("location.search")),
+        json!(format!("?span={plan_id}"))
+    );
+    assert_eq!(
+        cdp(browser.eval("document.querySelector('a.wf-row.selected').dataset.name")),
+        json!("plan")
+    );
+    cdp(browser.eval(
+        "(() => { const f = document.getElementById('score-form'); \
+         f.querySelector('[name=name]').value = 'helpfulness'; \
+         f.querySelector('[name=value]').value = '0.8'; \
+         f.querySelector('[name=comment]').value = 'good plan'; \
+         f.querySelector('button[type=submit]').click(); return true; })()",
+    ));
+    cdp(browser.wait_for(
+        "document.querySelector('#d-annotations strong')?.textContent === 'helpfulness'",
+    ));
+    // The same form from another site is refused; a value that is no number names the field.
     let origin = base.clone();
     let scores = format!("/traces/{tid}/scores");
     let fields = [
         ("span_id", plan_id.as_str()),
         ("name", "helpfulness"),
         ("value", "0.8"),
-        ("comment", "good plan"),
     ];
     let (status, _) = form_post(&base, &scores, &fields, "http://evil.example");
     assert_eq!(status, 403);
-    let (status, location) = form_post(&base, &scores, &fields, &origin);
-    assert_eq!(
-        (status, location.as_str()),
-        (303, format!("/traces/{tid}?span={plan_id}#detail").as_str())
-    );
     let bad = [("span_id", ""), ("name", "x"), ("value", "lots")];
     assert_eq!(form_post(&base, &scores, &bad, &origin).0, 400);
     let notes = api(&base, &format!("/v1/traces/{tid}/annotations"));
@@ -248,13 +269,16 @@ fn web_ui_in_headless_chromium() {
     )));
     assert!(pending.contains(&format!("action=\"/escalations/{esc}/approve\"")));
     shot("/escalations", "escalations-pending.png");
-    let (status, location) = form_post(
-        &base,
-        &format!("/escalations/{esc}/approve"),
-        &[("reason", "checked the order")],
-        &origin,
-    );
-    assert_eq!((status, location.as_str()), (303, "/escalations"));
+    // Approved with the page's button, in the browser.
+    let row = format!("document.querySelector('tr[data-escalation-id=\"{esc}\"]')");
+    browser
+        .navigate(&format!("{base}/escalations"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    cdp(browser.eval(&format!(
+        "{row}.querySelector('form[action$=\"/approve\"] input').value = 'checked the order'"
+    )));
+    cdp(browser.eval(&format!("{row}.querySelector('button.approve').click()")));
+    cdp(browser.wait_for(&format!("{row}?.dataset.status === 'approved'")));
     let state = api(&base, &format!("/v1/guard/escalations/{esc}"));
     assert_eq!(
         (&state["status"], &state["decided_by"], &state["reason"]),
