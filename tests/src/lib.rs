@@ -4,9 +4,12 @@
 //! - [`http`]: a purpose-built HTTP/1.1 server on 127.0.0.1 that records every request and answers
 //!   with whatever a closure returns, faults included (a delay, a held answer, no answer).
 //! - [`logs`]: every log line of a test binary, captured in memory.
+//! - [`chromium`]: headless Chromium for the web UI's tests (DOM after scripts, screenshots), and
+//!   [`cdp`]: the same browser driven over the DevTools protocol (clicks, forms).
 //!
-//! The two modules are independent leaves; the suites' own helpers (`tests/support/`,
-//! `tests/otlp_support/`, `tests/guard_common/`) are thin layers over them.
+//! `http`, `logs` and `chromium` are independent leaves (`cdp` builds on `chromium`); the suites'
+//! own helpers (`tests/support/`, `tests/otlp_support/`, `tests/guard_common/`) are thin layers
+//! over them.
 
 pub mod cdp;
 pub mod chromium;
