@@ -97,6 +97,18 @@ fn off_loopback_the_ui_asks_for_a_key_and_shows_its_workspaces() {
         "{page}"
     );
     assert!(page.contains("key · workspaces team"));
+    let forget = http()
+        .post(format!("{base}/logout"))
+        .header("Cookie", "staso_ui_key=ak_team")
+        .send()
+        .expect("logout");
+    assert_eq!(forget.status().as_u16(), 303);
+    assert_eq!(forget.headers()["location"].to_str().ok(), Some("/login"));
+    let cleared = forget.headers()["set-cookie"].to_str().unwrap_or("");
+    assert!(
+        cleared.starts_with("staso_ui_key=;") && cleared.contains("Max-Age=0"),
+        "{cleared}"
+    );
     let other = http()
         .get(format!("{base}/traces/t-other"))
         .header("Cookie", "staso_ui_key=ak_team")

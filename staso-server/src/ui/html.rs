@@ -109,7 +109,7 @@ pub fn page(frame: &Frame<'_>, body: &str) -> Response {
         out,
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · staso</title>\
+         <title>{} · staso</title><link rel=\"icon\" href=\"data:,\">\
          <link rel=\"stylesheet\" href=\"/ui/assets/ui.css\">\
          <script src=\"/ui/assets/ui.js\" defer></script></head><body>\
          <header class=\"top\"><a class=\"brand\" href=\"/\">staso</a><nav>",
