@@ -77,7 +77,7 @@ impl fmt::Display for StasoIds {
 /// use staso::{InMemoryExporter, SpanKind};
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = staso::Config::builder().api_key("ak_test").capture_git(false).build_with_env(|_| None)?;
+/// let config = staso::Config::builder().api_key("ak_test").agent_name("demo").capture_git(false).build_with_env(|_| None)?;
 /// let _staso = staso::init_with_exporter(config, Arc::new(InMemoryExporter::new()))?;
 ///
 /// assert_eq!(staso::tracing::ids().to_string(), "-");

@@ -1,7 +1,7 @@
 //! [`StasoLayer`]: the `tracing_subscriber::Layer` that turns `tracing` spans opened under a staso
 //! span into staso spans, and keeps `tracing` events on the span they happen in.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ::tracing::level_filters::LevelFilter;
@@ -15,9 +15,22 @@ use super::fields::{self, Accumulated, FieldValues};
 use super::guards;
 use crate::{Span, SpanId, current_span_ref};
 
-/// Bridged spans alive in the process (all layers). While it is zero, the callbacks of spans the
-/// layer ignores return before looking the span up.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Bridged spans alive in the process (all layers), counted per slot of their `tracing` span id:
+/// the callbacks of a span whose slot is zero return before looking the span up in the registry
+/// (one relaxed load), also while other spans are bridged. Ids sharing a slot only cost a lookup.
+static LIVE: [AtomicU32; SLOTS] = [const { AtomicU32::new(0) }; SLOTS];
+const SLOTS: usize = 1 << SLOT_BITS;
+const SLOT_BITS: u32 = 12;
+
+fn slot(id: &Id) -> usize {
+    // Fibonacci hashing: registry ids are slab indices with a generation in the high bits.
+    (id.into_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize
+}
+
+/// Whether the span `id` may be bridged (no false negatives).
+fn may_be_bridged(id: &Id) -> bool {
+    LIVE[slot(id)].load(Ordering::Relaxed) != 0
+}
 /// Distinguishes layers in the per-thread guard stack (span ids are per subscriber).
 static NEXT_LAYER: AtomicU64 = AtomicU64::new(1);
 
@@ -136,6 +149,8 @@ impl Default for StasoLayer {
 /// The staso side of a bridged `tracing` span, kept in its extensions.
 struct Bridged {
     span: Arc<Span>,
+    /// The `tracing` span id's slot in [`LIVE`].
+    slot: usize,
     /// The staso span's id, to tell whether the current staso span is this one.
     span_id: Option<SpanId>,
     fields: Mutex<Accumulated>,
@@ -150,15 +165,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Bridged {
-    fn new(span: Span, fields: Accumulated) -> Bridged {
+    fn new(id: &Id, span: Span, fields: Accumulated) -> Bridged {
         let span_id = span
             .span_id()
             .as_deref()
             .and_then(SpanId::parse)
             .filter(|_| span.is_recording());
-        LIVE.fetch_add(1, Ordering::Relaxed);
+        let slot = slot(id);
+        LIVE[slot].fetch_add(1, Ordering::Relaxed);
         Bridged {
             span: Arc::new(span),
+            slot,
             span_id,
             fields: Mutex::new(fields),
             events: Mutex::new(EventList::default()),
@@ -201,7 +218,7 @@ impl Drop for Bridged {
     fn drop(&mut self) {
         // Normally done in `on_close`; this covers a registry dropped with spans still open.
         self.finish();
-        LIVE.fetch_sub(1, Ordering::Relaxed);
+        LIVE[self.slot].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -210,7 +227,7 @@ fn bridged<S>(ctx: &Context<'_, S>, id: &Id) -> Option<Arc<Bridged>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    if LIVE.load(Ordering::Relaxed) == 0 {
+    if !may_be_bridged(id) {
         return None;
     }
     let span = ctx.span(id)?;
@@ -243,7 +260,7 @@ where
         span.set_metadata("tracing.target", meta.target());
         let mut acc = Accumulated::default();
         fields::apply(&span, &mut acc, values);
-        let bridged = Arc::new(Bridged::new(span, acc));
+        let bridged = Arc::new(Bridged::new(id, span, acc));
         if let Some(s) = ctx.span(id) {
             let old = s.extensions_mut().replace(bridged);
             drop(old);
@@ -271,7 +288,7 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if LIVE.load(Ordering::Relaxed) == 0 {
+        if !may_be_bridged(&id) {
             return;
         }
         let Some(span) = ctx.span(&id) else {
@@ -296,10 +313,10 @@ where
             return;
         };
         // The innermost `tracing` span is bridged and its staso span is the current one.
-        let innermost = (LIVE.load(Ordering::Relaxed) > 0)
-            .then(|| ctx.lookup_current().map(|s| s.id()))
-            .flatten()
-            .and_then(|id| bridged(&ctx, &id))
+        let innermost = ctx
+            .current_span()
+            .id()
+            .and_then(|id| bridged(&ctx, id))
             .filter(|b| b.span_id == Some(current.span_id));
         match innermost {
             Some(b) => b.keep_event(self.max_events, event),

@@ -13,7 +13,7 @@
 //! use tracing_subscriber::util::SubscriberInitExt;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! # let config = staso::Config::builder().api_key("ak_test").capture_git(false).build_with_env(|_| None)?;
+//! # let config = staso::Config::builder().api_key("ak_test").agent_name("demo").capture_git(false).build_with_env(|_| None)?;
 //! # let spans = staso::InMemoryExporter::new();
 //! # let _staso = staso::init_with_exporter(config, std::sync::Arc::new(spans.clone()))?;
 //! // once, at startup (beside your other layers: fmt, OpenTelemetry, …)
