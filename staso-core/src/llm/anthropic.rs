@@ -217,6 +217,8 @@ pub(super) struct MessagesStream {
     partial_json: Vec<String>,
     stop_reason: Option<String>,
     usage_delta: Option<Value>,
+    /// `message_stop` arrived.
+    pub(super) done: bool,
 }
 
 impl MessagesStream {
@@ -280,6 +282,10 @@ impl MessagesStream {
                 if ev.usage.is_some() {
                     self.usage_delta = ev.usage;
                 }
+                false
+            }
+            "message_stop" => {
+                self.done = true;
                 false
             }
             _ => false,

@@ -245,6 +245,15 @@ enum Accumulator {
 }
 
 impl Accumulator {
+    /// The stream's terminal event arrived (a consumer may stop reading there).
+    fn done(&self) -> bool {
+        match self {
+            Accumulator::Chat(a) => a.done,
+            Accumulator::Responses(a) => a.done,
+            Accumulator::Anthropic(a) => a.done,
+        }
+    }
+
     fn feed(&mut self, data: &str) -> bool {
         match self {
             Accumulator::Chat(a) => a.feed(data),
@@ -330,13 +339,17 @@ impl LlmStreamRecorder {
 
     /// The stream ended normally: the span ends with the accumulated reply.
     pub fn finish(mut self) {
+        self.complete();
+    }
+
+    fn complete(&mut self) {
         let LlmStreamRecorder {
             parser,
             acc,
             ttft,
             started,
             ..
-        } = &mut self;
+        } = self;
         parser.finish(|_, data| {
             if acc.feed(data) && ttft.is_none() {
                 *ttft = Some(started.elapsed());
@@ -360,5 +373,16 @@ impl LlmStreamRecorder {
     /// The stream failed: the span ends as an error.
     pub fn fail(mut self, message: impl Into<String>, exception_type: &'static str) {
         self.scope.fail_inner(message.into(), exception_type);
+    }
+}
+
+impl Drop for LlmStreamRecorder {
+    /// Dropped after the stream's terminal event (`[DONE]`, `message_stop`, a terminal
+    /// `response.*`): the consumer stopped reading at the end, the call completed. Dropped before
+    /// it: the scope ends the span `Cancelled`.
+    fn drop(&mut self) {
+        if self.acc.done() && self.scope.open.is_some() {
+            self.complete();
+        }
     }
 }

@@ -206,6 +206,8 @@ pub(super) struct ChatStream {
     tools: Vec<(String, String, String)>,
     finish: Option<String>,
     usage: Option<Value>,
+    /// `[DONE]` arrived.
+    pub(super) done: bool,
 }
 
 /// A stream's tool calls are bounded (a runaway stream cannot grow the accumulator without
@@ -216,6 +218,7 @@ impl ChatStream {
     /// Feeds one event's data; true when it carried content (for time to first token).
     pub(super) fn feed(&mut self, data: &str) -> bool {
         if data == "[DONE]" {
+            self.done = true;
             return false;
         }
         let Ok(chunk) = serde_json::from_str::<Chunk<'_>>(data) else {

@@ -183,6 +183,8 @@ struct Event<'a> {
 #[derive(Default)]
 pub(super) struct ResponsesStream {
     response: Option<Value>,
+    /// A terminal `response.*` event arrived.
+    pub(super) done: bool,
 }
 
 impl ResponsesStream {
@@ -193,6 +195,12 @@ impl ResponsesStream {
         };
         if let Some(r) = ev.response.filter(Value::is_object) {
             self.response = Some(r);
+        }
+        if matches!(
+            ev.kind.as_ref(),
+            "response.completed" | "response.incomplete" | "response.failed"
+        ) {
+            self.done = true;
         }
         matches!(
             ev.kind.as_ref(),

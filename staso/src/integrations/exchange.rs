@@ -113,3 +113,21 @@ impl Exchange {
         RecordedBody::new(body, LlmStreamRecorder::new(self.scope))
     }
 }
+
+/// The response handed on after its body was read.
+pub(crate) fn rebuild(
+    status: http::StatusCode,
+    version: http::Version,
+    mut headers: http::HeaderMap,
+    body: Bytes,
+) -> reqwest::Response {
+    headers.insert(
+        http::header::CONTENT_LENGTH,
+        http::HeaderValue::from(body.len()),
+    );
+    let mut resp = http::Response::new(reqwest::Body::from(body));
+    *resp.status_mut() = status;
+    *resp.version_mut() = version;
+    *resp.headers_mut() = headers;
+    reqwest::Response::from(resp)
+}

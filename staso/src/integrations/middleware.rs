@@ -1,6 +1,5 @@
 //! [`LlmMiddleware`]: the integration for any client built on `reqwest-middleware`.
 
-use bytes::Bytes;
 use staso_core::llm::IntegrationOptions;
 
 use super::exchange::Exchange;
@@ -96,24 +95,6 @@ impl reqwest_middleware::Middleware for LlmMiddleware {
             exchange.fail_status(status, &bytes);
             bytes
         };
-        Ok(rebuild(status, version, headers, bytes))
+        Ok(super::exchange::rebuild(status, version, headers, bytes))
     }
-}
-
-/// The response handed on after its body was read.
-fn rebuild(
-    status: http::StatusCode,
-    version: http::Version,
-    mut headers: http::HeaderMap,
-    body: Bytes,
-) -> reqwest::Response {
-    headers.insert(
-        http::header::CONTENT_LENGTH,
-        http::HeaderValue::from(body.len()),
-    );
-    let mut resp = http::Response::new(reqwest::Body::from(body));
-    *resp.status_mut() = status;
-    *resp.version_mut() = version;
-    *resp.headers_mut() = headers;
-    reqwest::Response::from(resp)
 }

@@ -45,12 +45,15 @@ pub use staso_core::llm::{
     open_agent_roots, record_call, record_event_stream, record_stream,
 };
 
-#[cfg(feature = "reqwest-middleware")]
+#[cfg(any(feature = "reqwest-middleware", feature = "openai"))]
 mod body;
-#[cfg(feature = "reqwest-middleware")]
+#[cfg(any(feature = "reqwest-middleware", feature = "openai"))]
 mod exchange;
 
 #[cfg(feature = "reqwest-middleware")]
 mod middleware;
 #[cfg(feature = "reqwest-middleware")]
 pub use middleware::LlmMiddleware;
+
+#[cfg(feature = "openai")]
+pub mod openai;
