@@ -186,6 +186,15 @@ fn pages_answer_on_an_empty_server_and_bad_input_is_a_4xx_page() {
         404
     );
     assert_eq!(form_post(base, "/escalations/x/maybe", &[], &origin).0, 404);
+    let missing = http()
+        .post(format!("{base}/traces/nope/scores"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("name=q")
+        .send()
+        .expect("post");
+    assert_eq!(missing.status().as_u16(), 400);
+    let page = missing.text().unwrap_or_default();
+    assert!(page.contains("form: ") && page.contains("value"), "{page}");
     assert_eq!(
         form_post(base, "/escalations/x/approve", &[], &origin).0,
         404

@@ -14,6 +14,7 @@
 use std::net::IpAddr;
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequestParts, Query, State as AxState};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -225,9 +226,10 @@ pub struct LoginForm {
 pub async fn login(
     AxState(state): AxState<State>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, UiError> {
     check_same_origin(&headers)?;
+    let Form(form) = form.map_err(super::error::form_error)?;
     let next = local_path(form.next.as_deref());
     if state.keys.authenticate(form.key.trim()).is_none() {
         return Ok(key_form(

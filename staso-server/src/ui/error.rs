@@ -32,6 +32,11 @@ pub enum UiError {
     Internal(String),
 }
 
+/// A form that does not decode: 400 naming what is wrong (axum's message names the field).
+pub(super) fn form_error(rejection: axum::extract::rejection::FormRejection) -> UiError {
+    UiError::BadRequest(format!("form: {}", rejection.body_text()))
+}
+
 impl From<ApiError> for UiError {
     fn from(e: ApiError) -> Self {
         match e {

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -119,9 +120,10 @@ pub async fn decide(
     access: Access,
     Path((id, decision)): Path<(String, String)>,
     headers: HeaderMap,
-    Form(form): Form<DecideForm>,
+    form: Result<Form<DecideForm>, FormRejection>,
 ) -> Result<Response, UiError> {
     check_same_origin(&headers)?;
+    let Form(form) = form.map_err(super::error::form_error)?;
     let approve = match decision.as_str() {
         "approve" => true,
         "reject" => false,

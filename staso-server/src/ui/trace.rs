@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, Query, State as AxState};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -315,9 +316,10 @@ pub async fn add_score(
     access: Access,
     Path(trace_id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<ScoreForm>,
+    form: Result<Form<ScoreForm>, FormRejection>,
 ) -> Result<Response, UiError> {
     check_same_origin(&headers)?;
+    let Form(form) = form.map_err(super::error::form_error)?;
     let value: f64 = form
         .value
         .trim()
