@@ -80,9 +80,9 @@ pub async fn page(
         None => body.push_str("<p class=\"muted\">This trace has no spans.</p>"),
     }
     body.push_str("</section></div>");
-    let title = trace
-        .get("spans")
-        .and_then(|_| layout.bars.first())
+    let title = layout
+        .bars
+        .first()
         .map(|b| text(b.span, "name").to_owned())
         .unwrap_or_else(|| trace_id.clone());
     let frame = Frame {
