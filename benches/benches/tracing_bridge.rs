@@ -80,16 +80,16 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("tracing_bridge");
     tracing::subscriber::with_default(tracing_subscriber::registry(), || {
-        g.bench_function("registry", |b| {
-            b.iter_custom(best_of_chunks)
-        });
+        g.bench_function("registry", |b| b.iter_custom(best_of_chunks));
     });
     let bridged = tracing_subscriber::registry().with(staso::tracing::layer());
     tracing::subscriber::with_default(bridged, || {
-        g.bench_function("registry+staso/ignored", |b| {
-            b.iter_custom(best_of_chunks)
-        });
-        assert_eq!(exported.0.load(Ordering::Relaxed), 0, "ignored spans record nothing");
+        g.bench_function("registry+staso/ignored", |b| b.iter_custom(best_of_chunks));
+        assert_eq!(
+            exported.0.load(Ordering::Relaxed),
+            0,
+            "ignored spans record nothing"
+        );
 
         // A bridged span alive (opened under a staso span, kept open, not entered).
         let alive = staso::span("agent", staso::SpanKind::Agent, |_| {
@@ -108,12 +108,13 @@ fn bench(c: &mut Criterion) {
     });
     // The baseline again: the first case of a sitting reads high on a loaded machine.
     tracing::subscriber::with_default(tracing_subscriber::registry(), || {
-        g.bench_function("registry/again", |b| {
-            b.iter_custom(best_of_chunks)
-        });
+        g.bench_function("registry/again", |b| b.iter_custom(best_of_chunks));
     });
     g.finish();
-    assert!(exported.0.load(Ordering::Relaxed) > 0, "bridged spans recorded");
+    assert!(
+        exported.0.load(Ordering::Relaxed) > 0,
+        "bridged spans recorded"
+    );
 }
 
 criterion_group!(benches, bench);

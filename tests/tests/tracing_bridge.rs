@@ -155,7 +155,11 @@ fn a_rig_shaped_turn_nests_under_the_agent_with_kinds_and_llm_fields() {
         "content fields are the input/output, not metadata: {a}"
     );
     assert!(chat.span.input.contains("find docs"), "{}", chat.span.input);
-    assert!(chat.span.output.contains("tool_calls"), "{}", chat.span.output);
+    assert!(
+        chat.span.output.contains("tool_calls"),
+        "{}",
+        chat.span.output
+    );
 
     let agent = h.by_name("invoke_agent");
     assert_eq!(attrs(&agent)["gen_ai.agent.name"], j!("researcher"));
@@ -219,12 +223,18 @@ fn events_are_kept_on_their_span_filtered_by_level() {
     step();
 
     let fetch = attrs(&h.by_name("fetch"));
-    let events = fetch["events"].as_array().expect("events on the bridged span");
+    let events = fetch["events"]
+        .as_array()
+        .expect("events on the bridged span");
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(events[0]["level"], j!("ERROR"));
     assert_eq!(events[0]["message"], j!("upstream failed"));
     assert_eq!(events[0]["fields"], j!({"code": 503}));
-    assert!(events[0]["target"].as_str().is_some_and(|t| t.contains("tracing_bridge")));
+    assert!(
+        events[0]["target"]
+            .as_str()
+            .is_some_and(|t| t.contains("tracing_bridge"))
+    );
     assert!(events[0]["timestamp_ms"].as_u64().is_some_and(|t| t > 0));
 
     // No bridged span around the warning: kept on the current staso span (the #[trace] fn).
@@ -347,8 +357,14 @@ fn ids_name_the_current_staso_span_for_log_lines() {
     });
     let ids = seen.expect("ran");
     let chat = h.by_name("chat");
-    assert_eq!(ids.trace_id().map(|t| t.to_string()), Some(chat.trace_id.clone()));
-    assert_eq!(ids.span_id().map(|s| s.to_string()), Some(chat.span.span_id.clone()));
+    assert_eq!(
+        ids.trace_id().map(|t| t.to_string()),
+        Some(chat.trace_id.clone())
+    );
+    assert_eq!(
+        ids.span_id().map(|s| s.to_string()),
+        Some(chat.span.span_id.clone())
+    );
     assert_eq!(
         ids.to_string(),
         format!("{}/{}", chat.trace_id, chat.span.span_id)
@@ -456,7 +472,9 @@ fn async_instrument_and_spawn_on_a_multi_thread_runtime() {
     let tools = h.all_named("execute_tool");
     assert_eq!(tools.len(), 5, "{}", h.render());
     assert!(
-        tools.iter().all(|t| child_of(t, &agent) && t.span.kind == "tool"),
+        tools
+            .iter()
+            .all(|t| child_of(t, &agent) && t.span.kind == "tool"),
         "{}",
         h.render()
     );
@@ -464,7 +482,12 @@ fn async_instrument_and_spawn_on_a_multi_thread_runtime() {
     assert_eq!(searches.len(), 5);
     for s in &searches {
         let parents: Vec<_> = tools.iter().filter(|t| child_of(s, t)).collect();
-        assert_eq!(parents.len(), 1, "each search under one tool span: {}", h.render());
+        assert_eq!(
+            parents.len(),
+            1,
+            "each search under one tool span: {}",
+            h.render()
+        );
     }
     // Each parallel tool span holds exactly one search.
     for t in &tools {

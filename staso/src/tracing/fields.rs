@@ -119,9 +119,11 @@ pub(crate) struct Accumulated {
 
 fn as_u64(v: &Value) -> Option<u64> {
     match v {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                .map(|f| f as u64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -240,11 +242,11 @@ pub(crate) fn apply(span: &Span, acc: &mut Accumulated, fields: FieldValues) {
                 };
                 error_changed = true;
             }
-            "otel.status_code" => {
-                if as_text(&value).is_some_and(|c| c.eq_ignore_ascii_case("error")) {
-                    acc.error = true;
-                    error_changed = true;
-                }
+            "otel.status_code"
+                if as_text(&value).is_some_and(|c| c.eq_ignore_ascii_case("error")) =>
+            {
+                acc.error = true;
+                error_changed = true;
             }
             "otel.status_description" | "error.message" | "exception.message" => {
                 acc.error_description = as_text(&value);
@@ -271,7 +273,10 @@ pub(crate) fn apply(span: &Span, acc: &mut Accumulated, fields: FieldValues) {
         call = Some(call.unwrap_or_default().response_model(m));
     }
     if tokens_changed && (acc.input_tokens.is_some() || acc.output_tokens.is_some()) {
-        let (i, o) = (acc.input_tokens.unwrap_or(0), acc.output_tokens.unwrap_or(0));
+        let (i, o) = (
+            acc.input_tokens.unwrap_or(0),
+            acc.output_tokens.unwrap_or(0),
+        );
         call = Some(call.unwrap_or_default().tokens(i, o));
     }
     if let Some(call) = call {
