@@ -164,7 +164,7 @@ pub fn render(layout: &Layout<'_>, trace_id: &str, selected: Option<&str>) -> St
             "<a class=\"wf-row{err}{sel}\" href=\"/traces/{tid}?span={sid}#detail\" \
              data-span-id=\"{sid_attr}\" data-name=\"{name}\" data-depth=\"{depth}\" data-kind=\"{kind_attr}\" \
              data-status=\"{status_attr}\" data-index=\"{i}\">\
-             <span class=\"wf-name\" style=\"padding-left:{pad}px\">{mark}\
+             <span class=\"wf-name\" style=\"padding-left:{pad}px\" title=\"{name}\">{mark}\
              <span class=\"kind k-{kc}\">{kind_text}</span> {name}</span>\
              <span class=\"wf-track\"><span class=\"wf-bar k-{kc}\" \
              style=\"left:{left:.3}%;width:{width:.3}%\"></span>\
