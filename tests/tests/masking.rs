@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use otlp_support::{Receiver, Reply, fast};
 use serde_json::{Value, json};
-use staso_core::__internal::{FanOutExporter, OtlpExporter};
+use staso_core::__internal::{FanOutExporter, HttpExporter, OtlpExporter};
 use staso_core::{
     ConfigBuilder, ExportSettings, ExporterConfig, MaskContext, MaskField, SpanExporter, SpanKind,
     SpanRecord, otlp, staso,
 };
-use support::{Server, fast_options, span_record, start_exporter, test_config};
+use support::{Server, fast_options, span_record, test_config};
 
 const TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -54,10 +54,12 @@ fn both(
     let ExporterConfig::Otlp(o) = &config.exporters()[1] else {
         panic!("otlp second")
     };
+    // One client's settings, shared by its exporters as `init` does.
     let emit = Arc::new(ExportSettings::from_config(&config, "s".into()));
-    let otlp = OtlpExporter::start_with(o, &config, emit, fast()).expect("otlp");
+    let otlp = OtlpExporter::start_with(o, &config, emit.clone(), fast()).expect("otlp");
+    let staso = HttpExporter::start_with(&config, emit, fast_options()).expect("staso");
     FanOutExporter::new()
-        .with("staso", Arc::new(start_exporter(&config, fast_options())))
+        .with("staso", Arc::new(staso))
         .with_otlp("otlp", Arc::new(otlp))
 }
 
@@ -287,6 +289,7 @@ fn the_mask_sees_each_field_with_its_context_on_the_worker_threads() {
 
 #[test]
 fn a_panicking_mask_drops_only_that_value() {
+    let logs = staso_tests::logs::captured_logs();
     let mask = |v: &mut Value, ctx: &MaskContext<'_>| {
         if ctx.metadata_key() == Some("fragile") {
             panic!("mask bug (test): {v}");
@@ -298,6 +301,7 @@ fn a_panicking_mask_drops_only_that_value() {
     let mut records = Vec::new();
     for i in 0..3u64 {
         let mut r = span_record(72, i + 1, None);
+        r.name = "fragile-span".into();
         r.input = Some(json!({"q": format!("question {i}")}).to_string());
         r.set_metadata("fragile".into(), json!("private-value-9931"));
         r.set_metadata("kept".into(), json!("kept-value"));
@@ -342,6 +346,21 @@ fn a_panicking_mask_drops_only_that_value() {
     for (exporter, body) in all_bytes(&server, &rx) {
         assert!(!contains(&body, "private-value-9931"), "{exporter}");
     }
+    // Six panics over two exporters of one client: one warning, which never quotes the panic
+    // message (it may hold the value being masked).
+    let lines: Vec<String> = logs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|l| l.contains("mask callback panicked") && l.contains("fragile-span"))
+        .cloned()
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("WARN ") && lines[0].contains("metadata"),
+        "{lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l.contains("private-value-9931")));
 }
 
 #[test]
