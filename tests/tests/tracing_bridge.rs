@@ -495,3 +495,44 @@ fn async_instrument_and_spawn_on_a_multi_thread_runtime() {
     }
     assert!(staso::current_span_ref().is_none());
 }
+
+#[staso::agent(name = "plain-spawner")]
+async fn spawn_plainly() -> Vec<String> {
+    let tool = tracing::info_span!(
+        "execute_tool",
+        gen_ai.operation.name = "execute_tool",
+        gen_ai.tool.name = "search",
+    );
+    // A plain `tokio::spawn`: the worker that polls the task has no staso context of its own.
+    tokio::spawn(
+        async {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            search_async("plain").await
+        }
+        .instrument(tool),
+    )
+    .await
+    .expect("task")
+}
+
+#[test]
+fn a_bridged_span_polled_on_a_plain_tokio_task_keeps_its_conversation_and_agent() {
+    let h = setup();
+    let d = dispatch(staso::tracing::layer());
+    let _t = dispatcher::set_default(&d);
+    let rt = runtime_with(&d);
+    let docs = rt.block_on(staso::conversation!("conv-7", user_id = "user-1", async {
+        spawn_plainly().await
+    }));
+    drop(rt);
+    assert_eq!(docs, vec!["doc about plain".to_owned()]);
+    let tool = h.by_name("execute_tool");
+    let search = h.by_name("search_async");
+    assert!(child_of(&tool, &h.by_name("plain-spawner")));
+    assert!(child_of(&search, &tool), "{}", h.render());
+    for s in [&tool, &search] {
+        assert_eq!(s.span.session_id, "conv-7", "{}", s.span.name);
+        assert_eq!(s.span.user_id, "user-1", "{}", s.span.name);
+        assert_eq!(s.span.agent_name, "plain-spawner", "{}", s.span.name);
+    }
+}

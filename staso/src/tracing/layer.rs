@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use ::tracing::level_filters::LevelFilter;
 use ::tracing::span::{Attributes, Id, Record};
 use ::tracing::{Event, Subscriber};
-use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
 
 use super::events::{self, EventList};
 use super::fields::{self, Accumulated, FieldValues};
 use super::guards;
-use crate::{Span, SpanId, current_span_ref};
+use crate::{Context, Span, SpanId, current_span_ref};
 
 /// Bridged spans alive in the process (all layers), counted per slot of their `tracing` span id:
 /// the callbacks of a span whose slot is zero return before looking the span up in the registry
@@ -149,6 +149,11 @@ impl Default for StasoLayer {
 /// The staso side of a bridged `tracing` span, kept in its extensions.
 struct Bridged {
     span: Arc<Span>,
+    /// The staso span current in the context it was created in (its conversation, user and
+    /// agent): entered on `on_enter`. Not `span.enter()`, which would take the conversation
+    /// and agent of the thread polling the span: a worker thread of a plain `tokio::spawn` has
+    /// none.
+    context: Context,
     /// The `tracing` span id's slot in [`LIVE`].
     slot: usize,
     /// The staso span's id, to tell whether the current staso span is this one.
@@ -174,6 +179,7 @@ impl Bridged {
         let slot = slot(id);
         LIVE[slot].fetch_add(1, Ordering::Relaxed);
         Bridged {
+            context: span.context(),
             span: Arc::new(span),
             slot,
             span_id,
@@ -223,7 +229,7 @@ impl Drop for Bridged {
 }
 
 /// The bridged staso side of the `tracing` span `id`, if any.
-fn bridged<S>(ctx: &Context<'_, S>, id: &Id) -> Option<Arc<Bridged>>
+fn bridged<S>(ctx: &LayerContext<'_, S>, id: &Id) -> Option<Arc<Bridged>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
@@ -239,7 +245,7 @@ impl<S> Layer<S> for StasoLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: LayerContext<'_, S>) {
         // An explicit parent that is bridged; a contextual parent that is bridged is entered,
         // so its staso span (or a staso span inside it) is current.
         let parent = attrs.parent().and_then(|p| bridged(&ctx, p));
@@ -267,7 +273,7 @@ where
         }
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: LayerContext<'_, S>) {
         let Some(b) = bridged(&ctx, id) else {
             return;
         };
@@ -276,18 +282,23 @@ where
         b.record(fields);
     }
 
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, ctx: LayerContext<'_, S>) {
         let Some(b) = bridged(&ctx, id) else {
             return;
         };
-        guards::push(self.id, id.into_u64(), b.span.enter());
+        let mut frame = b.context.frame().clone();
+        if let Some(me) = frame.span.as_mut() {
+            // Discarded meanwhile (`drop_span`): what starts under it is not recorded either.
+            me.recording &= b.span.is_recording();
+        }
+        guards::push(self.id, id.into_u64(), Context::from_frame(frame).attach());
     }
 
-    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+    fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
         guards::pop(self.id, id.into_u64());
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+    fn on_close(&self, id: Id, ctx: LayerContext<'_, S>) {
         if !may_be_bridged(&id) {
             return;
         }
@@ -301,7 +312,7 @@ where
         }
     }
 
-    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
         if *event.metadata().level() > self.event_level {
             return;
         }
