@@ -27,7 +27,9 @@ pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut Frame) -> R) -> R {
 
 /// Swaps `frame` with the frame in `current` (the thread's, see `thread_state`).
 fn swap_in(current: &RefCell<Frame>, frame: &mut Frame) {
-    std::mem::swap(&mut *current.borrow_mut(), frame);
+    let mut current = current.borrow_mut();
+    std::mem::swap(&mut *current, frame);
+    thread_state::mirror_frame(&current);
 }
 
 /// Restores a swapped frame even when the code in between panics.
@@ -147,6 +149,7 @@ pub(crate) fn swap_current_frame(frame: &mut Frame) {
     let _ = thread_state::with(|s| {
         if let Ok(mut current) = s.frame.try_borrow_mut() {
             std::mem::swap(&mut *current, frame);
+            thread_state::mirror_frame(&current);
         }
     });
 }

@@ -61,6 +61,33 @@ thread_local! {
     };
 }
 
+thread_local! {
+    /// Mirrors "the current frame's span exists and does not record" (a span that was dropped, or
+    /// the root of a trace head sampling dropped), so a span entered under it returns at once:
+    /// a destructor-free thread-local is one load, the state above is a liveness check and a
+    /// borrow. Every change of the current frame's span updates it ([`mirror_frame`]); it is only
+    /// ever a shortcut to what the frame itself says.
+    static SKIP: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether spans entered now record nothing (see `SKIP`).
+#[inline(always)]
+pub(crate) fn skip_spans() -> bool {
+    SKIP.get()
+}
+
+/// Updates the shortcut after the current frame's span changed to `frame.span`.
+#[inline(always)]
+pub(crate) fn mirror_frame(frame: &Frame) {
+    SKIP.set(frame.span.is_some_and(|p| !p.recording));
+}
+
+/// The current frame's span records again (or there is none).
+#[inline(always)]
+pub(crate) fn clear_skip() {
+    SKIP.set(false);
+}
+
 /// Runs `f` with this thread's state; `None` once the thread-local is destroyed (thread exit).
 #[inline]
 pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {

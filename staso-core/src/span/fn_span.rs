@@ -103,7 +103,7 @@ pub fn enter_current(
     site: &'static CallSite,
     capture: impl FnOnce(&mut Capture<'_>),
 ) -> ActiveSpan {
-    if !crate::client::is_recording() {
+    if !crate::client::is_recording() || thread_state::skip_spans() {
         return ActiveSpan::NONE;
     }
     begin(site).capture(site, capture)
@@ -265,9 +265,13 @@ impl ActiveSpan {
         } else {
             None
         };
-        context::with_current_mut(|f| Saved {
-            span: f.span.replace(me),
-            agent: agent.map(|a| f.agent.replace(a)),
+        context::with_current_mut(|f| {
+            let saved = Saved {
+                span: f.span.replace(me),
+                agent: agent.map(|a| f.agent.replace(a)),
+            };
+            thread_state::mirror_frame(f);
+            saved
         })
     }
 

@@ -86,7 +86,7 @@ pub struct AsyncSpan {
 /// Creates the span of an instrumented async fn. `capture` runs only when the span records.
 #[inline]
 pub fn enter_async(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> AsyncSpan {
-    if !crate::client::is_recording() {
+    if !crate::client::is_recording() || thread_state::skip_spans() {
         return AsyncSpan {
             span: ActiveSpan::NONE,
             frame: None,

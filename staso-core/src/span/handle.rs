@@ -249,6 +249,7 @@ impl Span {
                     && cur.span_id == me.span_id
                 {
                     cur.recording = false;
+                    crate::thread_state::mirror_frame(f);
                 }
             });
         }

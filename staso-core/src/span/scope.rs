@@ -163,6 +163,9 @@ pub(super) fn enter_record(
         let mut frame = s.frame.try_borrow_mut().ok()?;
         let record = build_record(s, &frame, name, kind, None)?;
         frame.span = Some(parent_ref(&record));
+        if record.sample == SampleState::Dropped {
+            thread_state::mirror_frame(&frame);
+        }
         Some(record)
     })
     .flatten()
@@ -180,6 +183,7 @@ pub(super) fn restore(frame: &RefCell<Frame>, record: &SpanRecord, saved: Option
             if let Some(a) = saved.agent {
                 f.agent = a;
             }
+            thread_state::mirror_frame(&f);
         }
         None => restore_parent(&mut f, record),
     }
@@ -206,6 +210,9 @@ fn restore_parent(f: &mut Frame, record: &SpanRecord) {
             })
         }
     }
+    // The parent is recording (the record was made under it), or there is none: nothing to
+    // skip, even if this span was dropped or was a dropped trace's root while current.
+    thread_state::clear_skip();
 }
 
 /// Puts back the span `record` replaced as current (see [`restore`]) and emits it, in one
