@@ -536,3 +536,21 @@ fn a_bridged_span_polled_on_a_plain_tokio_task_keeps_its_conversation_and_agent(
         assert_eq!(s.span.agent_name, "plain-spawner", "{}", s.span.name);
     }
 }
+
+#[test]
+fn events_past_the_bound_on_a_staso_span_are_counted() {
+    let h = setup();
+    let _t = bridge_with(StasoLayer::builder().max_events(1).build());
+    #[staso::trace]
+    fn noisy() {
+        for i in 0..5 {
+            tracing::warn!(i, "again");
+        }
+    }
+    noisy();
+    let a = attrs(&h.by_name("noisy"));
+    assert_eq!(a["events"].as_array().map(Vec::len), Some(1), "{a}");
+    assert_eq!(a["events"][0]["fields"]["i"], j!(0));
+    // On a span the bridge does not own, the count is written at 1, 2, 4, … drops.
+    assert_eq!(a["events_dropped"], j!(4));
+}
