@@ -13,27 +13,27 @@ use crate::config::CapturePolicy;
 /// Filters one message's content blocks: text and images need `request` (user) or `output`
 /// (assistant); tool_result blocks need `output`; tool_use blocks need `output` and lose their
 /// input unless `tool_arguments` is on. `None` when nothing is left.
-fn filter_message(m: &Value, p: &CapturePolicy) -> Option<Value> {
+fn filter_message(mut m: Value, p: &CapturePolicy) -> Option<Value> {
     let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
     let own = if role == "assistant" {
         p.output
     } else {
         p.request
     };
-    let Some(blocks) = m.get("content").and_then(Value::as_array) else {
-        return own.then(|| m.clone());
+    let blocks = match m.get_mut("content") {
+        Some(Value::Array(blocks)) => std::mem::take(blocks),
+        _ => return own.then_some(m),
     };
     let mut kept = Vec::with_capacity(blocks.len());
-    for b in blocks {
+    for mut b in blocks {
         match b.get("type").and_then(Value::as_str) {
             Some("tool_result") => {
                 if p.output {
-                    kept.push(b.clone());
+                    kept.push(b);
                 }
             }
             Some("tool_use") => {
                 if p.output {
-                    let mut b = b.clone();
                     if !p.tool_arguments
                         && let Some(o) = b.as_object_mut()
                     {
@@ -44,7 +44,7 @@ fn filter_message(m: &Value, p: &CapturePolicy) -> Option<Value> {
             }
             _ => {
                 if own {
-                    kept.push(b.clone());
+                    kept.push(b);
                 }
             }
         }
@@ -52,29 +52,17 @@ fn filter_message(m: &Value, p: &CapturePolicy) -> Option<Value> {
     if kept.is_empty() {
         return None;
     }
-    let mut m = m.clone();
     if let Some(o) = m.as_object_mut() {
         o.insert("content".into(), Value::Array(kept));
     }
     Some(m)
 }
 
-pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmRequest) {
-    let messages = body.get("messages").and_then(Value::as_array);
-    let mut kept = Vec::new();
-    for m in messages.into_iter().flatten() {
-        let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
-        if role == "user" && req.first_user_text.is_none() {
-            let text = content_text(m.get("content"));
-            if text.is_some() {
-                req.first_user_text = text;
-            }
-        }
-        if let Some(m) = filter_message(m, p) {
-            kept.push(m);
-        }
-    }
-    if let Some(last) = messages.and_then(|m| m.last())
+pub(super) fn parse_request(body: &mut Value, p: &CapturePolicy, req: &mut LlmRequest) {
+    if let Some(last) = body
+        .get("messages")
+        .and_then(Value::as_array)
+        .and_then(|m| m.last())
         && last.get("role").and_then(Value::as_str) == Some("user")
     {
         for b in last
@@ -90,8 +78,31 @@ pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmReques
             }
         }
     }
-    let system = body.get("system").filter(|_| p.system_prompt).cloned();
-    let tools = body.get("tools").filter(|_| p.tool_schema).cloned();
+    let messages = match body.get_mut("messages").map(Value::take) {
+        Some(Value::Array(m)) => m,
+        _ => Vec::new(),
+    };
+    let mut kept = Vec::with_capacity(messages.len());
+    for m in messages {
+        let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
+        if role == "user" && req.first_user_text.is_none() {
+            let text = content_text(m.get("content"));
+            if text.is_some() {
+                req.first_user_text = text;
+            }
+        }
+        if let Some(m) = filter_message(m, p) {
+            kept.push(m);
+        }
+    }
+    let system = body
+        .get_mut("system")
+        .filter(|_| p.system_prompt)
+        .map(Value::take);
+    let tools = body
+        .get_mut("tools")
+        .filter(|_| p.tool_schema)
+        .map(Value::take);
     req.input = input_object(&req.model, system, tools, kept);
     req.param("temperature", body, "temperature");
     req.param("max_tokens", body, "max_tokens");
@@ -107,16 +118,15 @@ pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmReques
         .map(str::to_owned);
 }
 
-pub(super) fn parse_reply(obj: &Map<String, Value>, reply: &mut LlmReply) {
+pub(super) fn parse_reply(obj: &mut Map<String, Value>, reply: &mut LlmReply) {
     reply.stop_reason = obj
         .get("stop_reason")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let blocks = obj
-        .get("content")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let blocks = match obj.get_mut("content").map(Value::take) {
+        Some(Value::Array(b)) => b,
+        _ => Vec::new(),
+    };
     let mut thinking = false;
     for (index, b) in blocks.iter().enumerate() {
         match b.get("type").and_then(Value::as_str) {

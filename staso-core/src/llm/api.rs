@@ -158,7 +158,7 @@ where
                 Ok(v) => v,
                 Err(_) => Value::Null,
             };
-            let reply = LlmReply::from_json(api, &json).unwrap_or_default();
+            let reply = LlmReply::from_value(api, json).unwrap_or_default();
             let check = if IntegrationOptions::current().guard && !reply.is_terminal() {
                 Some(GuardCheck::run(&reply, &ctx).await)
             } else {

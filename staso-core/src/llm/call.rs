@@ -82,7 +82,7 @@ impl LlmCallScope {
         }
         let policy = with_recording_client(|c| c.policy)?;
         let body = request()?;
-        let request = LlmRequest::parse(api, &body, &policy);
+        let request = LlmRequest::parse_owned(api, body, &policy);
         let (ctx, root) = match roots::take_pending(&request.tool_result_ids) {
             Some(Pending { root, llm }) => {
                 let mut frame = context::with_current(Frame::clone);
@@ -363,7 +363,7 @@ impl LlmStreamRecorder {
             Accumulator::Responses(a) => a.finish(),
             Accumulator::Anthropic(a) => a.finish(),
         };
-        let mut reply = LlmReply::from_json(self.api, &body).unwrap_or_default();
+        let mut reply = LlmReply::from_value(self.api, body).unwrap_or_default();
         reply.ttft = self.ttft;
         reply.streamed = true;
         let scope = std::mem::replace(&mut self.scope, LlmCallScope { open: None });

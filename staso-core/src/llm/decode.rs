@@ -9,6 +9,12 @@ use crate::config::CapturePolicy;
 impl LlmRequest {
     /// Decodes `body` (the request JSON) for `api` under `policy`.
     pub fn parse(api: LlmApi, body: &Value, policy: &CapturePolicy) -> LlmRequest {
+        Self::parse_owned(api, body.clone(), policy)
+    }
+
+    /// [`LlmRequest::parse`] taking the body (its messages move into the span input).
+    pub fn parse_owned(api: LlmApi, mut body: Value, policy: &CapturePolicy) -> LlmRequest {
+        let body = &mut body;
         let mut req = LlmRequest {
             api,
             model: str_of(body, "model").unwrap_or_default().to_owned(),
@@ -33,12 +39,17 @@ impl LlmReply {
     /// Decodes a response body. `None` when it is not a JSON object.
     pub fn from_slice(api: LlmApi, body: &[u8]) -> Option<LlmReply> {
         let v: Value = serde_json::from_slice(body).ok()?;
-        Self::from_json(api, &v)
+        Self::from_value(api, v)
     }
 
     /// Decodes a response JSON value. `None` when it is not an object.
     pub fn from_json(api: LlmApi, body: &Value) -> Option<LlmReply> {
-        let obj = body.as_object()?;
+        Self::from_value(api, body.clone())
+    }
+
+    /// [`LlmReply::from_json`] taking the value (its content moves into the span output).
+    pub fn from_value(api: LlmApi, mut body: Value) -> Option<LlmReply> {
+        let obj = body.as_object_mut()?;
         let mut reply = LlmReply {
             model: obj.get("model").and_then(Value::as_str).map(str::to_owned),
             response_id: obj.get("id").and_then(Value::as_str).map(str::to_owned),

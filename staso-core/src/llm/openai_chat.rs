@@ -20,10 +20,28 @@ pub(super) fn role_kept(role: &str, p: &CapturePolicy) -> bool {
     }
 }
 
-pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmRequest) {
-    let messages = body.get("messages").and_then(Value::as_array);
-    let mut kept = Vec::new();
-    for m in messages.into_iter().flatten() {
+pub(super) fn parse_request(body: &mut Value, p: &CapturePolicy, req: &mut LlmRequest) {
+    // Tool results at the end of the conversation answer the previous reply's tool calls.
+    for m in body
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .rev()
+    {
+        if m.get("role").and_then(Value::as_str) != Some("tool") {
+            break;
+        }
+        if let Some(id) = m.get("tool_call_id").and_then(Value::as_str) {
+            req.tool_result_ids.push(id.to_owned());
+        }
+    }
+    let messages = match body.get_mut("messages").map(Value::take) {
+        Some(Value::Array(m)) => m,
+        _ => Vec::new(),
+    };
+    let mut kept = Vec::with_capacity(messages.len());
+    for mut m in messages {
         let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
         if role == "user" && req.first_user_text.is_none() {
             req.first_user_text = content_text(m.get("content"));
@@ -31,7 +49,6 @@ pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmReques
         if !role_kept(role, p) {
             continue;
         }
-        let mut m = m.clone();
         if !p.tool_arguments
             && let Some(calls) = m.get_mut("tool_calls").and_then(Value::as_array_mut)
         {
@@ -43,16 +60,10 @@ pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmReques
         }
         kept.push(m);
     }
-    // Tool results at the end of the conversation answer the previous reply's tool calls.
-    for m in messages.into_iter().flatten().rev() {
-        if m.get("role").and_then(Value::as_str) != Some("tool") {
-            break;
-        }
-        if let Some(id) = m.get("tool_call_id").and_then(Value::as_str) {
-            req.tool_result_ids.push(id.to_owned());
-        }
-    }
-    let tools = body.get("tools").filter(|_| p.tool_schema).cloned();
+    let tools = body
+        .get_mut("tools")
+        .filter(|_| p.tool_schema)
+        .map(Value::take);
     req.input = input_object(&req.model, None, tools, kept);
     req.param("temperature", body, "temperature");
     req.param("max_tokens", body, "max_tokens");
@@ -71,28 +82,36 @@ pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmReques
         .map(str::to_owned);
 }
 
-pub(super) fn parse_reply(obj: &Map<String, Value>, reply: &mut LlmReply) {
-    let choice = obj
-        .get("choices")
-        .and_then(Value::as_array)
-        .and_then(|c| c.first());
-    let message = choice.and_then(|c| c.get("message"));
+pub(super) fn parse_reply(obj: &mut Map<String, Value>, reply: &mut LlmReply) {
+    let mut choice = obj
+        .get_mut("choices")
+        .and_then(Value::as_array_mut)
+        .and_then(|c| c.first_mut())
+        .map(Value::take);
+    let mut message = choice
+        .as_mut()
+        .and_then(|c| c.get_mut("message"))
+        .map(Value::take)
+        .unwrap_or(Value::Null);
     reply.stop_reason = choice
+        .as_ref()
         .and_then(|c| c.get("finish_reason"))
         .and_then(Value::as_str)
         .map(str::to_owned);
     let mut out = Map::new();
     let role = message
-        .and_then(|m| m.get("role"))
+        .get("role")
         .and_then(Value::as_str)
-        .unwrap_or("assistant");
-    out.insert("role".into(), Value::String(role.to_owned()));
-    let content = content_text(message.and_then(|m| m.get("content"))).unwrap_or_default();
+        .unwrap_or("assistant")
+        .to_owned();
+    out.insert("role".into(), Value::String(role));
+    let content = match message.get_mut("content").map(Value::take) {
+        Some(Value::String(s)) => s,
+        other => content_text(other.as_ref()).unwrap_or_default(),
+    };
     out.insert("content".into(), Value::String(content));
-    if let Some(calls) = message
-        .and_then(|m| m.get("tool_calls"))
-        .and_then(Value::as_array)
-        .filter(|c| !c.is_empty())
+    if let Some(Value::Array(calls)) = message.get_mut("tool_calls").map(Value::take)
+        && !calls.is_empty()
     {
         for (index, c) in calls.iter().enumerate() {
             let f = c.get("function");
@@ -115,7 +134,7 @@ pub(super) fn parse_reply(obj: &Map<String, Value>, reply: &mut LlmReply) {
                 index,
             });
         }
-        out.insert("tool_calls".into(), Value::Array(calls.clone()));
+        out.insert("tool_calls".into(), Value::Array(calls));
     }
     reply.output = Value::Object(out);
     if let Some(t) = obj.get("service_tier").filter(|t| !t.is_null()) {

@@ -11,7 +11,7 @@ use super::shape::{
 };
 use crate::config::CapturePolicy;
 
-pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmRequest) {
+pub(super) fn parse_request(body: &mut Value, p: &CapturePolicy, req: &mut LlmRequest) {
     let mut kept = Vec::new();
     if let Some(i) = body.get("instructions").filter(|i| !i.is_null())
         && p.system_prompt
@@ -63,7 +63,10 @@ pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmReques
         }
         _ => {}
     }
-    let tools = body.get("tools").filter(|_| p.tool_schema).cloned();
+    let tools = body
+        .get_mut("tools")
+        .filter(|_| p.tool_schema)
+        .map(Value::take);
     req.input = input_object(&req.model, None, tools, kept);
     req.param("temperature", body, "temperature");
     req.param("max_tokens", body, "max_output_tokens");
@@ -77,7 +80,7 @@ pub(super) fn parse_request(body: &Value, p: &CapturePolicy, req: &mut LlmReques
         .map(str::to_owned);
 }
 
-pub(super) fn parse_reply(obj: &Map<String, Value>, reply: &mut LlmReply) {
+pub(super) fn parse_reply(obj: &mut Map<String, Value>, reply: &mut LlmReply) {
     reply.stop_reason = obj.get("status").and_then(Value::as_str).map(str::to_owned);
     let mut text = String::new();
     let mut calls = Vec::new();

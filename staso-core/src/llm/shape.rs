@@ -200,8 +200,7 @@ impl LlmReply {
 
     /// The output filtered by the capture policy (PROTOCOL.md §9: arguments kept only if
     /// `output` and `tool_arguments` are both on).
-    fn filtered_output(&self, api: LlmApi, p: &CapturePolicy) -> Value {
-        let mut out = self.output.clone();
+    fn filtered_output(mut out: Value, api: LlmApi, p: &CapturePolicy) -> Value {
         if !p.tool_arguments {
             match api {
                 LlmApi::OpenAiChat => {
@@ -235,7 +234,7 @@ impl LlmReply {
     }
 
     /// Writes the reply onto an LLM span's record.
-    pub(super) fn apply(&self, api: LlmApi, r: &mut SpanRecord, p: &CapturePolicy) {
+    pub(super) fn apply(self, api: LlmApi, r: &mut SpanRecord, p: &CapturePolicy) {
         if let Some(m) = self.model.as_deref().filter(|m| !m.is_empty()) {
             r.set_model(m.to_owned());
         }
@@ -253,46 +252,46 @@ impl LlmReply {
             let ms = (ttft.as_secs_f64() * 100_000.0).round() / 100.0;
             r.set_metadata(Cow::Borrowed("time_to_first_token"), ms.into());
         }
-        if let Some(s) = &self.stop_reason {
-            r.set_metadata(Cow::Borrowed("stop_reason"), Value::String(s.clone()));
+        if let Some(s) = self.stop_reason {
+            r.set_metadata(Cow::Borrowed("stop_reason"), Value::String(s));
         }
-        if let Some(id) = &self.response_id {
-            r.set_metadata(Cow::Borrowed("response_id"), Value::String(id.clone()));
+        if let Some(id) = self.response_id {
+            r.set_metadata(Cow::Borrowed("response_id"), Value::String(id));
         }
-        for (k, v) in &self.meta {
-            r.set_metadata(Cow::Borrowed(k), v.clone());
+        for (k, v) in self.meta {
+            r.set_metadata(Cow::Borrowed(k), v);
         }
         if self.streamed {
             r.set_metadata(Cow::Borrowed("is_streaming"), Value::Bool(true));
         }
         if p.output {
-            r.output = document(&self.filtered_output(api, p));
+            r.output = document(&Self::filtered_output(self.output, api, p));
         }
     }
 }
 
 impl LlmRequest {
     /// Writes the request onto a fresh LLM span's record.
-    pub(super) fn apply(&self, r: &mut SpanRecord, p: &CapturePolicy) {
+    pub(super) fn apply(self, r: &mut SpanRecord, p: &CapturePolicy) {
         if !self.model.is_empty() {
-            r.set_model(self.model.clone());
+            r.set_model(self.model);
         }
         r.provider = self.api.provider().to_owned();
         r.set_metadata(
             Cow::Borrowed("provider"),
             Value::String(self.api.provider().to_owned()),
         );
-        if let Some(e) = &self.reasoning_effort {
-            r.reasoning_effort = e.clone();
+        if let Some(e) = self.reasoning_effort {
+            r.reasoning_effort = e;
         }
         if p.request {
-            for (k, v) in &self.params {
-                r.set_metadata(Cow::Borrowed(k), v.clone());
+            for (k, v) in self.params {
+                r.set_metadata(Cow::Borrowed(k), v);
             }
         }
         if p.tool_schema {
-            for (k, v) in &self.schema_params {
-                r.set_metadata(Cow::Borrowed(k), v.clone());
+            for (k, v) in self.schema_params {
+                r.set_metadata(Cow::Borrowed(k), v);
             }
         }
         r.input = document(&self.input);
