@@ -554,3 +554,20 @@ fn events_past_the_bound_on_a_staso_span_are_counted() {
     // On a span the bridge does not own, the count is written at 1, 2, 4, … drops.
     assert_eq!(a["events_dropped"], j!(4));
 }
+
+#[test]
+fn staso_own_threads_never_start_traces() {
+    let h = setup();
+    let d = dispatch(StasoLayer::builder().roots(true).build());
+    std::thread::Builder::new()
+        .name("staso-transport".into())
+        .spawn(move || {
+            dispatcher::with_default(&d, || {
+                tracing::info_span!("hyper::client").in_scope(|| {});
+            })
+        })
+        .expect("thread")
+        .join()
+        .expect("joined");
+    assert!(h.finished().is_empty(), "{}", h.render());
+}

@@ -27,6 +27,16 @@ fn slot(id: &Id) -> usize {
     (id.into_u64().wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize
 }
 
+/// Whether a `tracing` span with no staso span around it may start a trace here: not on staso's
+/// own threads (delivery workers, the blocking API's helpers), where the HTTP client's spans
+/// would become traces whose export makes more spans.
+fn may_be_root() -> bool {
+    let thread = std::thread::current();
+    thread
+        .name()
+        .is_none_or(|n| !n.starts_with("staso-") || n.starts_with("staso-eval"))
+}
+
 /// Whether the span `id` may be bridged (no false negatives).
 fn may_be_bridged(id: &Id) -> bool {
     LIVE[slot(id)].load(Ordering::Relaxed) != 0
@@ -116,7 +126,9 @@ impl StasoLayerBuilder {
 
     /// Whether a `tracing` span with no staso span around it starts a new staso trace (default
     /// `false`: it is ignored). With `true`, consider a per-layer filter
-    /// (`layer.with_filter(..)`) so that only the spans you want become traces.
+    /// (`layer.with_filter(..)`) so that only the spans you want become traces. Spans on staso's
+    /// own threads (`staso-transport`, …) never become roots: the exporter's HTTP client would
+    /// trace its own exports.
     pub fn roots(mut self, roots: bool) -> Self {
         self.roots = roots;
         self
@@ -249,7 +261,7 @@ where
         // An explicit parent that is bridged; a contextual parent that is bridged is entered,
         // so its staso span (or a staso span inside it) is current.
         let parent = attrs.parent().and_then(|p| bridged(&ctx, p));
-        if parent.is_none() && !self.roots && current_span_ref().is_none() {
+        if parent.is_none() && current_span_ref().is_none() && !(self.roots && may_be_root()) {
             return;
         }
         let mut values = FieldValues::default();
