@@ -62,11 +62,12 @@ thread_local! {
 }
 
 thread_local! {
-    /// Mirrors "the current frame's span exists and does not record" (a span that was dropped, or
-    /// the root of a trace head sampling dropped), so a span entered under it returns at once:
-    /// a destructor-free thread-local is one load, the state above is a liveness check and a
-    /// borrow. Every change of the current frame's span updates it ([`mirror_frame`]); it is only
-    /// ever a shortcut to what the frame itself says.
+    /// A shortcut for "the current frame's span does not record" (the root of a trace head
+    /// sampling dropped, or a swapped-in frame under a dropped span), so a span entered under it
+    /// returns at once: a destructor-free thread-local is one load, the state above is a
+    /// liveness check and a borrow. When true it is exact: whatever makes a recording span
+    /// current (a frame swap, restoring an agent's saved span, leaving a dropped root) updates
+    /// it. When false the entry path reads the frame itself, so `drop_span` need not set it.
     static SKIP: Cell<bool> = const { Cell::new(false) };
 }
 

@@ -265,3 +265,43 @@ fn both_sides_of_a_distributed_trace_agree() {
         "the callee records exactly the caller's kept traces"
     );
 }
+
+#[staso::agent(name = "dropped")]
+fn dropped_agent(ctx: staso::Context) -> u32 {
+    leaf(1); // not recorded: its root was dropped
+    let recorded = ctx.in_scope(|| leaf(2)); // under a kept trace's span: recorded
+    let _g = staso::Context::current().attach();
+    leaf(3) + recorded
+}
+
+#[test]
+fn a_kept_context_inside_a_dropped_trace_records_and_the_thread_recovers_after() {
+    let h = setup_with(builder().sample_rate(1.0).agent_sample_rate("dropped", 0.0));
+    let ctx = staso::span("kept-root", SpanKind::Chain, |_| staso::Context::current());
+    // On this thread: a dropped trace's root, then (below) new roots that must record.
+    dropped_agent(ctx);
+    leaf(4); // a new root on the same thread, after the dropped trace ended
+    staso::span("after", SpanKind::Chain, |_| leaf(5));
+    let spans = h.finished();
+    let leaves: Vec<&str> = spans
+        .iter()
+        .filter(|s| s.span.name == "leaf")
+        .map(|s| s.span.input.as_str())
+        .collect();
+    assert_eq!(
+        leaves.len(),
+        3,
+        "leaf(2) under the kept span, leaf(4), leaf(5): {}",
+        h.render()
+    );
+    assert!(spans.iter().all(|s| s.span.name != "dropped"));
+    let kept = h.by_name("kept-root");
+    let two = spans
+        .iter()
+        .find(|s| s.span.name == "leaf" && s.span.input.contains('2'))
+        .expect("leaf(2)");
+    assert_eq!(
+        two.span.parent_span_id.as_deref(),
+        Some(kept.span.span_id.as_str())
+    );
+}

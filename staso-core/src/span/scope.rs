@@ -210,9 +210,11 @@ fn restore_parent(f: &mut Frame, record: &SpanRecord) {
             })
         }
     }
-    // The parent is recording (the record was made under it), or there is none: nothing to
-    // skip, even if this span was dropped or was a dropped trace's root while current.
-    thread_state::clear_skip();
+    // Leaving a dropped trace's root, which set the shortcut: its parent (none) skips nothing.
+    // Any other span leaves it as it found it (false: `drop_span` does not set it).
+    if record.sample == SampleState::Dropped {
+        thread_state::clear_skip();
+    }
 }
 
 /// Puts back the span `record` replaced as current (see [`restore`]) and emits it, in one
