@@ -5,6 +5,8 @@
 //!
 //! With the `off` feature (`staso/off`) each attribute still parses and checks its arguments (an
 //! error points at the same token) but emits the fn unchanged: no span, no capture, no guard check.
+//! What needs the expansion's types is checked only in the normal build (a `metadata` value being
+//! `Serialize`, a guarded tool's return type), and an argument only the capture read is unused.
 #![forbid(unsafe_code)]
 
 mod args;
