@@ -81,12 +81,12 @@ pub use staso_core::{
     current_span_ids, current_span_ref, current_user_id, spawn,
 };
 pub use staso_core::{ExportedSpan, InMemoryExporter, SpanExporter, render_trees};
+pub use staso_core::{Frame, ParentRef, SpanId};
 pub use staso_core::{
     InSpan, LlmCall, Span, SpanName, StatusDescription, TraceId, llm_trace, span, span_async,
     start_trace, start_trace_async, try_span, try_span_async, try_start_trace,
     try_start_trace_async,
 };
-pub use staso_core::{Frame, ParentRef, SpanId};
 pub use staso_core::{ParseEnumError, SpanKind, SpanStatus};
 pub use staso_core::{SetupStatus, verify, verify_blocking};
 /// The ingest wire types (PROTOCOL.md §2–§3), as sent by the SDK and parsed by `staso-server`.
