@@ -18,22 +18,19 @@
 //! use serde_json::{Value, json};
 //! use staso::integrations::{LlmApi, record_call};
 //!
-//! # async fn run(http: reqwest::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! // Your HTTP call to `POST https://api.anthropic.com/v1/messages` (any client).
+//! async fn post_messages(body: &Value) -> Result<Value, std::io::Error> {
+//!     # let _ = body;
+//!     # Ok(Value::Null)
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let request = json!({
 //!     "model": "claude-sonnet-4-5",
 //!     "max_tokens": 256,
 //!     "messages": [{"role": "user", "content": "What is the capital of France?"}],
 //! });
-//! let reply: Value = record_call(LlmApi::AnthropicMessages, &request, async {
-//!     http.post("https://api.anthropic.com/v1/messages")
-//!         .header("anthropic-version", "2023-06-01")
-//!         .json(&request)
-//!         .send()
-//!         .await?
-//!         .json::<Value>()
-//!         .await
-//! })
-//! .await?;
+//! let reply = record_call(LlmApi::AnthropicMessages, &request, post_messages(&request)).await?;
 //! # let _ = reply;
 //! # Ok(())
 //! # }
