@@ -24,6 +24,11 @@ use staso_wire::ingest::WireSpan;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// The allocator of the `staso-server` binary (jemalloc), so the server side is measured as it runs.
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// One keep-alive HTTP/1.1 connection.
 struct Conn {
     reader: BufReader<TcpStream>,

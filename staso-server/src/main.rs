@@ -108,6 +108,13 @@ enum Command {
         /// Seconds in-flight requests may take after Ctrl-C or SIGTERM before the server exits.
         #[arg(long, default_value_t = staso_server::serve::DEFAULT_SHUTDOWN_GRACE.as_secs())]
         shutdown_grace: u64,
+        /// Delete traces that started more than this many days ago (checked every minute).
+        #[arg(long, value_name = "N")]
+        retain_days: Option<u32>,
+        /// Delete the oldest traces while the database uses more than this many MiB (pages in
+        /// use, checked every minute).
+        #[arg(long, value_name = "M")]
+        max_db_mb: Option<u64>,
         /// Log one line per request to stderr: method, route, status, duration, bytes,
         /// workspace (never keys or payloads).
         #[arg(long, short)]
@@ -294,6 +301,8 @@ fn run(cli: Cli) -> CliResult {
             idle_timeout,
             body_timeout,
             shutdown_grace,
+            retain_days,
+            max_db_mb,
             verbose,
             prices,
             ui_require_key,
@@ -318,6 +327,12 @@ fn run(cli: Cli) -> CliResult {
             }
             if let Some(n) = max_inflight_body_bytes {
                 b = b.max_inflight_body_bytes(n);
+            }
+            if let Some(days) = retain_days {
+                b = b.retain_for(Duration::from_secs(u64::from(days) * 86_400));
+            }
+            if let Some(mb) = max_db_mb {
+                b = b.max_db_bytes(mb.saturating_mul(1024 * 1024));
             }
             for spec in api_keys.iter().filter(|s| !s.trim().is_empty()) {
                 b = b.key(ApiKey::parse(spec.trim())?);

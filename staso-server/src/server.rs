@@ -20,7 +20,7 @@ use crate::http::{AppState, Limits};
 use crate::keys::{ApiKey, KeyRing};
 use crate::pricing::PriceTable;
 use crate::serve::{self, ConnectionLimits};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, TraceRetention};
 
 /// Default body limit: 16 MiB (a full batch of 500 spans with large captured payloads).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
@@ -65,6 +65,7 @@ impl Server {
             max_inflight_body_bytes: None,
             body_budget_wait: body_budget::DEFAULT_BUDGET_WAIT,
             body_timeout: body_budget::DEFAULT_BODY_TIMEOUT,
+            retention: TraceRetention::default(),
             prices: None,
             ui_requires_key: None,
         }
@@ -88,6 +89,7 @@ pub struct ServerBuilder {
     max_inflight_body_bytes: Option<usize>,
     body_budget_wait: Duration,
     body_timeout: Duration,
+    retention: TraceRetention,
     prices: Option<PriceTable>,
     ui_requires_key: Option<bool>,
 }
@@ -179,6 +181,27 @@ impl ServerBuilder {
         self
     }
 
+    /// Deletes traces that started longer ago than `age`, in the background (`serve
+    /// --retain-days`). Default: kept forever.
+    pub fn retain_for(mut self, age: Duration) -> Self {
+        self.retention.max_age = Some(age);
+        self
+    }
+
+    /// Deletes the oldest traces while the database uses more than `bytes`, in the background
+    /// (`serve --max-db-mb`; see [`Store::used_bytes`] for how the size is measured). Default: no
+    /// limit.
+    pub fn max_db_bytes(mut self, bytes: u64) -> Self {
+        self.retention.max_db_bytes = Some(bytes);
+        self
+    }
+
+    /// Time between two retention passes (default one minute; the first runs at start).
+    pub fn retention_interval(mut self, interval: Duration) -> Self {
+        self.retention.interval = interval;
+        self
+    }
+
     /// Guard policy (without one, guard allows everything).
     pub fn guard_policy(mut self, policy: Policy) -> Self {
         self.policy = Some(policy);
@@ -235,6 +258,12 @@ impl ServerBuilder {
         runtime.spawn(crate::store::receipts::purge_periodically(Arc::clone(
             &store,
         )));
+        if self.retention.is_active() {
+            runtime.spawn(crate::store::enforce_retention_periodically(
+                Arc::clone(&store),
+                self.retention,
+            ));
+        }
         let std_listener = std::net::TcpListener::bind(self.addr)?;
         std_listener.set_nonblocking(true)?;
         let addr = std_listener.local_addr()?;

@@ -17,7 +17,10 @@ pub mod ui;
 mod writer;
 
 pub use error::{StoreError, StoreResult};
-pub use retention::ReceiptRetention;
+pub use retention::{
+    ReceiptRetention, RetentionReport, TraceRetention,
+    enforce_periodically as enforce_retention_periodically,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,10 +49,16 @@ pub struct Store {
 fn open_conn(path: &Path, cache_kib: i64, synchronous: &str) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    // A new database gives freed pages back to the file system (`PRAGMA incremental_vacuum`, run by
+    // trace retention). Only possible before the first table exists and before WAL mode; on an
+    // existing database this does nothing (it keeps `NONE` and reuses its free pages).
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", synchronous)?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;
+    // The WAL file is truncated to this after a checkpoint (it would keep its largest size).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }

@@ -1,6 +1,8 @@
 //! Traces and spans: the ingest write (upsert by `(trace_id, span_id)`, final supersedes provisional)
 //! and the read queries behind `/v1/traces` and `/v1/conversations`.
 
+use std::collections::HashMap;
+
 use rusqlite::{Transaction, params};
 use serde::Serialize;
 use staso_wire::ingest::{IngestAck, WireSpan};
@@ -10,6 +12,9 @@ use super::{Store, StoreResult};
 #[cfg(test)]
 mod plans;
 mod query;
+mod summary;
+use summary::{Accumulator, SpanFacts};
+
 pub use query::{conversation, get, list, parse_cursor, workspace_of};
 
 /// A span that passed validation, with its start time parsed.
@@ -116,17 +121,19 @@ pub(crate) const SPAN_COLUMNS: &str = "span_id, parent_span_id, name, kind, time
     agent_version, user_id, capture";
 
 pub(super) fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
+    let exists = tx
+        .prepare_cached("SELECT 1 FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2")?
+        .exists(params![g.workspace_slug, g.trace_id])?;
+    if !exists {
+        return insert_new(tx, g);
+    }
     tx.prepare_cached(
-        "INSERT INTO traces(workspace_slug, trace_id, environment, timestamp, start_us, end_us, \
-         duration_ms, root_name, agent_name, session_id, span_count, status) \
-         VALUES (?1, ?2, ?3, '', 0, 0, 0, '', '', '', 0, 'ok') \
-         ON CONFLICT(workspace_slug, trace_id) DO UPDATE SET environment = excluded.environment",
+        "UPDATE traces SET environment = ?3 WHERE workspace_slug = ?1 AND trace_id = ?2",
     )?
     .execute(params![g.workspace_slug, g.trace_id, g.environment])?;
     let mut stmt = tx.prepare_cached(&format!(
         "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) VALUES \
-         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-         ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29) \
+         ({SPAN_VALUES}) \
          ON CONFLICT(workspace_slug, trace_id, span_id) DO UPDATE SET \
          start_us = excluded.start_us, provisional = excluded.provisional, \
          parent_span_id = excluded.parent_span_id, name = excluded.name, kind = excluded.kind, \
@@ -142,44 +149,120 @@ pub(super) fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResul
          WHERE NOT (excluded.provisional = 1 AND spans.provisional = 0)"
     ))?;
     for c in &g.spans {
-        let s = &c.span;
-        let capture = match &s.capture {
-            Some(m) => Some(serde_json::to_string(m)?),
-            None => None,
-        };
-        stmt.execute(params![
-            g.workspace_slug,
-            g.trace_id,
-            c.start_us,
-            s.is_provisional_root(),
-            s.span_id,
-            s.parent_span_id,
-            s.name,
-            s.kind,
-            s.timestamp,
-            s.duration_ms,
-            s.status,
-            s.model,
-            s.provider,
-            s.requested_model,
-            s.usage_available,
-            s.reasoning_effort,
-            clamp(s.input_tokens),
-            clamp(s.output_tokens),
-            clamp(s.total_tokens),
-            s.input,
-            s.output,
-            s.attributes,
-            s.error_message,
-            s.session_id,
-            s.agent_name,
-            s.agent_id,
-            s.agent_version,
-            s.user_id,
-            capture,
-        ])?;
+        bind_span(&mut stmt, g, c)?;
     }
     recompute(tx, &g.workspace_slug, &g.trace_id)
+}
+
+const SPAN_VALUES: &str = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
+    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29";
+
+fn bind_span(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    g: &CheckedGroup,
+    c: &CheckedSpan,
+) -> StoreResult<()> {
+    let s = &c.span;
+    let capture = match &s.capture {
+        Some(m) => Some(serde_json::to_string(m)?),
+        None => None,
+    };
+    stmt.execute(params![
+        g.workspace_slug,
+        g.trace_id,
+        c.start_us,
+        s.is_provisional_root(),
+        s.span_id,
+        s.parent_span_id,
+        s.name,
+        s.kind,
+        s.timestamp,
+        s.duration_ms,
+        s.status,
+        s.model,
+        s.provider,
+        s.requested_model,
+        s.usage_available,
+        s.reasoning_effort,
+        clamp(s.input_tokens),
+        clamp(s.output_tokens),
+        clamp(s.total_tokens),
+        s.input,
+        s.output,
+        s.attributes,
+        s.error_message,
+        s.session_id,
+        s.agent_name,
+        s.agent_id,
+        s.agent_version,
+        s.user_id,
+        capture,
+    ])?;
+    Ok(())
+}
+
+/// A trace not stored yet: its spans as the upserts would leave them (a span id sent twice keeps
+/// the last copy, except that a provisional one never replaces a final one), inserted without
+/// conflict handling, then the `traces` row inserted once with its summary.
+fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
+    let mut slot: HashMap<&str, usize> = HashMap::with_capacity(g.spans.len());
+    let mut kept: Vec<&CheckedSpan> = Vec::with_capacity(g.spans.len());
+    for c in &g.spans {
+        match slot.get(c.span.span_id.as_str()) {
+            Some(&i) => {
+                if !(c.span.is_provisional_root() && !kept[i].span.is_provisional_root()) {
+                    kept[i] = c;
+                }
+            }
+            None => {
+                slot.insert(&c.span.span_id, kept.len());
+                kept.push(c);
+            }
+        }
+    }
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) \
+         VALUES ({SPAN_VALUES})"
+    ))?;
+    let mut acc = Accumulator::default();
+    for c in &kept {
+        bind_span(&mut stmt, g, c)?;
+        let s = &c.span;
+        acc.add(&SpanFacts {
+            is_root: s.parent_span_id.is_none(),
+            provisional: s.is_provisional_root(),
+            start_us: c.start_us,
+            duration_ms: s.duration_ms,
+            timestamp: &s.timestamp,
+            name: &s.name,
+            agent_name: &s.agent_name,
+            session_id: &s.session_id,
+            status: &s.status,
+        });
+    }
+    let Some(t) = acc.finish() else {
+        return Ok(());
+    };
+    tx.prepare_cached(
+        "INSERT INTO traces(workspace_slug, trace_id, environment, timestamp, start_us, end_us, \
+         duration_ms, root_name, agent_name, session_id, span_count, status) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        g.workspace_slug,
+        g.trace_id,
+        g.environment,
+        t.timestamp,
+        t.start_us,
+        t.end_us,
+        t.duration_ms,
+        t.root_name,
+        t.agent_name,
+        t.session_id,
+        t.span_count,
+        t.status
+    ])?;
+    Ok(())
 }
 
 /// SQLite integers are i64; token counts beyond that are clamped (validation already caps them).
@@ -187,77 +270,34 @@ fn clamp(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// Recomputes a trace's summary columns from its spans: one pass over the trace's rows (by primary
-/// key), the summary computed here, one update. The rules are those of the SQL it replaced:
-/// the root is the span without a parent, final before provisional, earliest first; the status is
-/// `error` if any span failed, else `timeout`, else `running` while a provisional root is there,
-/// else `ok`; the duration is the final root's, else the spans' extent.
+/// Recomputes the summary columns of a trace that already had spans: one pass over its rows (by
+/// primary key), then one update ([`summary`] has the rules).
 fn recompute(tx: &Transaction<'_>, ws: &str, trace_id: &str) -> StoreResult<()> {
-    struct Root {
-        key: (bool, bool, i64),
-        name: String,
-        agent_name: String,
-        session_id: String,
-    }
     let mut stmt = tx.prepare_cached(
         "SELECT parent_span_id IS NULL, provisional, start_us, duration_ms, timestamp, name, \
          agent_name, session_id, status FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2",
     )?;
     let mut rows = stmt.query([ws, trace_id])?;
-    let (mut count, mut start, mut end) = (0i64, i64::MAX, i64::MIN);
-    let mut first: Option<(i64, String)> = None;
-    let mut root: Option<Root> = None;
-    let (mut error, mut timeout, mut running) = (false, false, false);
-    let mut final_root: Option<(i64, f64)> = None;
+    let mut acc = Accumulator::default();
     while let Some(r) = rows.next()? {
-        let is_root: bool = r.get(0)?;
-        let provisional: bool = r.get(1)?;
-        let start_us: i64 = r.get(2)?;
-        let duration_ms: f64 = r.get(3)?;
-        let timestamp: String = r.get(4)?;
-        count += 1;
-        start = start.min(start_us);
-        // As SQLite's CAST(duration_ms * 1000 AS INTEGER): truncated, saturating.
-        end = end.max(start_us.saturating_add((duration_ms * 1000.0) as i64));
-        if first
-            .as_ref()
-            .is_none_or(|(us, ts)| (start_us, &timestamp) < (*us, ts))
-        {
-            first = Some((start_us, timestamp));
-        }
-        let key = (!is_root, provisional, start_us);
-        if root.as_ref().is_none_or(|r| key < r.key) {
-            root = Some(Root {
-                key,
-                name: r.get(5)?,
-                agent_name: r.get(6)?,
-                session_id: r.get(7)?,
-            });
-        }
-        match r.get_ref(8)?.as_str().unwrap_or_default() {
-            "error" => error = true,
-            "timeout" => timeout = true,
-            _ => {}
-        }
-        running |= is_root && provisional;
-        if is_root && !provisional && final_root.is_none_or(|(us, _)| start_us < us) {
-            final_root = Some((start_us, duration_ms));
-        }
+        let text =
+            |i: usize| -> rusqlite::Result<&str> { Ok(r.get_ref(i)?.as_str().unwrap_or_default()) };
+        acc.add(&SpanFacts {
+            is_root: r.get(0)?,
+            provisional: r.get(1)?,
+            start_us: r.get(2)?,
+            duration_ms: r.get(3)?,
+            timestamp: text(4)?,
+            name: text(5)?,
+            agent_name: text(6)?,
+            session_id: text(7)?,
+            status: text(8)?,
+        });
     }
     drop(rows);
-    let (Some((_, timestamp)), Some(root)) = (first, root) else {
+    let Some(t) = acc.finish() else {
         return Ok(());
     };
-    let status = if error {
-        "error"
-    } else if timeout {
-        "timeout"
-    } else if running {
-        "running"
-    } else {
-        "ok"
-    };
-    let duration_ms = final_root.map_or((end - start) as f64 / 1000.0, |(_, d)| d);
     tx.prepare_cached(
         "UPDATE traces SET span_count = ?3, start_us = ?4, end_us = ?5, timestamp = ?6, \
          root_name = ?7, agent_name = ?8, session_id = ?9, status = ?10, duration_ms = ?11 \
@@ -266,15 +306,15 @@ fn recompute(tx: &Transaction<'_>, ws: &str, trace_id: &str) -> StoreResult<()> 
     .execute(params![
         ws,
         trace_id,
-        count,
-        start,
-        end,
-        timestamp,
-        root.name,
-        root.agent_name,
-        root.session_id,
-        status,
-        duration_ms
+        t.span_count,
+        t.start_us,
+        t.end_us,
+        t.timestamp,
+        t.root_name,
+        t.agent_name,
+        t.session_id,
+        t.status,
+        t.duration_ms
     ])?;
     Ok(())
 }
