@@ -112,7 +112,11 @@ fn opentelemetry_otlp_over_http_protobuf_and_json() {
             .map(|s| {
                 format!(
                     "{}{} [{} {}] agent={} model={}/{}/{} tokens={}/{}/{} err={}",
-                    if s["parent_span_id"] == root["span_id"] { "  " } else { "" },
+                    if s["parent_span_id"] == root["span_id"] {
+                        "  "
+                    } else {
+                        ""
+                    },
                     s["name"].as_str().unwrap_or_default(),
                     s["kind"].as_str().unwrap_or_default(),
                     s["status"].as_str().unwrap_or_default(),
@@ -143,9 +147,17 @@ fn opentelemetry_otlp_over_http_protobuf_and_json() {
         assert_eq!(root["user_id"], "u-1");
         let span_id = root["span_id"].as_str().unwrap_or_default();
         assert!(span_id.starts_with("00000000-0000-0000-"), "{span_id}");
-        let chat = spans.iter().find(|s| s["kind"] == "llm").cloned().unwrap_or_default();
+        let chat = spans
+            .iter()
+            .find(|s| s["kind"] == "llm")
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(chat["attributes"]["temperature"], 0.5);
-        let tool = spans.iter().find(|s| s["kind"] == "tool").cloned().unwrap_or_default();
+        let tool = spans
+            .iter()
+            .find(|s| s["kind"] == "tool")
+            .cloned()
+            .unwrap_or_default();
         assert_eq!(tool["attributes"]["tool_name"], "get_weather");
     }
     let list = get(&base, "/v1/traces");
