@@ -30,6 +30,8 @@ mod openai_responses;
 mod roots;
 mod shape;
 mod sse;
+#[cfg(test)]
+mod tests;
 
 pub use api::{
     CallError, IntegrationOptions, RecordedEventStream, RecordedStream, record_call,
