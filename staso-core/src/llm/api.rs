@@ -404,3 +404,37 @@ impl LlmCallScope {
         LlmCallScope::begin(api, || serde_json::from_slice(body).ok())
     }
 }
+
+/// The provider error's own message in an error body (`{"error": {"message": …}}`, OpenAI and
+/// Anthropic alike), if there is one.
+///
+/// ```
+/// let body = br#"{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}"#;
+/// assert_eq!(staso_core::llm::error_message(body).as_deref(), Some("Overloaded"));
+/// ```
+pub fn error_message(body: &[u8]) -> Option<String> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    v.pointer("/error/message")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The exception type the provider SDKs raise for an HTTP status (`exception.type` of the span).
+///
+/// ```
+/// assert_eq!(staso_core::llm::status_error_type(429), "RateLimitError");
+/// assert_eq!(staso_core::llm::status_error_type(503), "InternalServerError");
+/// ```
+pub fn status_error_type(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequestError",
+        401 => "AuthenticationError",
+        403 => "PermissionDeniedError",
+        404 => "NotFoundError",
+        409 => "ConflictError",
+        422 => "UnprocessableEntityError",
+        429 => "RateLimitError",
+        500.. => "InternalServerError",
+        _ => "APIStatusError",
+    }
+}

@@ -37,6 +37,7 @@ pub use api::{
     CallError, IntegrationOptions, RecordedEventStream, RecordedStream, record_call,
     record_event_stream, record_stream, stream_request_body,
 };
+pub use api::{error_message, status_error_type};
 pub use call::{LlmCallScope, LlmStreamRecorder, is_instrumenting};
 pub use guard::{GuardCheck, guard_enabled_by_env};
 pub use roots::{MAX_PENDING_TOOL_IDS, MAX_ROOTS, close_agent_roots, open_agent_roots};

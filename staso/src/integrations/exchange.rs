@@ -76,12 +76,18 @@ impl Exchange {
         self.scope.fail(message, exception_type);
     }
 
-    /// A non-2xx response: the span is an error with the status and (the start of) the body.
+    /// A non-2xx response: the span is an error named as the provider SDKs name it
+    /// (`RateLimitError`, …) with `Error code: <status> - <the error's message, else the start of
+    /// the body>`.
     pub(crate) fn fail_status(self, status: http::StatusCode, body: &[u8]) {
-        let text = String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_TEXT)]);
+        let message = staso_core::llm::error_message(body).unwrap_or_else(|| {
+            String::from_utf8_lossy(&body[..body.len().min(MAX_ERROR_TEXT)])
+                .trim()
+                .to_owned()
+        });
         self.scope.fail(
-            format!("Error code: {} - {}", status.as_u16(), text.trim()),
-            "HttpStatusError",
+            format!("Error code: {} - {message}", status.as_u16()),
+            staso_core::llm::status_error_type(status.as_u16()),
         );
     }
 
