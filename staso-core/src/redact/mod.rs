@@ -1,10 +1,12 @@
 //! What a record's captured content becomes before an exporter serializes it, under the
 //! client's [`ContentPolicy`]: the user's mask callback (`mask.rs`), the built-in secret
-//! scrubbers (`scrub.rs`) and the payload budgets (`budget.rs`), in that order.
+//! scrubbers (`scrub.rs`) and the payload budgets (`budget.rs`), in that order (a document
+//! already over its budget is cut first too, so a huge value is never parsed whole).
 //!
 //! Runs on each exporter's worker thread, just before serialization (the Staso body writer and
 //! the OTLP mapping both read the record), never on the thread that made the span. A record
-//! with nothing to do costs [`needs_pass`]: two flag checks and the field lengths.
+//! with nothing to do costs [`needs_pass`]: two flag checks, the document lengths and a size
+//! bound of the metadata values.
 //!
 //! Only fields that the capture policy lets through are looked at; ids, name, model,
 //! provider, tokens and status are never touched, and the error message is masked and
