@@ -766,3 +766,54 @@ async fn capture_settings_filter_the_llm_span_per_role() {
     let root = h.by_name("agent span");
     assert_eq!(root.span.input, "", "no prompt without request capture");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_tool_call_the_guard_blocks_fails_the_stream_at_its_end() {
+    let stub = Stub::start(&[(
+        "POST /v1/chat/completions",
+        &["openai/chat_stream_tool_calls"],
+    )]);
+    stub.guard("get_local_time", GuardAnswer::Block);
+    let h = harness(&stub, builder());
+    let request = json!({"model": "gpt-4.1-mini", "stream": true,
+        "messages": [{"role": "user", "content": "weather and time in Paris?"}]});
+    let mut resp = post(&client(), &stub, "/v1/chat/completions", &request)
+        .await
+        .expect("the stream starts");
+    let mut received = 0;
+    let err = loop {
+        match resp.chunk().await {
+            Ok(Some(c)) => received += c.len(),
+            Ok(None) => panic!("the stream completed despite the block"),
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        received > 0,
+        "frames before the terminal event reached the caller"
+    );
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut blocked = None;
+    while let Some(e) = source {
+        if let Some(b) = e.downcast_ref::<staso::GuardBlocked>() {
+            blocked = Some(b.clone());
+        }
+        source = e.source();
+    }
+    assert_eq!(
+        blocked
+            .expect("GuardBlocked in the error's sources")
+            .tool_name,
+        "get_local_time"
+    );
+    settle().await;
+    let span = h.by_name("openai.chat.completions.create");
+    assert_eq!(span.span.status, "error");
+    assert_eq!(attrs(&span)["guard_blocked_count"], 1);
+    assert!(
+        h.finished()
+            .iter()
+            .any(|s| s.span.name == "guard:blocked:get_local_time")
+    );
+    assert_eq!(open_agent_roots(), 0);
+}

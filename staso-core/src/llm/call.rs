@@ -342,7 +342,27 @@ impl LlmStreamRecorder {
         self.complete();
     }
 
+    /// True once the stream's terminal event arrived (`[DONE]`, `message_stop`, a terminal
+    /// `response.*`).
+    pub fn is_done(&self) -> bool {
+        self.acc.done()
+    }
+
+    /// Ends the accumulation: the call's scope and its reply, for a caller that checks the reply
+    /// (the guard) before finishing the scope itself.
+    pub fn into_reply(mut self) -> (LlmCallScope, LlmReply) {
+        let reply = self.take_reply();
+        let scope = std::mem::replace(&mut self.scope, LlmCallScope { open: None });
+        (scope, reply)
+    }
+
     fn complete(&mut self) {
+        let reply = self.take_reply();
+        let scope = std::mem::replace(&mut self.scope, LlmCallScope { open: None });
+        scope.finish(reply, None);
+    }
+
+    fn take_reply(&mut self) -> LlmReply {
         let LlmStreamRecorder {
             parser,
             acc,
@@ -366,8 +386,7 @@ impl LlmStreamRecorder {
         let mut reply = LlmReply::from_value(self.api, body).unwrap_or_default();
         reply.ttft = self.ttft;
         reply.streamed = true;
-        let scope = std::mem::replace(&mut self.scope, LlmCallScope { open: None });
-        scope.finish(reply, None);
+        reply
     }
 
     /// The stream failed: the span ends as an error.

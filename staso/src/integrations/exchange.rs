@@ -116,7 +116,8 @@ impl Exchange {
 
     /// A streamed reply: the body, recorded as it passes.
     pub(crate) fn stream_body<B>(self, body: B) -> RecordedBody<B> {
-        RecordedBody::new(body, LlmStreamRecorder::new(self.scope))
+        let guard_on = self.options.guard_enabled();
+        RecordedBody::new(body, LlmStreamRecorder::new(self.scope), guard_on)
     }
 }
 

@@ -12,8 +12,10 @@ use super::exchange::Exchange;
 /// `reqwest_middleware::Error::Middleware` holding [`GuardBlocked`](crate::GuardBlocked); a
 /// `modify` rewrites the tool call's arguments in the body). Streamed replies
 /// (`"stream": true`) are recorded as they pass, never buffered: the span ends when the body
-/// ends, fails, or is dropped (`Cancelled`). Streamed OpenAI chat calls ask for usage
-/// (`stream_options.include_usage`) unless the caller set it.
+/// ends, fails, or is dropped (`Cancelled`); with the guard on, a streamed reply's tool calls are
+/// checked at its terminal event, which is held back until the guard answers (a block fails the
+/// body there, `GuardBlocked` among the error's sources). Streamed OpenAI chat calls ask for
+/// usage (`stream_options.include_usage`) unless the caller set it.
 ///
 /// ```
 /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
