@@ -817,3 +817,37 @@ async fn a_streamed_tool_call_the_guard_blocks_fails_the_stream_at_its_end() {
     );
     assert_eq!(open_agent_roots(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_knobs_turn_the_guard_and_traceparent_off() {
+    let stub = Stub::start(&[(
+        "POST /v1/chat/completions",
+        &["openai/chat_tool_calls_risky"],
+    )]);
+    stub.guard("delete_file", GuardAnswer::Block);
+    let h = harness(&stub, builder().llm_guard(false).llm_traceparent(false));
+    IntegrationOptions::uninstall();
+    assert!(!IntegrationOptions::current().guard_enabled());
+    let reply = post_json(
+        &client(),
+        &stub,
+        "/v1/chat/completions",
+        &scenario_request("s07_openai_guard_block", 0),
+    )
+    .await;
+    assert_eq!(
+        reply["choices"][0]["finish_reason"], "tool_calls",
+        "not blocked"
+    );
+    let sent = stub.requests();
+    assert_eq!(sent.len(), 1, "no guard check");
+    assert!(sent[0].header("traceparent").is_none());
+    assert_eq!(
+        h.by_name("chat:tool_calls(read_file, delete_file)")
+            .span
+            .status,
+        "ok"
+    );
+    staso::integrations::close_agent_roots();
+    IntegrationOptions::default().install();
+}

@@ -60,6 +60,8 @@ pub struct ConfigBuilder {
     scrub_secrets: Option<bool>,
     max_field_bytes: Option<usize>,
     max_span_bytes: Option<usize>,
+    llm_guard: Option<bool>,
+    llm_traceparent: Option<bool>,
 }
 
 /// Setters that store `Some(value)`; the doc text says what the knob is and where it falls back to.
@@ -129,6 +131,13 @@ impl ConfigBuilder {
         debug: bool;
         /// Detect the commit the process runs from, once, in `init` (default true).
         capture_git: bool;
+        /// LLM integrations (`staso::integrations`): check each tool call of a provider reply with
+        /// the guard before it reaches the caller. Else `STASO_GUARD_ENABLED` (`false`/`0` turn it
+        /// off), else true.
+        llm_guard: bool;
+        /// LLM integrations: send a W3C `traceparent` for the LLM span with the provider request
+        /// (default true).
+        llm_traceparent: bool;
         /// How long a fetched prompt is served from memory before `staso::prompts` asks the
         /// service again (default 60 s; zero asks every time).
         prompt_cache_ttl: Duration;
@@ -408,6 +417,15 @@ impl ConfigBuilder {
             workspace_slug,
             capture_policy,
             capture_git: self.capture_git.unwrap_or(true),
+            llm_guard: self.llm_guard.unwrap_or_else(|| {
+                !env("STASO_GUARD_ENABLED").is_some_and(|v| {
+                    matches!(
+                        v.trim().to_ascii_lowercase().as_str(),
+                        "false" | "0" | "no" | "off"
+                    )
+                })
+            }),
+            llm_traceparent: self.llm_traceparent.unwrap_or(true),
             vcs: None,
             exporters,
             prompt_cache_ttl: self.prompt_cache_ttl.unwrap_or(DEFAULT_PROMPT_CACHE_TTL),
@@ -435,6 +453,8 @@ impl fmt::Debug for ConfigBuilder {
             .field("enabled", &self.enabled)
             .field("debug", &self.debug)
             .field("capture_git", &self.capture_git)
+            .field("llm_guard", &self.llm_guard)
+            .field("llm_traceparent", &self.llm_traceparent)
             .field("capture", &self.capture)
             .field("sampling", &self.sampling)
             .field("exporters", &self.exporters)

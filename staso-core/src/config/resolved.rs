@@ -28,6 +28,8 @@ pub struct Config {
     pub(super) workspace_slug: String,
     pub(super) capture_policy: CapturePolicy,
     pub(super) capture_git: bool,
+    pub(super) llm_guard: bool,
+    pub(super) llm_traceparent: bool,
     pub(super) vcs: Option<VcsInfo>,
     pub(super) exporters: Vec<ExporterConfig>,
     pub(super) prompt_cache_ttl: Duration,
@@ -111,6 +113,16 @@ impl Config {
         self.capture_git
     }
 
+    /// Whether the LLM integrations check a reply's tool calls with the guard (default true).
+    pub fn llm_guard(&self) -> bool {
+        self.llm_guard
+    }
+
+    /// Whether the LLM integrations send `traceparent` to the provider (default true).
+    pub fn llm_traceparent(&self) -> bool {
+        self.llm_traceparent
+    }
+
     /// The detected commit; `None` before [`detect_vcs`](Self::detect_vcs) ran, when nothing was found,
     /// or when `capture_git` is off.
     pub fn vcs(&self) -> Option<&VcsInfo> {
@@ -178,6 +190,8 @@ impl fmt::Debug for Config {
             .field("workspace_slug", &self.workspace_slug)
             .field("capture_policy", &self.capture_policy)
             .field("capture_git", &self.capture_git)
+            .field("llm_guard", &self.llm_guard)
+            .field("llm_traceparent", &self.llm_traceparent)
             .field("vcs", &self.vcs)
             .field("exporters", &self.exporters)
             .field("prompt_cache_ttl", &self.prompt_cache_ttl)

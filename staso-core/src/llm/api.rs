@@ -67,17 +67,28 @@ impl IntegrationOptions {
         self.traceparent
     }
 
-    /// Makes these the process-wide options (adapters built with their own options keep them).
+    /// Makes these the process-wide options, over the client's config (adapters built with their
+    /// own options keep them). [`IntegrationOptions::uninstall`] goes back to the config.
     pub fn install(self) {
         let bits = 1 | (u8::from(self.guard) << 1) | (u8::from(self.traceparent) << 2);
         OPTIONS.store(bits, Ordering::Relaxed);
     }
 
-    /// The process-wide options: the installed ones, else the defaults (env read each time).
+    /// Drops the installed options: the client's config decides again.
+    pub fn uninstall() {
+        OPTIONS.store(0, Ordering::Relaxed);
+    }
+
+    /// The process-wide options: the installed ones, else the installed client's
+    /// (`ConfigBuilder::llm_guard` / `llm_traceparent`), else the defaults (env read each time).
     pub fn current() -> IntegrationOptions {
         let bits = OPTIONS.load(Ordering::Relaxed);
         if bits & 1 == 0 {
-            return IntegrationOptions::default();
+            return crate::thread_state::with_recording_client(|c| IntegrationOptions {
+                guard: c.config.llm_guard(),
+                traceparent: c.config.llm_traceparent(),
+            })
+            .unwrap_or_default();
         }
         IntegrationOptions {
             guard: bits & 2 != 0,
