@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::openai_chat::push_bounded;
 use super::shape::{
     LlmReply, LlmRequest, ToolCall, arguments_value, content_text, input_object, u64_of,
 };
@@ -270,7 +271,7 @@ impl MessagesStream {
                 }
                 if let (Some(j), Some(buf)) = (d.partial_json, self.partial_json.get_mut(ev.index))
                 {
-                    buf.push_str(&j);
+                    push_bounded(buf, &j);
                 }
                 true
             }
@@ -328,7 +329,7 @@ impl MessagesStream {
 
 fn append(block: &mut Map<String, Value>, key: &str, text: &str) {
     match block.get_mut(key) {
-        Some(Value::String(s)) => s.push_str(text),
+        Some(Value::String(s)) => push_bounded(s, text),
         _ => {
             block.insert(key.to_owned(), Value::String(text.to_owned()));
         }

@@ -232,6 +232,15 @@ pub(super) struct ChatStream {
 /// A stream's tool calls are bounded (a runaway stream cannot grow the accumulator without
 /// limit beyond the text it carries).
 const MAX_STREAM_TOOLS: usize = 128;
+/// Text and arguments kept from one stream (more is passed to the caller, not recorded).
+pub(super) const MAX_STREAM_TEXT: usize = 8 << 20;
+
+/// Appends `text` unless `buf` already holds [`MAX_STREAM_TEXT`] bytes.
+pub(super) fn push_bounded(buf: &mut String, text: &str) {
+    if buf.len() + text.len() <= MAX_STREAM_TEXT {
+        buf.push_str(text);
+    }
+}
 
 impl ChatStream {
     /// Feeds one event's data; true when it carried content (for time to first token).
@@ -269,7 +278,7 @@ impl ChatStream {
                 self.role = Some(r.into_owned());
             }
             if let Some(t) = d.content.filter(|t| !t.is_empty()) {
-                self.content.push_str(&t);
+                push_bounded(&mut self.content, &t);
                 content = true;
             }
             for t in d.tool_calls {
@@ -286,10 +295,10 @@ impl ChatStream {
                 }
                 if let Some(f) = t.function {
                     if let Some(n) = f.name {
-                        slot.1.push_str(&n);
+                        push_bounded(&mut slot.1, &n);
                     }
                     if let Some(a) = f.arguments {
-                        slot.2.push_str(&a);
+                        push_bounded(&mut slot.2, &a);
                     }
                 }
             }
