@@ -8,6 +8,8 @@
 //!
 //! - `registry`, `registry/again`: the baseline, the registry alone (first and last: the first
 //!   case of a sitting reads high and noisy on a loaded machine).
+//! - `registry+noop_layer`: the registry with a layer that does nothing (`layer::Identity`), to
+//!   tell layering's own cost from the staso layer's.
 //! - `registry+staso/ignored`: the layer, no bridged span alive anywhere (its callbacks return
 //!   after a relaxed load and the current-span check).
 //! - `registry+staso/ignored_while_bridged_alive`: the same span while a bridged span is open
@@ -81,6 +83,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("tracing_bridge");
     tracing::subscriber::with_default(tracing_subscriber::registry(), || {
         g.bench_function("registry", |b| b.iter_custom(best_of_chunks));
+    });
+    // A layer that does nothing: what layering itself costs, apart from the staso layer's work.
+    let identity = tracing_subscriber::registry().with(tracing_subscriber::layer::Identity::new());
+    tracing::subscriber::with_default(identity, || {
+        g.bench_function("registry+noop_layer", |b| b.iter_custom(best_of_chunks));
     });
     let bridged = tracing_subscriber::registry().with(staso::tracing::layer());
     tracing::subscriber::with_default(bridged, || {

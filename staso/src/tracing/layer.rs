@@ -207,9 +207,12 @@ impl Bridged {
     }
 
     fn keep_event(&self, max: usize, event: &Event<'_>) {
-        if !lock(&self.events).has_room(max) {
-            lock(&self.events).dropped += 1;
-            return;
+        {
+            let mut list = lock(&self.events);
+            if !list.has_room(max) {
+                list.dropped += 1;
+                return;
+            }
         }
         // Built outside the lock: formatting runs user `Debug` impls.
         let json = events::event_json(event);
@@ -307,6 +310,10 @@ where
     }
 
     fn on_exit(&self, id: &Id, _ctx: LayerContext<'_, S>) {
+        // An entered bridged span cannot have closed, so its slot is still counted.
+        if !may_be_bridged(id) {
+            return;
+        }
         guards::pop(self.id, id.into_u64());
     }
 
