@@ -98,7 +98,7 @@ fn span(i: usize, parent: Option<String>, start_us: i64) -> WireSpan {
     };
     s.kind = if i == 0 {
         "agent"
-    } else if i % 3 == 0 {
+    } else if i.is_multiple_of(3) {
         "llm"
     } else {
         "tool"
@@ -482,7 +482,8 @@ fn read() -> BoxResult<()> {
         .map(|n| n.min(TRACES - 3))
         .collect();
     let sids: Vec<u64> = (0..300).map(|_| pick(SESSIONS)).collect();
-    let cases: Vec<(&str, &str, Box<dyn Fn(usize) -> String>)> = vec![
+    type Case<'a> = (&'a str, &'a str, Box<dyn Fn(usize) -> String + 'a>);
+    let cases: Vec<Case<'_>> = vec![
         (
             "trace list, workspace-scoped key",
             "ak_ws1",

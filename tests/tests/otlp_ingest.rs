@@ -322,7 +322,9 @@ fn bad_bodies_are_4xx_with_a_message_and_store_nothing() {
         enc.write_all(&vec![b' '; 8 << 20]).expect("bomb");
         enc.finish().expect("bomb");
     }
-    let cases: Vec<(&str, &str, bool, Vec<u8>, u16, &str)> = vec![
+    // (what, content type, gzip, body, expected status, expected message part)
+    type Case = (&'static str, &'static str, bool, Vec<u8>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         (
             "truncated protobuf",
             "application/x-protobuf",

@@ -210,7 +210,7 @@ fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
     for c in &g.spans {
         match slot.get(c.span.span_id.as_str()) {
             Some(&i) => {
-                if !(c.span.is_provisional_root() && !kept[i].span.is_provisional_root()) {
+                if !c.span.is_provisional_root() || kept[i].span.is_provisional_root() {
                     kept[i] = c;
                 }
             }

@@ -35,6 +35,9 @@ pub(super) struct Summary {
     pub duration_ms: f64,
 }
 
+/// The root candidate: its ordering key (not a root, provisional, start), name, agent, session.
+type RootCandidate = ((bool, bool, i64), String, String, String);
+
 /// Folds spans into a [`Summary`].
 #[derive(Default)]
 pub(super) struct Accumulator {
@@ -42,7 +45,7 @@ pub(super) struct Accumulator {
     start: Option<i64>,
     end: i64,
     first: Option<(i64, String)>,
-    root: Option<((bool, bool, i64), String, String, String)>,
+    root: Option<RootCandidate>,
     error: bool,
     timeout: bool,
     running: bool,
