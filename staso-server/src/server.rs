@@ -259,7 +259,7 @@ impl ServerBuilder {
             &store,
         )));
         if self.retention.is_active() {
-            runtime.spawn(crate::store::enforce_retention_periodically(
+            runtime.spawn(crate::store::trace_retention::enforce_periodically(
                 Arc::clone(&store),
                 self.retention,
             ));

@@ -12,15 +12,13 @@ pub mod prompts;
 pub mod receipts;
 mod retention;
 pub mod schema;
+pub mod trace_retention;
 pub mod traces;
 pub mod ui;
 mod writer;
 
 pub use error::{StoreError, StoreResult};
-pub use retention::{
-    ReceiptRetention, RetentionReport, TraceRetention,
-    enforce_periodically as enforce_retention_periodically,
-};
+pub use retention::{ReceiptRetention, TraceRetention};
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -129,28 +127,19 @@ impl Store {
         f(&tx)
     }
 
-    /// Hands an ingest request to the writer thread (started on first use) and waits until it is
-    /// committed; see [`writer`].
-    pub(crate) fn submit_ingest(
+    /// Hands one request's writes (`spans` spans) to the writer thread (started on first use) and
+    /// waits until they are committed; see [`writer`].
+    pub(crate) fn submit_write(
         &self,
-        scope_label: String,
-        idempotency_key: Option<String>,
-        body_hash: String,
-        groups: Vec<traces::CheckedGroup>,
+        spans: usize,
+        work: writer::Work,
     ) -> StoreResult<staso_wire::ingest::IngestAck> {
         let queue = self.ingest.get_or_init(|| {
             writer::IngestQueue::start(Arc::clone(&self.writer))
                 .map_err(|e| log::warn!("no writer thread ({e}); ingest writes inline"))
                 .ok()
         });
-        writer::submit(
-            queue.as_ref(),
-            &self.writer,
-            scope_label,
-            idempotency_key,
-            body_hash,
-            groups,
-        )
+        writer::submit(queue.as_ref(), &self.writer, spans, work)
     }
 
     /// A value of the `meta` table.

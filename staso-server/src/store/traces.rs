@@ -7,7 +7,7 @@ use rusqlite::{Transaction, params};
 use serde::Serialize;
 use staso_wire::ingest::{IngestAck, WireSpan};
 
-use super::{Store, StoreResult};
+use super::{Store, StoreResult, receipts};
 
 #[cfg(test)]
 mod plans;
@@ -98,11 +98,29 @@ pub fn ingest(
     body_hash: &str,
     groups: Vec<CheckedGroup>,
 ) -> StoreResult<IngestAck> {
-    store.submit_ingest(
+    let (label, key, hash) = (
         scope_label.to_owned(),
-        Some(idempotency_key.to_owned()),
+        idempotency_key.to_owned(),
         body_hash.to_owned(),
-        groups,
+    );
+    store.submit_write(
+        span_count(&groups),
+        Box::new(move |tx| {
+            if let Some(ack) = receipts::find(tx, &label, &key, &hash)? {
+                return Ok(ack);
+            }
+            for g in &groups {
+                upsert_group(tx, g)?;
+            }
+            let ack = IngestAck {
+                accepted: groups.len() as u64,
+                rejected: 0,
+                spans_dropped: 0,
+                receipt_id: key.clone(),
+            };
+            receipts::record(tx, &label, &key, &hash, &ack)?;
+            Ok(ack)
+        }),
     )
 }
 
@@ -111,8 +129,25 @@ pub fn ingest(
 /// Goes through the writer thread as [`ingest`] does.
 pub fn store_groups(store: &Store, groups: Vec<CheckedGroup>) -> StoreResult<()> {
     store
-        .submit_ingest(String::new(), None, String::new(), groups)
+        .submit_write(
+            span_count(&groups),
+            Box::new(move |tx| {
+                for g in &groups {
+                    upsert_group(tx, g)?;
+                }
+                Ok(IngestAck {
+                    accepted: groups.len() as u64,
+                    rejected: 0,
+                    spans_dropped: 0,
+                    receipt_id: String::new(),
+                })
+            }),
+        )
         .map(drop)
+}
+
+fn span_count(groups: &[CheckedGroup]) -> usize {
+    groups.iter().map(|g| g.spans.len()).sum()
 }
 
 pub(crate) const SPAN_COLUMNS: &str = "span_id, parent_span_id, name, kind, timestamp, duration_ms, status, \
@@ -120,7 +155,7 @@ pub(crate) const SPAN_COLUMNS: &str = "span_id, parent_span_id, name, kind, time
     total_tokens, input, output, attributes, error_message, session_id, agent_name, agent_id, \
     agent_version, user_id, capture";
 
-pub(super) fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
+fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
     let exists = tx
         .prepare_cached("SELECT 1 FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2")?
         .exists(params![g.workspace_slug, g.trace_id])?;

@@ -10,13 +10,12 @@
 //! so they never wait for the writer, nor it for them.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use staso_wire::ingest::IngestAck;
 
-use super::traces::{CheckedGroup, upsert_group};
-use super::{StoreError, StoreResult, lock, receipts};
+use super::error::{StoreError, StoreResult};
 
 /// Spans gathered into one transaction at most.
 pub const MAX_BATCH_SPANS: usize = 50_000;
@@ -24,23 +23,22 @@ pub const MAX_BATCH_SPANS: usize = 50_000;
 /// blocking threads, not on the async executor).
 const QUEUE_DEPTH: usize = 256;
 
-/// One ingest request for the writer.
-pub(crate) struct IngestJob {
-    /// Receipt partition ([`Scope::label`](crate::keys::Scope::label)).
-    pub scope_label: String,
-    /// `Some` for the Staso ingest (idempotency receipt kept); `None` for OTLP.
-    pub idempotency_key: Option<String>,
-    /// [`receipts::body_hash`] of the body.
-    pub body_hash: String,
-    /// The validated groups.
-    pub groups: Vec<CheckedGroup>,
+/// The work of one request inside the shared transaction. The writer knows nothing of what it
+/// writes (the trace store builds it), so this module depends on no other store module.
+pub(crate) type Work = Box<dyn FnOnce(&Transaction<'_>) -> StoreResult<IngestAck> + Send>;
+
+/// One request for the writer.
+struct Job {
+    work: Work,
+    /// Spans it writes, for the batch limit.
+    spans: usize,
     reply: SyncSender<StoreResult<IngestAck>>,
 }
 
 /// The sending side of the writer thread.
 #[derive(Debug)]
 pub(crate) struct IngestQueue {
-    tx: SyncSender<IngestJob>,
+    tx: SyncSender<Job>,
 }
 
 impl IngestQueue {
@@ -56,22 +54,23 @@ impl IngestQueue {
     }
 }
 
-/// Submits a request and waits for its outcome; runs it on the caller's thread when the writer
-/// thread is not available (`queue` is `None`: it could not be started).
+fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    // A panic inside a job drops its Transaction, which rolls back: the connection is clean.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Submits `work` (writing `spans` spans) and waits for its outcome; runs it on the caller's
+/// thread when the writer thread is not available (`queue` is `None`: it could not be started).
 pub(crate) fn submit(
     queue: Option<&IngestQueue>,
     conn: &Mutex<Connection>,
-    scope_label: String,
-    idempotency_key: Option<String>,
-    body_hash: String,
-    groups: Vec<CheckedGroup>,
+    spans: usize,
+    work: Work,
 ) -> StoreResult<IngestAck> {
     let (reply, outcome) = sync_channel(1);
-    let job = IngestJob {
-        scope_label,
-        idempotency_key,
-        body_hash,
-        groups,
+    let job = Job {
+        work,
+        spans: spans.max(1),
         reply,
     };
     let job = match queue {
@@ -85,96 +84,88 @@ pub(crate) fn submit(
         },
         None => job,
     };
-    let mut jobs = vec![job];
-    write_batch(&mut lock(conn), &mut jobs);
+    write_batch(&mut lock(conn), vec![job]);
     outcome
         .recv()
         .unwrap_or_else(|_| Err(StoreError::Batch("no outcome".to_owned())))
 }
 
-fn run(conn: &Mutex<Connection>, rx: &Receiver<IngestJob>) {
+fn run(conn: &Mutex<Connection>, rx: &Receiver<Job>) {
     while let Ok(first) = rx.recv() {
-        let mut spans = span_count(&first);
+        let mut spans = first.spans;
         let mut jobs = vec![first];
         while spans < MAX_BATCH_SPANS {
             match rx.try_recv() {
                 Ok(job) => {
-                    spans += span_count(&job);
+                    spans += job.spans;
                     jobs.push(job);
                 }
                 Err(_) => break,
             }
         }
-        write_batch(&mut lock(conn), &mut jobs);
+        write_batch(&mut lock(conn), jobs);
     }
-}
-
-fn span_count(job: &IngestJob) -> usize {
-    job.groups
-        .iter()
-        .map(|g| g.spans.len())
-        .sum::<usize>()
-        .max(1)
 }
 
 /// Writes `jobs` in one transaction, a savepoint each, and answers each (all with the error when
 /// the transaction itself fails).
-fn write_batch(conn: &mut Connection, jobs: &mut Vec<IngestJob>) {
-    let outcomes = match transaction(conn, jobs) {
+fn write_batch(conn: &mut Connection, jobs: Vec<Job>) {
+    let mut replies = Vec::with_capacity(jobs.len());
+    let outcomes = transaction(conn, jobs, &mut replies);
+    let outcomes = match outcomes {
         Ok(outcomes) => outcomes,
         Err(e) => {
             let why = e.to_string();
-            jobs.iter()
+            replies
+                .iter()
                 .map(|_| Err(StoreError::Batch(why.clone())))
                 .collect()
         }
     };
-    for (job, outcome) in jobs.drain(..).zip(outcomes) {
+    for (reply, outcome) in replies.into_iter().zip(outcomes) {
         // A caller that went away (request cancelled) does not need its answer.
-        let _ = job.reply.send(outcome);
+        let _ = reply.send(outcome);
     }
 }
 
 fn transaction(
     conn: &mut Connection,
-    jobs: &[IngestJob],
+    jobs: Vec<Job>,
+    replies: &mut Vec<SyncSender<StoreResult<IngestAck>>>,
 ) -> StoreResult<Vec<StoreResult<IngestAck>>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut outcomes = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        tx.execute_batch("SAVEPOINT job")?;
-        match apply(&tx, job) {
-            Ok(ack) => {
-                tx.execute_batch("RELEASE job")?;
-                outcomes.push(Ok(ack));
-            }
-            Err(e) => {
-                tx.execute_batch("ROLLBACK TO job; RELEASE job")?;
-                outcomes.push(Err(e));
-            }
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            replies.extend(jobs.into_iter().map(|j| j.reply));
+            return Err(e.into());
         }
+    };
+    let mut failed = None;
+    for job in jobs {
+        replies.push(job.reply);
+        if failed.is_some() {
+            continue;
+        }
+        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+            failed = Some(e);
+            continue;
+        }
+        let outcome = (job.work)(&tx);
+        let end = if outcome.is_ok() {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = tx.execute_batch(end) {
+            failed = Some(e);
+            continue;
+        }
+        outcomes.push(outcome);
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
     }
     tx.commit()?;
     Ok(outcomes)
-}
-
-fn apply(tx: &Transaction<'_>, job: &IngestJob) -> StoreResult<IngestAck> {
-    if let Some(key) = &job.idempotency_key
-        && let Some(ack) = receipts::find(tx, &job.scope_label, key, &job.body_hash)?
-    {
-        return Ok(ack);
-    }
-    for g in &job.groups {
-        upsert_group(tx, g)?;
-    }
-    let ack = IngestAck {
-        accepted: job.groups.len() as u64,
-        rejected: 0,
-        spans_dropped: 0,
-        receipt_id: job.idempotency_key.clone().unwrap_or_default(),
-    };
-    if let Some(key) = &job.idempotency_key {
-        receipts::record(tx, &job.scope_label, key, &job.body_hash, &ack)?;
-    }
-    Ok(ack)
 }
