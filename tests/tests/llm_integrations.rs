@@ -213,6 +213,18 @@ async fn openai_chat_plain_no_agent_matches_the_official_span_shape() {
     assert_eq!(json(&root.span.input), exp[0]["input"]);
     assert_eq!(root.span.parent_span_id, None);
     assert_eq!(open_agent_roots(), 0, "a terminal reply closes the root");
+    let snapshots: Vec<_> = h
+        .spans
+        .spans()
+        .into_iter()
+        .filter(|s| s.span.is_provisional_root())
+        .collect();
+    assert_eq!(
+        snapshots.len(),
+        1,
+        "the synthetic root's provisional snapshot"
+    );
+    assert_eq!(snapshots[0].span.span_id, root.span.span_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

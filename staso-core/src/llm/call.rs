@@ -99,6 +99,11 @@ impl LlmCallScope {
                 {
                     root.set_input(json!({ "prompt": text }));
                 }
+                // The root stays open across tool turns: a provisional snapshot shows it at once
+                // (PROTOCOL.md §2.6), as for an instrumented root fn.
+                root.__llm_with_record(|r, _| {
+                    crate::span::emit(Box::new(r.provisional_snapshot()));
+                });
                 let key = roots::open_root(root);
                 match roots::root_context(key) {
                     Some(ctx) => (ctx, Some(key)),
