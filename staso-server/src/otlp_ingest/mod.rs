@@ -97,7 +97,7 @@ fn decode_body(enc: Encoding, bytes: &[u8], max_depth: usize) -> Result<decode::
         Encoding::Protobuf => decode::protobuf(bytes),
         Encoding::Json => {
             check_depth(bytes, max_depth)?;
-            decode::json(bytes)
+            decode::json::decode(bytes)
         }
     }
     .map_err(decode_error)
