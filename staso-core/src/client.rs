@@ -411,6 +411,10 @@ async fn off_thread(
     client: Arc<ClientInner>,
     wait: impl FnOnce(Arc<ClientInner>) -> DeliveryReport + Send + Clone + 'static,
 ) -> DeliveryReport {
+    if client.exporter.is_none() {
+        // A disabled client has nothing to wait for: answer here, without a helper thread.
+        return wait(client);
+    }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let (on_thread, here) = (client.clone(), wait.clone());
     let spawned = std::thread::Builder::new()
