@@ -118,7 +118,34 @@ fn install(inner: Arc<ClientInner>) -> Option<Arc<ClientInner>> {
     prev
 }
 
+/// Work that must run while the client is still installed, just before it shuts down: the LLM
+/// integrations end their open synthetic agent roots so those are delivered. Registered by the
+/// upper layers, which this one cannot import.
+static BEFORE_SHUTDOWN: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Registers `hook` to run before the installed client shuts down (once per registration).
+pub(crate) fn before_shutdown(hook: fn()) {
+    BEFORE_SHUTDOWN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(hook);
+}
+
+fn run_before_shutdown() {
+    let hooks: Vec<fn()> = BEFORE_SHUTDOWN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    for hook in hooks {
+        hook();
+    }
+}
+
 fn uninstall_if(current: &Arc<ClientInner>) -> bool {
+    let installed = read_global().is_some_and(|c| Arc::ptr_eq(&c, current));
+    if installed {
+        run_before_shutdown();
+    }
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     if g.as_ref().is_some_and(|c| Arc::ptr_eq(c, current)) {
         *g = None;
@@ -394,12 +421,16 @@ pub async fn shutdown_async(timeout: Duration) -> DeliveryReport {
     }
 }
 
-/// Uninstalls the global client and returns it.
+/// Uninstalls the global client and returns it (after the before-shutdown hooks).
 fn take_global() -> Option<Arc<ClientInner>> {
+    if read_global().is_some() {
+        run_before_shutdown();
+    }
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     let c = g.take();
     GENERATION.fetch_add(1, Ordering::AcqRel);
     RECORDING.store(false, Ordering::Release);
+    SAMPLING.store(false, Ordering::Release);
     c
 }
 

@@ -863,3 +863,42 @@ async fn config_knobs_turn_the_guard_and_traceparent_off() {
     staso::integrations::close_agent_roots();
     IntegrationOptions::default().install();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_and_delivers_open_synthetic_roots() {
+    let stub = Stub::start(&[("POST /v1/chat/completions", &["openai/chat_tool_calls"])]);
+    let h = harness(&stub, builder());
+    let c = client();
+    let first = post_json(
+        &c,
+        &stub,
+        "/v1/chat/completions",
+        &scenario_request("s02_openai_chat_agent_tool_loop", 0),
+    )
+    .await;
+    assert_eq!(first["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(
+        open_agent_roots(),
+        1,
+        "the tool-use reply keeps its root open"
+    );
+    let report = h
+        .client
+        .as_ref()
+        .expect("client")
+        .shutdown(std::time::Duration::from_secs(5));
+    assert!(report.ok(), "{report:?}");
+    assert_eq!(open_agent_roots(), 0, "shutdown ended the root");
+    let roots: Vec<ExportedSpan> = h
+        .finished()
+        .into_iter()
+        .filter(|s| s.span.parent_span_id.is_none() && !s.span.is_provisional_root())
+        .collect();
+    assert_eq!(
+        roots.len(),
+        1,
+        "the root was delivered before the exporter stopped: {}",
+        h.render()
+    );
+    assert_eq!(roots[0].span.kind, "agent");
+}

@@ -37,9 +37,20 @@ struct Registry {
 
 fn registry() -> MutexGuard<'static, Registry> {
     static REG: OnceLock<Mutex<Registry>> = OnceLock::new();
-    REG.get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    REG.get_or_init(|| {
+        // Open roots end (and are delivered) when the client shuts down.
+        crate::client::before_shutdown(end_roots_at_shutdown);
+        Mutex::default()
+    })
+    .lock()
+    .unwrap_or_else(|e| e.into_inner())
+}
+
+fn end_roots_at_shutdown() {
+    let n = close_agent_roots();
+    if n > 0 {
+        log::debug!("staso: {n} open synthetic agent roots ended at shutdown");
+    }
 }
 
 /// Keeps `root` open; returns its key. The oldest root is ended when the cap is reached.
@@ -131,8 +142,9 @@ pub(super) fn close_root(key: u64, error: Option<String>) {
     }
 }
 
-/// Ends every open synthetic agent-run root (call it before `shutdown` so they are delivered;
-/// the adapters' roots otherwise end at their terminal reply). Returns how many were ended.
+/// Ends every open synthetic agent-run root now (the client's shutdown does it too, before its
+/// exporter stops, so they are delivered; the adapters' roots otherwise end at their terminal
+/// reply). Returns how many were ended.
 ///
 /// ```
 /// assert_eq!(staso_core::llm::close_agent_roots(), 0);
