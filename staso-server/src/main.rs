@@ -3,6 +3,7 @@
 //! `list`). Every command that prints data takes `--json`; `traces` and `show` print models,
 //! tokens and costs (`--prices` replaces the built-in price table).
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -341,16 +342,26 @@ fn run(cli: Cli) -> CliResult {
                 b = b.guard_policy_file(p)?;
             }
             let server = b.start()?;
-            println!("staso-server listening on {}", server.base_url());
-            println!("database: {}", server.db_path().display());
-            println!("web UI: {}/", server.base_url());
+            let mut banner = vec![
+                format!("staso-server listening on {}", server.base_url()),
+                format!("database: {}", server.db_path().display()),
+                format!("web UI: {}/", server.base_url()),
+            ];
             if let Some(k) = server.dev_key() {
-                println!("dev API key: {k}");
-                println!(
+                banner.push(format!("dev API key: {k}"));
+                banner.push(format!(
                     "export STASO_BASE_URL={} STASO_API_KEY={k}",
                     server.base_url()
-                );
+                ));
             }
+            // A closed stdout (the launcher stopped reading) must not stop the server: unlike
+            // `println!`, a failed write is ignored.
+            let mut out = std::io::stdout().lock();
+            for line in banner {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
+            drop(out);
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?
