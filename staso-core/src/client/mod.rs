@@ -1,15 +1,21 @@
-//! The client registry: the one installed client ([`Client`]), `get_client`, `flush`, `shutdown`,
-//! and the hand-off of annotations to the client's sink. `init`, which builds the exporters, sits
+//! The client registry: the one installed client ([`Client`]), `get_client`, `flush`, `shutdown`;
+//! their async forms (`wait.rs`) and the hand-off of annotations to the client's sink
+//! (`annotate.rs`). `init`, which builds the exporters, sits
 //! above in `init.rs`; the per-thread cache of the client is in `thread_state.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::annotation::{Annotation, AnnotationError, AnnotationValue};
 use crate::config::{CapturePolicy, Config, ExportSettings, default_session_id};
 use crate::export::{AnnotationSink, SpanExporter};
 use crate::report::DeliveryReport;
+
+mod annotate;
+mod wait;
+
+pub use annotate::annotate;
+pub use wait::{flush_async, shutdown_async};
 
 /// Default bound of the implicit shutdown (dropping `init`'s value, re-init).
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -225,55 +231,9 @@ impl Client {
         self.inner.shutdown(timeout)
     }
 
-    /// [`flush`](Self::flush) for async code: the same report, but the wait runs on a helper
-    /// thread while this future is pending, so the executor thread is free to run other tasks
-    /// meanwhile (any executor; no runtime of ours is needed).
-    ///
-    /// ```no_run
-    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-    /// # let config = staso_core::Config::builder().api_key("ak_live_123").build()?;
-    /// let client = staso_core::init(config)?;
-    /// let report = client.flush_async(std::time::Duration::from_secs(2)).await;
-    /// assert!(report.ok(), "{report:?}");
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn flush_async(&self, timeout: Duration) -> DeliveryReport {
-        off_thread(self.inner.clone(), move |c| {
-            Client::handle(c).flush(timeout)
-        })
-        .await
-    }
-
-    /// [`shutdown`](Self::shutdown) for async code: the same report, awaited without blocking the
-    /// executor thread (see [`flush_async`](Self::flush_async)).
-    pub async fn shutdown_async(&self, timeout: Duration) -> DeliveryReport {
-        uninstall_if(&self.inner);
-        off_thread(self.inner.clone(), move |c| c.shutdown(timeout)).await
-    }
-
-    /// A non-owning handle to `inner`.
-    fn handle(inner: Arc<ClientInner>) -> Client {
-        Client {
-            inner,
-            owner: false,
-        }
-    }
-
     /// The shutdown report of the client this one replaced, if `init` retired one.
     pub fn previous_shutdown_report(&self) -> Option<&DeliveryReport> {
         self.inner.previous_report.as_ref()
-    }
-
-    /// Validates `annotation` and queues it on this client's delivery worker, like
-    /// [`Annotation::send`] does on the global client. Never blocks.
-    ///
-    /// # Errors
-    /// [`AnnotationError`] when the annotation is invalid; nothing is queued then.
-    pub fn annotate(&self, annotation: Annotation) -> Result<(), AnnotationError> {
-        annotation.validate()?;
-        submit(&self.inner, annotation);
-        Ok(())
     }
 }
 
@@ -387,40 +347,6 @@ pub fn shutdown(timeout: Duration) -> DeliveryReport {
     }
 }
 
-/// [`flush`] for async code: the same report, without blocking the executor thread while it
-/// waits (the wait runs on a helper thread; this future completes when it is done).
-///
-/// ```no_run
-/// # async fn handler() {
-/// let report = staso_core::flush_async(std::time::Duration::from_secs(2)).await;
-/// if !report.ok() {
-///     eprintln!("spans still pending: {report:?}");
-/// }
-/// # }
-/// ```
-pub async fn flush_async(timeout: Duration) -> DeliveryReport {
-    match read_global() {
-        Some(c) => off_thread(c, move |c| Client::handle(c).flush(timeout)).await,
-        None => DeliveryReport::disabled(),
-    }
-}
-
-/// [`shutdown`] for async code: uninstalls the global client at once, then awaits its shutdown
-/// without blocking the executor thread (see [`flush_async`]).
-///
-/// ```no_run
-/// # async fn stop() {
-/// let report = staso_core::shutdown_async(std::time::Duration::from_secs(5)).await;
-/// # let _ = report;
-/// # }
-/// ```
-pub async fn shutdown_async(timeout: Duration) -> DeliveryReport {
-    match take_global() {
-        Some(c) => off_thread(c, move |c| c.shutdown(timeout)).await,
-        None => DeliveryReport::disabled(),
-    }
-}
-
 /// Uninstalls the global client and returns it (after the before-shutdown hooks).
 fn take_global() -> Option<Arc<ClientInner>> {
     if read_global().is_some() {
@@ -432,112 +358,4 @@ fn take_global() -> Option<Arc<ClientInner>> {
     RECORDING.store(false, Ordering::Release);
     SAMPLING.store(false, Ordering::Release);
     c
-}
-
-/// Runs a blocking flush or shutdown `wait` on a helper thread and awaits its report, so the
-/// caller's executor thread stays free. The flush/shutdown waits are condvar waits inside the
-/// exporters (`SpanExporter` is a sync trait, custom exporters included), hence a thread rather
-/// than an async wake-up. If no thread can be started, the wait runs here, blocking.
-async fn off_thread(
-    client: Arc<ClientInner>,
-    wait: impl FnOnce(Arc<ClientInner>) -> DeliveryReport + Send + Clone + 'static,
-) -> DeliveryReport {
-    if client.exporter.is_none() {
-        // A disabled client has nothing to wait for: answer here, without a helper thread.
-        return wait(client);
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let (on_thread, here) = (client.clone(), wait.clone());
-    let spawned = std::thread::Builder::new()
-        .name("staso-flush".into())
-        .spawn(move || {
-            // The receiver may be gone (the future was dropped): the wait still ran.
-            let _ = tx.send(wait(on_thread));
-        });
-    match spawned {
-        Ok(_) => match rx.await {
-            Ok(report) => report,
-            // The helper panicked inside the exporter's wait: nothing was reported.
-            Err(_) => {
-                log::warn!("staso: the flush/shutdown helper thread failed; waiting here");
-                here(client)
-            }
-        },
-        Err(e) => {
-            log::warn!("staso: cannot start a flush/shutdown helper thread ({e}); waiting here");
-            here(client)
-        }
-    }
-}
-
-impl Annotation {
-    /// Validates, then queues the annotation on the global client's delivery worker and returns
-    /// at once. Never blocks, never does I/O, so it is fine inside async code.
-    ///
-    /// Without a client a warning is logged and nothing is sent; with a disabled client nothing
-    /// is sent (debug log). Delivery failures, and a full queue, are logged and counted in
-    /// [`DeliveryReport::annotations`](crate::report::DeliveryReport::annotations), not returned.
-    ///
-    /// # Errors
-    /// [`AnnotationError`] when [`validate`](Self::validate) fails; nothing is queued then.
-    pub fn send(self) -> Result<(), AnnotationError> {
-        self.validate()?;
-        match current_client() {
-            Some(client) => submit(&client, self),
-            None => log::warn!(
-                "staso: annotation {:?} on trace {} not sent: no client (call staso::init first)",
-                self.name,
-                self.trace_id
-            ),
-        }
-        Ok(())
-    }
-}
-
-/// Annotates a whole trace: `Annotation::new(trace_id, name, value).send()`.
-///
-/// Use [`Annotation::new`] to scope it to a span or add a comment. See [`Annotation::send`] for
-/// what happens without a client and how delivery is reported.
-///
-/// ```no_run
-/// # let trace_id = String::new();
-/// staso_core::annotate(&trace_id, "user_rating", 4)?;
-/// staso_core::annotate(&trace_id, "category", "billing")?;
-/// # Ok::<(), staso_core::AnnotationError>(())
-/// ```
-///
-/// # Errors
-/// [`AnnotationError`] for an empty name or trace id, or a non-finite number.
-pub fn annotate(
-    trace_id: impl Into<String>,
-    name: impl Into<String>,
-    value: impl Into<AnnotationValue>,
-) -> Result<(), AnnotationError> {
-    Annotation::new(trace_id, name, value).send()
-}
-
-/// Hands a validated annotation to `client`'s transport.
-fn submit(client: &ClientInner, annotation: Annotation) {
-    if client.exporter.is_none() {
-        log::debug!(
-            "staso: annotation {:?} not sent: the client is disabled",
-            annotation.name
-        );
-        return;
-    }
-    match &client.annotations {
-        // Rejections (queue full, shut down) are logged and counted by the transport.
-        Some(sink) => {
-            let _ = sink.offer(annotation);
-        }
-        None => {
-            static WARNED: AtomicBool = AtomicBool::new(false);
-            if !WARNED.swap(true, Ordering::Relaxed) {
-                log::warn!(
-                    "staso: annotations are not sent by clients installed with \
-                     init_with_exporter (they need the HTTP transport of init); dropping them"
-                );
-            }
-        }
-    }
 }
