@@ -19,8 +19,9 @@ use staso_wire::guard::EscalationDecision;
 use staso_wire::prompt::{DEFAULT_ENVIRONMENT, PromptCreate, PromptList};
 
 /// jemalloc, with its background thread, returns the pages freed after a burst of large request
-/// bodies to the OS within seconds (glibc keeps them in its arenas). Only the binary: programs that
-/// embed the library keep their own allocator.
+/// bodies to the OS within seconds (glibc keeps them in its arenas). It also serves C's `malloc`
+/// (feature `unprefixed_malloc_on_supported_platforms`), so SQLite's page cache, freed once the
+/// store is idle, goes back as well. Programs that embed the library set their own global allocator.
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -258,6 +258,11 @@ impl ServerBuilder {
         runtime.spawn(crate::store::receipts::purge_periodically(Arc::clone(
             &store,
         )));
+        // The page caches a burst filled are freed once the store is idle (issue 12).
+        runtime.spawn(crate::store::memory::trim_when_idle(
+            Arc::clone(&store),
+            crate::store::memory::DEFAULT_TRIM_IDLE,
+        ));
         if self.retention.is_active() {
             runtime.spawn(crate::store::trace_retention::enforce_periodically(
                 Arc::clone(&store),

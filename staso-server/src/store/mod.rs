@@ -8,6 +8,7 @@ pub mod annotations;
 pub mod datasets;
 mod error;
 pub mod guard;
+pub mod memory;
 pub mod prompts;
 pub mod receipts;
 mod retention;
@@ -21,7 +22,7 @@ pub use error::{StoreError, StoreResult};
 pub use retention::{ReceiptRetention, TraceRetention};
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -40,6 +41,13 @@ pub struct Store {
     next_reader: AtomicUsize,
     ingest: OnceLock<Option<writer::IngestQueue>>,
     receipt_retention: ReceiptRetention,
+    /// Reads and writes started ([`Store::activity`]); [`memory`] trims the caches when it stands
+    /// still.
+    activity: AtomicU64,
+    /// The activity count at the last complete trim (`u64::MAX`: never trimmed).
+    trimmed_at: AtomicU64,
+    /// Trims that freed caches.
+    trims: AtomicU64,
 }
 
 /// `cache_kib`: the page cache, KiB. The writer commits with `synchronous = FULL` (an acknowledged
@@ -82,6 +90,9 @@ impl Store {
             next_reader: AtomicUsize::new(0),
             ingest: OnceLock::new(),
             receipt_retention: ReceiptRetention::default(),
+            activity: AtomicU64::new(0),
+            trimmed_at: AtomicU64::new(u64::MAX),
+            trims: AtomicU64::new(0),
         })
     }
 
@@ -105,6 +116,7 @@ impl Store {
 
     /// Runs `f` in one IMMEDIATE transaction; commits on `Ok`, rolls back on `Err`.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        self.touch();
         let mut conn = lock(&self.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
@@ -115,6 +127,7 @@ impl Store {
     /// Runs `f` in a read transaction (one consistent snapshot), on a free read connection (or,
     /// when all are busy, the next one in turn).
     pub fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        self.touch();
         let mut conn = self
             .readers
             .iter()
@@ -134,6 +147,7 @@ impl Store {
         spans: usize,
         work: writer::Work,
     ) -> StoreResult<staso_wire::ingest::IngestAck> {
+        self.touch();
         let queue = self.ingest.get_or_init(|| {
             writer::IngestQueue::start(Arc::clone(&self.writer))
                 .map_err(|e| log::warn!("no writer thread ({e}); ingest writes inline"))
