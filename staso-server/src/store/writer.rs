@@ -1,15 +1,24 @@
 //! The trace writer: one thread, fed by a bounded channel, writes the ingest requests of every
-//! connection in shared transactions (group commit).
+//! connection in shared transactions (group commit), and a second thread makes them durable.
 //!
-//! Each request waits until the transaction holding it has committed (the writer connection runs
-//! `synchronous = FULL`, so an acknowledged batch is on disk), then gets its own outcome: requests
-//! run inside one savepoint each, so one that fails (an idempotency conflict) is rolled back alone
-//! while the others of the transaction are stored. A transaction takes what is queued when the
-//! previous one ends, up to [`MAX_BATCH_SPANS`] spans: under load the cost of a commit is shared by
-//! many requests, when idle a request is written at once. Readers use their own connections (WAL),
-//! so they never wait for the writer, nor it for them.
+//! Each request waits until the transaction holding it is on disk, then gets its own outcome:
+//! requests run inside one savepoint each, so one that fails (an idempotency conflict) is rolled
+//! back alone while the others of the transaction are stored. A transaction takes what is queued
+//! when the previous one ends, up to [`MAX_BATCH_SPANS`] spans: under load the cost of a commit is
+//! shared by many requests, when idle a request is written at once. Readers use their own
+//! connections (WAL), so they never wait for the writer, nor it for them.
+//!
+//! Durability is pipelined: the writer commits with `synchronous = NORMAL` (WAL frames written, not
+//! synced) and hands the transaction's replies to the sync thread, which `fdatasync`s the WAL file
+//! and only then answers; meanwhile the writer already runs the next transaction. An acknowledged
+//! request is on disk exactly as with `synchronous = FULL` (which syncs the WAL after the commit
+//! frame, on the writer's thread); the sync thread syncs once for every transaction committed
+//! while it was syncing. A transaction is visible to readers from its commit, shortly before it is
+//! acknowledged. When the database has no WAL file (in memory), the writer keeps the connection's
+//! own setting and answers at once.
 
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -27,12 +36,14 @@ const QUEUE_DEPTH: usize = 256;
 /// writes (the trace store builds it), so this module depends on no other store module.
 pub(crate) type Work = Box<dyn FnOnce(&Transaction<'_>) -> StoreResult<IngestAck> + Send>;
 
+type Reply = SyncSender<StoreResult<IngestAck>>;
+
 /// One request for the writer.
 struct Job {
     work: Work,
     /// Spans it writes, for the batch limit.
     spans: usize,
-    reply: SyncSender<StoreResult<IngestAck>>,
+    reply: Reply,
 }
 
 /// The sending side of the writer thread.
@@ -43,13 +54,17 @@ pub(crate) struct IngestQueue {
 
 impl IngestQueue {
     /// Starts the writer thread on `conn` (the store's write connection, shared with
-    /// [`Store::write`](super::Store::write), which it locks per transaction). The thread ends when
-    /// the queue is dropped.
+    /// [`Store::write`](super::Store::write), which it locks per transaction), and the sync thread
+    /// when the database has a WAL file. The threads end when the queue is dropped.
     pub(crate) fn start(conn: Arc<Mutex<Connection>>) -> std::io::Result<Self> {
+        let syncer = match wal_path(&lock(&conn)) {
+            Some(wal) => Some(Syncer::start(wal)?),
+            None => None,
+        };
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("staso-store-writer".into())
-            .spawn(move || run(&conn, &rx))?;
+            .spawn(move || run(&conn, &rx, syncer.as_ref()))?;
         Ok(IngestQueue { tx })
     }
 }
@@ -57,6 +72,16 @@ impl IngestQueue {
 fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     // A panic inside a job drops its Transaction, which rolls back: the connection is clean.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The WAL file of `conn`'s database; `None` unless it is a file in WAL mode.
+fn wal_path(conn: &Connection) -> Option<PathBuf> {
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .ok()?;
+    let db = conn.path().filter(|p| !p.is_empty())?;
+    mode.eq_ignore_ascii_case("wal")
+        .then(|| PathBuf::from(format!("{db}-wal")))
 }
 
 /// Submits `work` (writing `spans` spans) and waits for its outcome; runs it on the caller's
@@ -84,13 +109,14 @@ pub(crate) fn submit(
         },
         None => job,
     };
-    write_batch(&mut lock(conn), vec![job]);
+    // Inline: the connection's own `synchronous = FULL` makes the commit durable.
+    answer(write_batch(&mut lock(conn), vec![job]));
     outcome
         .recv()
         .unwrap_or_else(|_| Err(StoreError::Batch("no outcome".to_owned())))
 }
 
-fn run(conn: &Mutex<Connection>, rx: &Receiver<Job>) {
+fn run(conn: &Mutex<Connection>, rx: &Receiver<Job>, syncer: Option<&Syncer>) {
     while let Ok(first) = rx.recv() {
         let mut spans = first.spans;
         let mut jobs = vec![first];
@@ -103,13 +129,44 @@ fn run(conn: &Mutex<Connection>, rx: &Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        write_batch(&mut lock(conn), jobs);
+        let answers = {
+            let mut conn = lock(conn);
+            match syncer {
+                Some(_) => without_sync(&mut conn, jobs),
+                None => write_batch(&mut conn, jobs),
+            }
+        };
+        match syncer {
+            Some(s) => s.send(answers),
+            None => answer(answers),
+        }
     }
 }
 
-/// Writes `jobs` in one transaction, a savepoint each, and answers each (all with the error when
-/// the transaction itself fails).
-fn write_batch(conn: &mut Connection, jobs: Vec<Job>) {
+/// Writes `jobs` with `synchronous = NORMAL` (the sync thread syncs the WAL before answering),
+/// then gives the connection back its setting for [`Store::write`](super::Store::write).
+fn without_sync(conn: &mut Connection, jobs: Vec<Job>) -> Vec<(Reply, StoreResult<IngestAck>)> {
+    let before: Option<i64> = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).ok();
+    let relaxed = before.is_some() && conn.pragma_update(None, "synchronous", "NORMAL").is_ok();
+    let answers = write_batch(conn, jobs);
+    if let (true, Some(level)) = (relaxed, before)
+        && let Err(e) = conn.pragma_update(None, "synchronous", level)
+    {
+        log::warn!("could not restore synchronous = {level} on the write connection: {e}");
+    }
+    answers
+}
+
+fn answer(answers: Vec<(Reply, StoreResult<IngestAck>)>) {
+    for (reply, outcome) in answers {
+        // A caller that went away (request cancelled) does not need its answer.
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Writes `jobs` in one transaction, a savepoint each; each reply with its outcome (all with the
+/// error when the transaction itself fails).
+fn write_batch(conn: &mut Connection, jobs: Vec<Job>) -> Vec<(Reply, StoreResult<IngestAck>)> {
     let mut replies = Vec::with_capacity(jobs.len());
     let outcomes = transaction(conn, jobs, &mut replies);
     let outcomes = match outcomes {
@@ -122,16 +179,13 @@ fn write_batch(conn: &mut Connection, jobs: Vec<Job>) {
                 .collect()
         }
     };
-    for (reply, outcome) in replies.into_iter().zip(outcomes) {
-        // A caller that went away (request cancelled) does not need its answer.
-        let _ = reply.send(outcome);
-    }
+    replies.into_iter().zip(outcomes).collect()
 }
 
 fn transaction(
     conn: &mut Connection,
     jobs: Vec<Job>,
-    replies: &mut Vec<SyncSender<StoreResult<IngestAck>>>,
+    replies: &mut Vec<Reply>,
 ) -> StoreResult<Vec<StoreResult<IngestAck>>> {
     let mut outcomes = Vec::with_capacity(jobs.len());
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
@@ -168,4 +222,100 @@ fn transaction(
     }
     tx.commit()?;
     Ok(outcomes)
+}
+
+/// The sync thread: answers committed transactions once the WAL is on disk.
+struct Syncer {
+    tx: Sender<Vec<(Reply, StoreResult<IngestAck>)>>,
+}
+
+impl Syncer {
+    fn start(wal: PathBuf) -> std::io::Result<Self> {
+        let (tx, rx) = channel::<Vec<(Reply, StoreResult<IngestAck>)>>();
+        std::thread::Builder::new()
+            .name("staso-store-sync".into())
+            .spawn(move || {
+                let mut dir_synced = false;
+                while let Ok(mut answers) = rx.recv() {
+                    // Every transaction committed meanwhile shares this sync.
+                    while let Ok(more) = rx.try_recv() {
+                        answers.extend(more);
+                    }
+                    let synced = sync(&wal, &mut dir_synced);
+                    for (reply, outcome) in answers {
+                        let outcome = match &synced {
+                            Ok(()) => outcome,
+                            Err(e) => outcome.and_then(|_| {
+                                Err(StoreError::Batch(format!("syncing the WAL failed: {e}")))
+                            }),
+                        };
+                        let _ = reply.send(outcome);
+                    }
+                }
+            })?;
+        Ok(Syncer { tx })
+    }
+
+    fn send(&self, answers: Vec<(Reply, StoreResult<IngestAck>)>) {
+        if let Err(returned) = self.tx.send(answers) {
+            // The sync thread is gone (it only ends with its sender): fail rather than ack unsynced.
+            for (reply, _) in returned.0 {
+                let _ = reply.send(Err(StoreError::Batch("the sync thread stopped".to_owned())));
+            }
+        }
+    }
+}
+
+/// `fdatasync` of the WAL file (the same inode SQLite writes: fsync covers every descriptor), and
+/// once of its directory, so a WAL file created since the last SQLite sync has its entry on disk.
+/// SQLite locks only the database and `-shm` files, so opening and closing the WAL here releases
+/// none of its locks.
+fn sync(wal: &Path, dir_synced: &mut bool) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(wal)?
+        .sync_data()?;
+    if !*dir_synced {
+        if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        *dir_synced = true;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Store;
+
+    /// Through the sync thread a request is acknowledged, stored, and the write connection keeps
+    /// `synchronous = FULL` for [`Store::write`] afterwards.
+    #[test]
+    fn acked_writes_are_stored_and_full_sync_is_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("w.db")).unwrap();
+        for i in 0..3 {
+            let ack = store
+                .submit_write(
+                    1,
+                    Box::new(move |tx| {
+                        tx.execute("INSERT INTO meta(key, value) VALUES (?1, 'v')", [i])?;
+                        Ok(staso_wire::ingest::IngestAck {
+                            accepted: 1,
+                            rejected: 0,
+                            spans_dropped: 0,
+                            receipt_id: format!("r{i}"),
+                        })
+                    }),
+                )
+                .unwrap();
+            assert_eq!(ack.receipt_id, format!("r{i}"));
+        }
+        assert_eq!(store.meta("2").unwrap().as_deref(), Some("v"));
+        let level: i64 = super::lock(&store.writer)
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, 2, "FULL");
+    }
 }
