@@ -9,6 +9,8 @@
 //! target/release/examples/hotpath null 2000000   # records dropped on the caller: no transport
 //! target/release/examples/hotpath async 2000000  # an async fn (capture off), polled once
 //! target/release/examples/hotpath conv 2000000   # capture off inside a conversation
+//! target/release/examples/hotpath dropped-root 2000000  # each call the root of a trace head
+//!                                                       # sampling drops (`sample_rate(0.0)`)
 //! ```
 
 use std::hint::black_box;
@@ -72,6 +74,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
+    if mode == "dropped-root" {
+        return dropped_roots(total);
+    }
     let null = mode == "null";
     // `conv`: capture off inside a conversation (session and user ids are shared strings).
     let conversation = mode == "conv";
@@ -126,6 +131,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         timed.as_nanos() as f64 / total as f64,
         report.delivered,
         report.accepted
+    );
+    Ok(())
+}
+
+/// `total` calls of `traced_no_capture`, each the root of a trace head sampling drops: what the
+/// caller pays for a trace that is not recorded.
+fn dropped_roots(total: u64) -> Result<(), Box<dyn std::error::Error>> {
+    let config = staso::Config::builder()
+        .api_key("ak_bench")
+        .agent_name("bench")
+        .capture_git(false)
+        .sample_rate(0.0)
+        .build_with_env(|_| None)?;
+    let staso = staso::init_with_exporter(config, std::sync::Arc::new(Dropper))?;
+    let start = Instant::now();
+    for i in 0..total {
+        black_box(traced_no_capture(black_box(i), black_box("two")));
+    }
+    let timed = start.elapsed();
+    let report = staso.shutdown(Duration::from_secs(10));
+    eprintln!(
+        "dropped-root: {:.1} ns/call over {total} calls; sampled out {}",
+        timed.as_nanos() as f64 / total as f64,
+        report.sampled_out
     );
     Ok(())
 }

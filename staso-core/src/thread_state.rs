@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::client::{self, ClientInner};
 use crate::context::Frame;
-use crate::ids::SpanId;
+use crate::ids::{SpanId, TraceId};
 use crate::pool::Local;
 
 /// The cached client: the global generation it was read at, and the client then installed.
@@ -29,22 +29,40 @@ pub(crate) struct ThreadState {
 }
 
 impl ThreadState {
-    /// A random non-zero span id: wyrand, the generator `fastrand` uses, on this thread's state,
+    /// The next 64 random bits: wyrand, the generator `fastrand` uses, on this thread's state,
     /// seeded from `fastrand` on first use. Kept here because the span path has this state at hand;
     /// `fastrand::u64` would look up its own thread-local through a call.
     #[inline]
+    fn next_u64(&self) -> u64 {
+        let mut state = self.rng.get();
+        if state == 0 {
+            state = fastrand::u64(..);
+        }
+        state = state.wrapping_add(0x2d35_8dcc_aa6c_78a5);
+        self.rng.set(state);
+        let t = u128::from(state) * u128::from(state ^ 0x8bb8_4b93_962e_acc9);
+        (t as u64) ^ ((t >> 64) as u64)
+    }
+
+    /// A random non-zero span id.
+    #[inline]
     pub(crate) fn span_id(&self) -> SpanId {
         loop {
-            let mut state = self.rng.get();
-            if state == 0 {
-                state = fastrand::u64(..);
-            }
-            state = state.wrapping_add(0x2d35_8dcc_aa6c_78a5);
-            self.rng.set(state);
-            let t = u128::from(state) * u128::from(state ^ 0x8bb8_4b93_962e_acc9);
-            let v = (t as u64) ^ ((t >> 64) as u64);
+            let v = self.next_u64();
             if v != 0 {
                 return SpanId(v);
+            }
+        }
+    }
+
+    /// A random non-zero trace id (two draws, as `fastrand::u128` makes them). A new root draws
+    /// it before anything else: head sampling decides from it.
+    #[inline]
+    pub(crate) fn trace_id(&self) -> TraceId {
+        loop {
+            let v = (u128::from(self.next_u64()) << 64) | u128::from(self.next_u64());
+            if v != 0 {
+                return TraceId(v);
             }
         }
     }
@@ -140,6 +158,15 @@ mod tests {
     fn span_ids_are_non_zero_and_do_not_repeat() {
         let ids: std::collections::HashSet<u64> = (0..10_000)
             .filter_map(|_| with(|s| s.span_id().0))
+            .collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(!ids.contains(&0));
+    }
+
+    #[test]
+    fn trace_ids_are_non_zero_and_do_not_repeat() {
+        let ids: std::collections::HashSet<u128> = (0..10_000)
+            .filter_map(|_| with(|s| s.trace_id().0))
             .collect();
         assert_eq!(ids.len(), 10_000);
         assert!(!ids.contains(&0));

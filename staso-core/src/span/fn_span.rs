@@ -14,13 +14,12 @@ use crate::config::input_allowed;
 use crate::context;
 use crate::kind::SpanStatus;
 use crate::record::{CallSite, Role, SampleState, SpanRecord};
-use crate::shared_str::SharedStr;
 use crate::thread_state;
 use crate::thread_state::with_recording_client;
 
 use super::scope::{
-    Saved, emit, enter_record, leave_and_emit, leave_saved_and_emit, new_record, parent_ref,
-    restore,
+    Entered, Saved, emit, enter_record, leave_and_emit, leave_dropped_root, leave_saved_and_emit,
+    new_agent_record, parent_ref, restore,
 };
 
 /// What the capture closure of an attribute writes into: the input object and metadata.
@@ -68,7 +67,8 @@ impl Capture<'_> {
 pub struct ActiveSpan {
     /// Boxed once at entry, so the span moves through `run`/`finish` as a pointer.
     pub(super) record: Option<Box<SpanRecord>>,
-    /// [`RECORDS_OUTPUT`], [`WANTS_INPUT`], [`ENTERED`].
+    /// [`RECORDS_OUTPUT`], [`WANTS_INPUT`], [`ENTERED`]; without a record, [`DROPPED_ROOT`]
+    /// and [`DROPPED_AGENT`].
     pub(super) flags: u8,
 }
 
@@ -78,12 +78,30 @@ const RECORDS_OUTPUT: u8 = 1;
 const WANTS_INPUT: u8 = 2;
 /// The span is current on this thread ([`enter_current`]) and `run` has not taken over.
 const ENTERED: u8 = 4;
+/// No record: the root of a trace head sampling dropped, made current at entry; leaving it (at
+/// the end of `run`, or on unwind) makes no span current again.
+const DROPPED_ROOT: u8 = 8;
+/// With [`DROPPED_ROOT`]: an agent root, which also made its name the current agent.
+const DROPPED_AGENT: u8 = 16;
 
 impl ActiveSpan {
     pub(super) const NONE: ActiveSpan = ActiveSpan {
         record: None,
         flags: 0,
     };
+
+    /// The recordless root of a dropped trace, already current (see [`DROPPED_ROOT`]).
+    #[cold]
+    fn dropped_root(agent: bool) -> ActiveSpan {
+        ActiveSpan {
+            record: None,
+            flags: if agent {
+                DROPPED_ROOT | DROPPED_AGENT
+            } else {
+                DROPPED_ROOT
+            },
+        }
+    }
 
     /// Clears `flag`, returning whether it was set.
     #[inline]
@@ -115,22 +133,23 @@ fn begin(site: &'static CallSite) -> ActiveSpan {
     let Some(policy) = site_policy(site) else {
         return ActiveSpan::NONE;
     };
-    let agent = (site.role == Role::Agent).then_some(SharedStr::Static(site.name));
-    let name = Cow::Borrowed(site.name);
     // An agent span also replaces the current agent: it is made current by `run` instead.
-    let entered = agent.is_none();
-    let record = if entered {
-        enter_record(name, site.kind)
+    let agent = site.role == Role::Agent;
+    let entered = if agent {
+        new_agent_record(site.name, site.kind)
     } else {
-        new_record(name, site.kind, agent)
+        enter_record(Cow::Borrowed(site.name), site.kind)
     };
-    let Some(mut record) = record else {
-        return ActiveSpan::NONE;
-    };
-    record.site = Some(site);
-    ActiveSpan {
-        record: Some(record),
-        flags: span_flags(site, &policy, entered),
+    match entered {
+        Some(Entered::Record(mut record)) => {
+            record.site = Some(site);
+            ActiveSpan {
+                record: Some(record),
+                flags: span_flags(site, &policy, !agent),
+            }
+        }
+        Some(Entered::DroppedRoot) => ActiveSpan::dropped_root(agent),
+        None => ActiveSpan::NONE,
     }
 }
 
@@ -248,12 +267,23 @@ impl ActiveSpan {
     #[inline]
     pub fn run<R>(self, body: impl FnOnce() -> R, classify: impl FnOnce(&R) -> Outcome) -> R {
         if self.record.is_none() {
+            if self.flags & DROPPED_ROOT != 0 {
+                return self.run_dropped_root(body);
+            }
             // Nothing to drop (no record, so nothing saved): skip the drop glue so the disabled
             // path stays a branch.
             std::mem::forget(self);
             return body();
         }
         self.run_recording(body, classify)
+    }
+
+    /// Runs the body of a dropped trace's root: its children skip at entry (`thread_state::SKIP`
+    /// is set); dropping `self` afterwards — or while unwinding — leaves the root.
+    fn run_dropped_root<R>(self, body: impl FnOnce() -> R) -> R {
+        let value = body();
+        drop(self);
+        value
     }
 
     /// Makes this span current at `run` (agent spans, which `enter_current` leaves to `run` because
@@ -346,6 +376,10 @@ impl ActiveSpan {
 
     /// Puts back the current span if [`enter_current`] made this one current.
     fn leave(&mut self) {
+        if self.take_flag(DROPPED_ROOT) {
+            leave_dropped_root(self.take_flag(DROPPED_AGENT));
+            return;
+        }
         if self.take_flag(ENTERED)
             && let Some(record) = self.record.as_deref()
         {

@@ -105,10 +105,14 @@ fn begin_async(site: &'static CallSite) -> (ActiveSpan, Option<Frame>) {
         return (ActiveSpan::NONE, None);
     };
     let agent = (site.role == Role::Agent).then_some(SharedStr::Static(site.name));
-    let Some((mut record, frame)) =
-        new_record_and_frame(Cow::Borrowed(site.name), site.kind, agent)
+    let Some((record, frame)) = new_record_and_frame(Cow::Borrowed(site.name), site.kind, agent)
     else {
         return (ActiveSpan::NONE, None);
+    };
+    // The root of a dropped trace has no record: its frame alone, not recording, makes its
+    // children skip on every poll.
+    let Some(mut record) = record else {
+        return (ActiveSpan::NONE, Some(frame));
     };
     record.site = Some(site);
     let span = ActiveSpan {

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll};
 
 use super::current;
-use super::scope::{emit, new_record, new_root_record, parent_ref};
+use super::scope::{Built, emit, new_root_span, new_span, parent_ref};
 use crate::capture::panic_message;
 use crate::config::CapturePolicy;
 use crate::context::{self, Context, ContextGuard, Frame, ParentRef};
@@ -93,8 +93,16 @@ impl SpanName for Cow<'static, str> {
 
 impl Span {
     #[inline]
-    fn owning(record: Option<Box<SpanRecord>>, policy: Option<CapturePolicy>) -> Span {
-        let ids = record.as_deref().map(parent_ref);
+    fn owning(built: Option<Built>, policy: Option<CapturePolicy>) -> Span {
+        let (record, ids) = match built {
+            Some(Built::Record(record)) => {
+                let ids = parent_ref(&record);
+                (Some(record), Some(ids))
+            }
+            // The root of a dropped trace: its ids (not recording), no record.
+            Some(Built::DroppedRoot(ids)) => (None, Some(ids)),
+            None => (None, None),
+        };
         Span {
             state: Mutex::new(State {
                 record,
@@ -109,16 +117,16 @@ impl Span {
     /// Starts a span as a child of the current span (not made current: see [`Span::in_scope`]).
     pub fn start(name: impl SpanName, kind: SpanKind) -> Span {
         let policy = with_recording_client(|c| c.policy);
-        let record = policy.and_then(|_| new_record(name.into_span_name(), kind, None));
-        Span::owning(record, policy)
+        let built = policy.and_then(|_| new_span(|| name.into_span_name(), kind));
+        Span::owning(built, policy)
     }
 
     /// Starts a span as the root of a new trace, even when a span is current (the conversation,
     /// user and agent of the context are kept).
     pub fn start_root(name: impl SpanName, kind: SpanKind) -> Span {
         let policy = with_recording_client(|c| c.policy);
-        let record = policy.and_then(|_| new_root_record(name.into_span_name(), kind));
-        Span::owning(record, policy)
+        let built = policy.and_then(|_| new_root_span(|| name.into_span_name(), kind));
+        Span::owning(built, policy)
     }
 
     /// A handle to the innermost recording span of the current context, or a no-op handle when
@@ -200,7 +208,9 @@ impl Span {
         }
     }
 
-    /// Whether the span records (it will be emitted unless dropped).
+    /// Whether the span records (it will be emitted unless dropped). True until it ends for the
+    /// root of a trace head sampling dropped too (which has no record and is never sent): its
+    /// `tracing` bridge span must still carry it, so that its subtree stays in the dropped trace.
     pub fn is_recording(&self) -> bool {
         if cfg!(feature = "off") {
             return false;
@@ -208,7 +218,8 @@ impl Span {
         if self.borrowed {
             return self.ids.is_some_and(|p| current::is_open(p.span_id));
         }
-        self.lock().record.is_some()
+        let st = self.lock();
+        st.record.is_some() || (!st.ended && self.ids.is_some_and(|p| !p.recording))
     }
 
     /// The trace id (8-4-4-4-12), `None` for a no-op span.

@@ -16,8 +16,6 @@ use crate::shared_str::SharedStr;
 use crate::thread_state::{self, ClientCache, ThreadState};
 use crate::thread_state::{with_cached_client, with_recording_client};
 
-/// Creates a span record under `frame`, in a box from this thread's pool stock, or `None` when
-/// the current span was dropped (its descendants are not recorded).
 /// The identity of `record` as its children see it.
 #[inline]
 pub(super) fn parent_ref(record: &SpanRecord) -> ParentRef {
@@ -38,7 +36,9 @@ fn root_sample(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> S
     decide_root(state, trace_id, agent)
 }
 
-#[cold]
+/// Head sampling's decision for a new root. A dropped root is counted here, once (its spans are
+/// never built, so nothing is counted when it ends); a held one is counted by the tail sampler
+/// if its trace is not kept.
 fn decide_root(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> SampleState {
     with_cached_client(&state.client, |c| {
         let sampling = c.config.sampling();
@@ -48,49 +48,81 @@ fn decide_root(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> S
         } else if sampling.tail().is_some() {
             SampleState::Held
         } else {
+            c.sampled_out.fetch_add(1, Ordering::Relaxed);
             SampleState::Dropped
         }
     })
     .unwrap_or_default()
 }
 
+/// A new span: its record, or, for the root of a trace head sampling dropped (no tail rules to
+/// hold it for), only its identity — nothing under it records, so nothing is built.
+pub(super) enum Built {
+    /// A span that records (kept, or held for the tail rules).
+    Record(Box<SpanRecord>),
+    /// The root of a dropped trace: its children see it not recording, `inject` still writes
+    /// its ids (sampled flag `00`).
+    DroppedRoot(ParentRef),
+}
+
+/// Creates a span record under `frame`, in a box from this thread's pool stock, or `None` when
+/// the current span was dropped (its descendants are not recorded). A new root draws its trace
+/// id and asks head sampling first; when its trace is dropped it gets a span id and no record
+/// (`recordless`; else a record marked dropped, counted and never sent). `name` is called only
+/// for a record.
 #[inline]
 fn build_record(
     state: &ThreadState,
     frame: &Frame,
-    name: Cow<'static, str>,
+    name: impl FnOnce() -> Cow<'static, str>,
     kind: crate::kind::SpanKind,
     agent: Option<SharedStr>,
-) -> Option<Box<SpanRecord>> {
+    recordless: bool,
+) -> Option<Built> {
     let (trace_id, parent, sample) = match frame.span {
         Some(p) if !p.recording => return None,
         Some(p) if p.held => (p.trace_id, Some(p.span_id), SampleState::Held),
         Some(p) => (p.trace_id, Some(p.span_id), SampleState::Kept),
         None => {
-            let trace_id = TraceId::random();
+            let trace_id = state.trace_id();
             let root_agent = agent.as_deref().or(frame.agent.as_deref());
-            (trace_id, None, root_sample(state, trace_id, root_agent))
+            let sample = root_sample(state, trace_id, root_agent);
+            if sample == SampleState::Dropped && recordless {
+                return Some(Built::DroppedRoot(ParentRef {
+                    trace_id,
+                    span_id: state.span_id(),
+                    recording: false,
+                    held: false,
+                }));
+            }
+            (trace_id, None, sample)
         }
     };
     let (span_id, start) = (state.span_id(), crate::time::now());
     let mut record = match crate::pool::take_from(&state.pool) {
         Some(mut blank) => {
-            blank.init_blank(trace_id, span_id, parent, name, kind, start);
+            blank.init_blank(trace_id, span_id, parent, name(), kind, start);
             blank
         }
         None => Box::new(SpanRecord::new(
-            trace_id, span_id, parent, name, kind, start,
+            trace_id,
+            span_id,
+            parent,
+            name(),
+            kind,
+            start,
         )),
     };
     record.sample = sample;
     record.session_id = frame.session.clone();
     record.user_id = frame.user.clone();
     record.agent_name = agent.or_else(|| frame.agent.clone());
-    Some(record)
+    Some(Built::Record(record))
 }
 
 /// Creates a span record under the current context, or `None` when nothing records (no enabled
-/// client, or the current span was dropped).
+/// client, or the current span was dropped). Never recordless: for spans that are never a root
+/// (the guard's), or that must carry a record.
 pub(crate) fn new_record(
     name: Cow<'static, str>,
     kind: crate::kind::SpanKind,
@@ -98,17 +130,32 @@ pub(crate) fn new_record(
 ) -> Option<Box<SpanRecord>> {
     thread_state::with(|s| {
         let frame = s.frame.try_borrow().ok()?;
-        build_record(s, &frame, name, kind, agent)
+        match build_record(s, &frame, || name, kind, agent, false)? {
+            Built::Record(record) => Some(record),
+            Built::DroppedRoot(_) => None,
+        }
     })
     .flatten()
 }
 
-/// Creates the root record of a new trace under the current context: the conversation, user and
-/// agent are inherited, the current span is not its parent. `None` when nothing records.
-pub(crate) fn new_root_record(
-    name: Cow<'static, str>,
+/// A manual span under the current context (see [`Built`]); `None` when nothing records.
+pub(super) fn new_span(
+    name: impl FnOnce() -> Cow<'static, str>,
     kind: crate::kind::SpanKind,
-) -> Option<Box<SpanRecord>> {
+) -> Option<Built> {
+    thread_state::with(|s| {
+        let frame = s.frame.try_borrow().ok()?;
+        build_record(s, &frame, name, kind, None, true)
+    })
+    .flatten()
+}
+
+/// A manual span as the root of a new trace under the current context: the conversation, user
+/// and agent are inherited, the current span is not its parent. `None` when nothing records.
+pub(super) fn new_root_span(
+    name: impl FnOnce() -> Cow<'static, str>,
+    kind: crate::kind::SpanKind,
+) -> Option<Built> {
     thread_state::with(|s| {
         let current = s.frame.try_borrow().ok()?;
         let frame = Frame {
@@ -117,30 +164,43 @@ pub(crate) fn new_root_record(
             user: current.user.clone(),
             agent: current.agent.clone(),
         };
-        build_record(s, &frame, name, kind, None)
+        build_record(s, &frame, name, kind, None, true)
     })
     .flatten()
 }
 
 /// Creates a span record under the current context and the frame its future runs under (the
-/// record's identity, conversation, user and agent), in one thread-local access.
+/// record's identity, conversation, user and agent), in one thread-local access. The record is
+/// `None` for the root of a dropped trace: the frame alone carries it (not recording).
 pub(super) fn new_record_and_frame(
     name: Cow<'static, str>,
     kind: crate::kind::SpanKind,
     agent: Option<SharedStr>,
-) -> Option<(Box<SpanRecord>, Frame)> {
+) -> Option<(Option<Box<SpanRecord>>, Frame)> {
     thread_state::with(|s| {
         let current = s.frame.try_borrow().ok()?;
-        let record = build_record(s, &current, name, kind, agent)?;
-        // The record inherited session, user and agent from `current` (an agent span carries
-        // its own name): its children inherit the same.
-        let frame = Frame {
-            span: Some(parent_ref(&record)),
-            session: record.session_id.clone(),
-            user: record.user_id.clone(),
-            agent: record.agent_name.clone(),
-        };
-        Some((record, frame))
+        match build_record(s, &current, || name, kind, agent.clone(), true)? {
+            Built::Record(record) => {
+                // The record inherited session, user and agent from `current` (an agent span
+                // carries its own name): its children inherit the same.
+                let frame = Frame {
+                    span: Some(parent_ref(&record)),
+                    session: record.session_id.clone(),
+                    user: record.user_id.clone(),
+                    agent: record.agent_name.clone(),
+                };
+                Some((Some(record), frame))
+            }
+            Built::DroppedRoot(me) => {
+                let frame = Frame {
+                    span: Some(me),
+                    session: current.session.clone(),
+                    user: current.user.clone(),
+                    agent: agent.or_else(|| current.agent.clone()),
+                };
+                Some((None, frame))
+            }
+        }
     })
     .flatten()
 }
@@ -152,23 +212,85 @@ pub(super) struct Saved {
     pub(super) agent: Option<Option<SharedStr>>,
 }
 
+/// What span entry produced.
+pub(super) enum Entered {
+    /// A span that records.
+    Record(Box<SpanRecord>),
+    /// The root of a trace head sampling dropped, made current without a record: leave it with
+    /// [`leave_dropped_root`].
+    DroppedRoot,
+}
+
 /// Creates a span record under the current context and makes it the current span, in the same
 /// thread-local access. What it replaced is the record's parent (see [`restore_parent`]), so
 /// nothing needs saving. Not for agent spans, which also replace the current agent.
 pub(super) fn enter_record(
     name: Cow<'static, str>,
     kind: crate::kind::SpanKind,
-) -> Option<Box<SpanRecord>> {
+) -> Option<Entered> {
     thread_state::with(|s| {
         let mut frame = s.frame.try_borrow_mut().ok()?;
-        let record = build_record(s, &frame, name, kind, None)?;
-        frame.span = Some(parent_ref(&record));
-        if record.sample == SampleState::Dropped {
-            thread_state::mirror_frame(&frame);
+        match build_record(s, &frame, || name, kind, None, true)? {
+            Built::Record(record) => {
+                frame.span = Some(parent_ref(&record));
+                Some(Entered::Record(record))
+            }
+            Built::DroppedRoot(me) => {
+                frame.span = Some(me);
+                thread_state::mirror_frame(&frame);
+                Some(Entered::DroppedRoot)
+            }
         }
-        Some(record)
     })
     .flatten()
+}
+
+/// Creates the record of the agent span `agent` under the current context; `run` makes it
+/// current (it also replaces the current agent). The root of a dropped trace is made current
+/// here at once, agent included, without a record — when no agent is current, so that leaving
+/// it restores none ([`leave_dropped_root`]); otherwise it gets a record marked dropped, which
+/// saves the agent it replaces.
+pub(super) fn new_agent_record(
+    agent: &'static str,
+    kind: crate::kind::SpanKind,
+) -> Option<Entered> {
+    thread_state::with(|s| {
+        let mut frame = s.frame.try_borrow_mut().ok()?;
+        let recordless = frame.agent.is_none();
+        let built = build_record(
+            s,
+            &frame,
+            || Cow::Borrowed(agent),
+            kind,
+            Some(SharedStr::Static(agent)),
+            recordless,
+        )?;
+        match built {
+            Built::Record(record) => Some(Entered::Record(record)),
+            Built::DroppedRoot(me) => {
+                frame.span = Some(me);
+                frame.agent = Some(SharedStr::Static(agent));
+                thread_state::mirror_frame(&frame);
+                Some(Entered::DroppedRoot)
+            }
+        }
+    })
+    .flatten()
+}
+
+/// Leaves the root of a dropped trace made current by [`enter_record`] or
+/// [`new_agent_record`]: a root had no current span (and, for `agent`, no current agent), so
+/// none is current again and spans record again. Runs on unwind too (`ActiveSpan`'s drop).
+pub(super) fn leave_dropped_root(agent: bool) {
+    let _ = thread_state::with(|s| {
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            f.span = None;
+            if agent {
+                f.agent = None;
+            }
+        }
+    });
+    thread_state::clear_skip();
 }
 
 /// Puts back what `record`'s span replaced as current: `saved`, or, when `None` (the span was made
@@ -210,11 +332,6 @@ fn restore_parent(f: &mut Frame, record: &SpanRecord) {
             })
         }
     }
-    // Leaving a dropped trace's root, which set the shortcut: its parent (none) skips nothing.
-    // Any other span leaves it as it found it (false: `drop_span` does not set it).
-    if record.sample == SampleState::Dropped {
-        thread_state::clear_skip();
-    }
 }
 
 /// Puts back the span `record` replaced as current (see [`restore`]) and emits it, in one
@@ -249,11 +366,11 @@ pub(super) fn export_cached(
     with_cached_client(client, |c| hand_over(c, record)).flatten()
 }
 
-/// Gives `record` to the client's exporter; a trace head sampling dropped is only counted.
+/// Gives `record` to the client's exporter; the root of a trace head sampling dropped (counted
+/// when it was decided) is not sent.
 #[inline]
 fn hand_over(c: &ClientInner, record: Box<SpanRecord>) -> Option<EnqueueResult> {
     if record.sample == SampleState::Dropped {
-        c.sampled_out.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     c.exporter.as_ref().map(|e| e.export(record))
