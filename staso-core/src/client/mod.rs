@@ -49,6 +49,8 @@ pub(crate) struct ClientInner {
     /// Spans of traces head sampling dropped without recording them (their roots), added to every
     /// report as `sampled_out`.
     pub(crate) sampled_out: AtomicU64,
+    /// Head sampling's threshold for a root outside any agent (the config's agent's rate).
+    pub(crate) root_threshold: u64,
 }
 
 impl ClientInner {
@@ -287,7 +289,10 @@ pub(crate) fn install_client(
     if config.debug() {
         log::debug!("staso: client initialised: {config:?}");
     }
+    let root_threshold =
+        crate::config::sampling_threshold(config.sampling().rate_for(Some(config.agent_name())));
     let mut inner = ClientInner {
+        root_threshold,
         policy: config.capture_policy(),
         config,
         emit,

@@ -38,6 +38,7 @@ pub use mask::{
 };
 pub use resolved::Config;
 pub use sampling::{DEFAULT_MAX_HELD_SPANS, Sampling, TailRules, trace_sampled};
+pub(crate) use sampling::{sampled_below, threshold as sampling_threshold};
 pub use settings::{ExportSettings, default_session_id};
 pub use vcs::{VcsInfo, detect_vcs_with, strip_credentials};
 

@@ -26,16 +26,27 @@ pub const DEFAULT_MAX_HELD_SPANS: usize = 100_000;
 /// assert_eq!(trace_sampled(id, 0.5), trace_sampled(id, 0.5));
 /// ```
 pub fn trace_sampled(trace_id: TraceId, rate: f64) -> bool {
+    sampled_below(trace_id, threshold(rate))
+}
+
+/// The bound `trace_sampled` compares a trace id's low 56 bits with at `rate`: everything is
+/// below `u64::MAX` (rate 1), nothing below 0 (rate 0 or NaN). Computed once per client for the
+/// rate of roots outside any agent, so deciding such a root is a compare.
+pub(crate) fn threshold(rate: f64) -> u64 {
     if rate >= 1.0 {
-        return true;
+        return u64::MAX;
     }
     if rate <= 0.0 || rate.is_nan() {
-        return false;
+        return 0;
     }
-    let low = (trace_id.0 as u64) & ((1u64 << RANDOM_BITS) - 1);
     // `rate < 1`, so the threshold fits in 56 bits.
-    let threshold = (rate * (1u64 << RANDOM_BITS) as f64) as u64;
-    low < threshold
+    (rate * (1u64 << RANDOM_BITS) as f64) as u64
+}
+
+/// Whether a trace with this id is kept under `threshold` (see [`threshold`]).
+#[inline]
+pub(crate) fn sampled_below(trace_id: TraceId, threshold: u64) -> bool {
+    ((trace_id.0 as u64) & ((1u64 << RANDOM_BITS) - 1)) < threshold
 }
 
 /// Which traces dropped by head sampling are still sent, decided when their root ends. The
@@ -353,6 +364,30 @@ mod tests {
         let id = TraceId(u128::MAX);
         assert!(s.keeps(id, Some("vip")));
         assert!(!s.keeps(id, Some("noisy")));
+    }
+
+    #[test]
+    fn the_per_client_threshold_decides_as_the_rate_does() {
+        assert_eq!(threshold(1.0), u64::MAX);
+        assert_eq!(threshold(0.0), 0);
+        assert_eq!(threshold(f64::NAN), 0);
+        for rate in [0.0, 1e-9, 0.3, 0.5, 0.999_999, 1.0] {
+            for id in [
+                0,
+                1,
+                (1u128 << 55) - 1,
+                1u128 << 55,
+                (1u128 << 56) - 1,
+                u128::MAX,
+            ] {
+                let id = TraceId(id);
+                assert_eq!(
+                    sampled_below(id, threshold(rate)),
+                    trace_sampled(id, rate),
+                    "{rate} {id:?}"
+                );
+            }
+        }
     }
 
     #[test]

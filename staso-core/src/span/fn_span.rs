@@ -279,11 +279,14 @@ impl ActiveSpan {
     }
 
     /// Runs the body of a dropped trace's root: its children skip at entry (`thread_state::SKIP`
-    /// is set); dropping `self` afterwards — or while unwinding — leaves the root.
+    /// is set); the guard leaves the root afterwards, or while unwinding.
+    #[inline]
     fn run_dropped_root<R>(self, body: impl FnOnce() -> R) -> R {
-        let value = body();
-        drop(self);
-        value
+        let _leave = LeaveDroppedRoot {
+            agent: self.flags & DROPPED_AGENT != 0,
+        };
+        std::mem::forget(self);
+        body()
     }
 
     /// Makes this span current at `run` (agent spans, which `enter_current` leaves to `run` because
@@ -396,6 +399,18 @@ impl ActiveSpan {
 
     pub(super) fn fail_with_panic(&mut self, payload: &(dyn std::any::Any + Send)) {
         self.fail(panic_message(payload), "panic");
+    }
+}
+
+/// Leaves the root of a dropped trace when dropped (see [`leave_dropped_root`]).
+struct LeaveDroppedRoot {
+    agent: bool,
+}
+
+impl Drop for LeaveDroppedRoot {
+    #[inline]
+    fn drop(&mut self) {
+        leave_dropped_root(self.agent);
     }
 }
 

@@ -10,6 +10,7 @@ use crate::ids::TraceId;
 use std::sync::atomic::Ordering;
 
 use crate::client::ClientInner;
+use crate::config::sampled_below;
 use crate::record::{SampleState, SpanRecord};
 use crate::report::EnqueueResult;
 use crate::shared_str::SharedStr;
@@ -39,11 +40,15 @@ fn root_sample(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> S
 /// Head sampling's decision for a new root. A dropped root is counted here, once (its spans are
 /// never built, so nothing is counted when it ends); a held one is counted by the tail sampler
 /// if its trace is not kept.
+#[inline]
 fn decide_root(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> SampleState {
     with_cached_client(&state.client, |c| {
         let sampling = c.config.sampling();
-        let agent = agent.unwrap_or_else(|| c.config.agent_name());
-        if sampling.keeps(trace_id, Some(agent)) {
+        let kept = match agent {
+            None => sampled_below(trace_id, c.root_threshold),
+            Some(agent) => sampling.keeps(trace_id, Some(agent)),
+        };
+        if kept {
             SampleState::Kept
         } else if sampling.tail().is_some() {
             SampleState::Held
