@@ -2,7 +2,8 @@
 //! one"), in one group and one sitting: the bare call; `#[staso::trace]` (capture off) with a
 //! disabled client; the same fn inside a trace head sampling dropped (`sample_rate(0.0)`: its spans
 //! are children of a root that does not record); a whole one-span trace dropped at its root; and
-//! the same fn recorded (`sample_rate(1.0)`) for scale.
+//! the same fn recorded (`sample_rate(1.0)`) for scale, as a child and as a kept root (which also
+//! emits its provisional snapshot).
 //!
 //! `cargo bench -p staso-bench --bench sampling`
 
@@ -80,6 +81,9 @@ fn sampling(c: &mut Criterion) {
     {
         let _c = staso::init_with_exporter(config(1.0, true), Arc::new(Dropper)).expect("init");
         g.bench_function("sampled_child", |b| b.iter_custom(under_root));
+        g.bench_function("sampled_root", |b| {
+            b.iter(|| traced(black_box(1), black_box("two")))
+        });
     }
     g.finish();
 }
