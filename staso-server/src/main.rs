@@ -9,14 +9,16 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
-use staso_server::pricing::PriceTable;
-use staso_server::store::prompts::{self as pstore, Selector};
+use clap::{Parser, Subcommand};
 use staso_server::store::ui::{self as uistore, UiTraceFilter};
 use staso_server::store::{guard as gstore, traces};
-use staso_server::{ApiKey, Scope, Server, Store, render};
-use staso_wire::guard::EscalationDecision;
-use staso_wire::prompt::{DEFAULT_ENVIRONMENT, PromptCreate, PromptList};
+use staso_server::{ApiKey, Scope, Server, render};
+
+mod cli;
+
+use cli::escalations::Decide;
+use cli::prompts::PromptsCommand;
+use cli::{CliResult, DbArg, JsonArg, PricesArg, open_existing, print_json};
 
 /// jemalloc, with its background thread, returns the pages freed after a burst of large request
 /// bodies to the OS within seconds (glibc keeps them in its arenas). It also serves C's `malloc`
@@ -35,39 +37,6 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// `--json`: machine-readable output (the read API's JSON shapes) for scripts and agents.
-#[derive(Debug, Args)]
-struct JsonArg {
-    /// Print JSON instead of text.
-    #[arg(long)]
-    json: bool,
-}
-
-/// `--prices`: the price table for spans without a cost of their own.
-#[derive(Debug, Args)]
-struct PricesArg {
-    /// Price table (JSON, the format of the built-in assets/prices.json) for spans with tokens
-    /// but no `cost_usd`; default: the built-in table.
-    #[arg(long)]
-    prices: Option<PathBuf>,
-}
-
-impl PricesArg {
-    fn load(&self) -> Result<PriceTable, staso_server::pricing::PriceError> {
-        match &self.prices {
-            Some(p) => PriceTable::load(p),
-            None => Ok(PriceTable::builtin()),
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-struct DbArg {
-    /// SQLite database file.
-    #[arg(long, default_value = "./staso.db")]
-    db: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,91 +147,6 @@ enum Command {
     },
 }
 
-#[derive(Debug, Args)]
-struct WorkspaceArg {
-    /// The workspace the prompts belong to.
-    #[arg(long, default_value = "default")]
-    workspace: String,
-}
-
-/// A prompt's text: exactly one of `--content` and `--file`.
-#[derive(Debug, Args)]
-#[group(required = true, multiple = false)]
-struct PromptText {
-    /// The text.
-    #[arg(long)]
-    content: Option<String>,
-    /// Read the text from this file.
-    #[arg(long)]
-    file: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-enum PromptsCommand {
-    /// Add the next version of a prompt and point an environment at it (creates the database
-    /// when missing).
-    Set {
-        /// The prompt's name.
-        name: String,
-        #[command(flatten)]
-        text: PromptText,
-        /// The environment label to point at the new version.
-        #[arg(long, default_value = DEFAULT_ENVIRONMENT)]
-        env: String,
-        #[command(flatten)]
-        db: DbArg,
-        #[command(flatten)]
-        workspace: WorkspaceArg,
-        #[command(flatten)]
-        out: JsonArg,
-    },
-    /// Print a prompt's text: the version an environment points at, or a given version.
-    Get {
-        /// The prompt's name.
-        name: String,
-        /// The environment label.
-        #[arg(long, conflicts_with = "version")]
-        env: Option<String>,
-        /// This version instead.
-        #[arg(long)]
-        version: Option<u32>,
-        #[command(flatten)]
-        db: DbArg,
-        #[command(flatten)]
-        workspace: WorkspaceArg,
-        #[command(flatten)]
-        out: JsonArg,
-    },
-    /// List the prompts: name, newest version, environment labels.
-    List {
-        #[command(flatten)]
-        db: DbArg,
-        #[command(flatten)]
-        workspace: WorkspaceArg,
-        #[command(flatten)]
-        out: JsonArg,
-    },
-}
-
-#[derive(Debug, Args)]
-struct Decide {
-    /// The escalation id.
-    escalation_id: String,
-    #[command(flatten)]
-    db: DbArg,
-    /// Who decides.
-    #[arg(long)]
-    by: Option<String>,
-    /// Why.
-    #[arg(long)]
-    reason: Option<String>,
-    /// (approve) JSON input to run the tool with instead.
-    #[arg(long)]
-    modified_input: Option<String>,
-    #[command(flatten)]
-    out: JsonArg,
-}
-
 struct StderrLogger;
 
 impl log::Log for StderrLogger {
@@ -286,8 +170,6 @@ fn main() -> ExitCode {
         }
     }
 }
-
-type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 fn run(cli: Cli) -> CliResult {
     match cli.command {
@@ -449,87 +331,9 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Command::Approve(d) => decide(d, true),
-        Command::Reject(d) => decide(d, false),
-        Command::Prompts { action } => prompts(action),
-    }
-}
-
-fn prompts(action: PromptsCommand) -> CliResult {
-    match action {
-        PromptsCommand::Set {
-            name,
-            text,
-            env,
-            db,
-            workspace,
-            out,
-        } => {
-            let content = match (text.content, text.file) {
-                (Some(c), _) => c,
-                (None, Some(path)) => std::fs::read_to_string(&path)
-                    .map_err(|e| format!("--file {}: {e}", path.display()))?,
-                (None, None) => return Err("give --content or --file".into()),
-            };
-            let req = PromptCreate {
-                name,
-                content,
-                environment: env,
-            };
-            // Checked before the database is created, so bad input leaves no empty file behind.
-            pstore::check(&req)?;
-            let store = Store::open(&db.db)?;
-            let p = pstore::create(&store, &workspace.workspace, &req)?;
-            if out.json {
-                return print_json(&p);
-            }
-            println!(
-                "prompt {:?} version {} ({})",
-                p.name, p.version, p.environment
-            );
-            Ok(())
-        }
-        PromptsCommand::Get {
-            name,
-            env,
-            version,
-            db,
-            workspace,
-            out,
-        } => {
-            let store = open_existing(&db.db)?;
-            let env = env.unwrap_or_else(|| DEFAULT_ENVIRONMENT.to_owned());
-            let selector = match version {
-                Some(v) => Selector::Version(v),
-                None => Selector::Environment(&env),
-            };
-            let p = pstore::get(&store, &workspace.workspace, &name, selector)?;
-            if out.json {
-                return print_json(&p);
-            }
-            if p.content.ends_with('\n') {
-                print!("{}", p.content);
-            } else {
-                println!("{}", p.content);
-            }
-            Ok(())
-        }
-        PromptsCommand::List { db, workspace, out } => {
-            let store = open_existing(&db.db)?;
-            let prompts = pstore::list(&store, &workspace.workspace)?;
-            if out.json {
-                return print_json(&PromptList { prompts });
-            }
-            for p in prompts {
-                let labels: Vec<String> = p
-                    .labels
-                    .iter()
-                    .map(|(env, v)| format!("{env}=v{v}"))
-                    .collect();
-                println!("{}  v{}  {}", p.name, p.latest_version, labels.join(" "));
-            }
-            Ok(())
-        }
+        Command::Approve(d) => cli::escalations::decide(d, true),
+        Command::Reject(d) => cli::escalations::decide(d, false),
+        Command::Prompts { action } => cli::prompts::run(action),
     }
 }
 
@@ -545,43 +349,4 @@ async fn shutdown_signal() -> std::io::Result<()> {
     }
     #[cfg(not(unix))]
     tokio::signal::ctrl_c().await
-}
-
-fn decide(d: Decide, approve: bool) -> CliResult {
-    let store = open_existing(&d.db.db)?;
-    let modified_input = d
-        .modified_input
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()?;
-    let decision = EscalationDecision {
-        decided_by: d.by,
-        reason: d.reason,
-        modified_input,
-    };
-    let row = gstore::decide(
-        &store,
-        &Scope::everything(),
-        &d.escalation_id,
-        approve,
-        &decision,
-    )?;
-    if d.out.json {
-        return print_json(&row);
-    }
-    println!("escalation {} {}", row.escalation_id, row.status);
-    Ok(())
-}
-
-/// Prints `value` as pretty JSON on stdout.
-fn print_json(value: &impl serde::Serialize) -> CliResult {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
-fn open_existing(path: &std::path::Path) -> Result<Store, Box<dyn std::error::Error>> {
-    if !path.exists() {
-        return Err(format!("no database at {}", path.display()).into());
-    }
-    Ok(Store::open(path)?)
 }
