@@ -6,6 +6,7 @@
 //! cargo run --release -p staso-bench --example server_ingest            # both parts
 //! cargo run --release -p staso-bench --example server_ingest -- ingest  # or: read
 //! cargo run --release -p staso-bench --example server_ingest -- ingest 16  # 16 clients
+//! cargo run --release -p staso-bench --example server_ingest -- ingest 4 1  # 1 span/trace only
 //! ```
 //!
 //! Ingest: 4 client threads on keep-alive connections, bodies of 500 spans (50 traces of 10 spans,
@@ -138,9 +139,9 @@ fn report(what: &str, per_trace: usize, r: &Rate) {
     );
 }
 
-fn ingest(clients: usize) -> BoxResult<()> {
+fn ingest(clients: usize, only: Option<usize>) -> BoxResult<()> {
     println!("ingest, {clients} clients, {BODY_SPANS} spans per request, 8 s per case:");
-    for per_trace in [10, 1] {
+    for per_trace in [10, 1].into_iter().filter(|n| only.is_none_or(|o| o == *n)) {
         let rate = ingest_case(Template::staso(per_trace)?, clients, 8)?;
         report("Staso ingest JSON", per_trace, &rate);
         let rate = ingest_case(Template::otlp(per_trace)?, clients, 8)?;
@@ -260,8 +261,12 @@ fn main() -> BoxResult<()> {
         Some(n) => n.parse()?,
         None => 4,
     };
+    let only = match std::env::args().nth(3) {
+        Some(n) => Some(n.parse()?),
+        None => None,
+    };
     if what == "all" || what == "ingest" {
-        ingest(clients)?;
+        ingest(clients, only)?;
     }
     if what == "all" || what == "read" {
         read()?;
