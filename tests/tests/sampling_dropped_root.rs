@@ -483,3 +483,32 @@ fn a_bridged_tracing_root_of_a_dropped_trace_keeps_its_subtree_in_it() {
     assert!(h.finished().is_empty(), "{}", h.render());
     assert_eq!(sampled_out(&h), 2, "the `tracing` root and the fn root");
 }
+
+#[test]
+fn a_dropped_agent_root_under_a_current_agent_puts_that_agent_back() {
+    let h = setup();
+    let outer = staso::Frame {
+        agent: Some("outer-agent".into()),
+        ..staso::Frame::default()
+    };
+    staso::Context::from_frame(outer).in_scope(|| {
+        // A root (no current span) of the dropped agent `bulk`, replacing the agent `outer-agent`.
+        let seen = bulk_agent();
+        assert_dropped_root(&seen);
+        let now = staso::Context::current();
+        assert_eq!(now.frame().span, None);
+        assert_eq!(now.frame().agent.as_deref(), Some("outer-agent"));
+        // The same for a recordless one (no agent current) inside, then back to `outer-agent`.
+        staso::Context::default().in_scope(|| {
+            assert_dropped_root(&bulk_agent());
+            assert_eq!(staso::Context::current().frame().agent, None);
+        });
+        assert_eq!(
+            staso::Context::current().frame().agent.as_deref(),
+            Some("outer-agent")
+        );
+    });
+    assert!(h.finished().is_empty(), "{}", h.render());
+    assert_eq!(sampled_out(&h), 2, "each dropped root counted once");
+    assert_thread_recovered(&h, 1);
+}
