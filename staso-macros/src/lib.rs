@@ -11,6 +11,8 @@
 
 mod args;
 mod expand;
+mod guard;
+mod sig;
 
 use proc_macro::TokenStream;
 
