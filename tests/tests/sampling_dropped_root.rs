@@ -14,7 +14,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use common::{Harness, builder, setup_with};
-use staso::{SpanKind, TailRules, TraceId};
+use staso::{SpanKind, TailRules};
 
 fn setup() -> Harness {
     setup_with(
@@ -136,10 +136,6 @@ impl Future for YieldOnce {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
-}
-
-fn poll_once<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
-    Pin::new(f).poll(&mut TaskContext::from_waker(Waker::noop()))
 }
 
 fn block_on<F: Future>(f: F) -> F::Output {
@@ -315,7 +311,8 @@ fn an_async_dropped_root_moves_between_threads() {
         } else {
             Box::pin(async_root())
         };
-        assert!(poll_once(&mut fut).is_pending());
+        let cx = &mut TaskContext::from_waker(Waker::noop());
+        assert!(fut.as_mut().poll(cx).is_pending());
         // The first poll swapped its frame out again: this thread is not inside the dropped root.
         assert_eq!(current_span(), None);
         leaf(10);
@@ -395,17 +392,9 @@ fn bulk_run(kind: u8) {
     }
 }
 
-#[derive(Debug)]
-struct Boom;
-impl std::fmt::Display for Boom {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("boom")
-    }
-}
-
 #[staso::trace]
-fn failing() -> Result<(), Boom> {
-    Err(Boom)
+fn failing() -> Result<(), String> {
+    Err("boom".to_owned())
 }
 
 #[staso::trace]
@@ -459,8 +448,6 @@ fn with_tail_rules_unsampled_traces_are_still_recorded_and_kept_whole_on_error()
         report.sampled_out, 6,
         "the three plain traces, root and leaf each: {report:?}"
     );
-    let id = TraceId::parse(&spans[0].trace_id).expect("trace id");
-    assert!(!staso::trace_sampled(id, 0.0));
 }
 
 #[test]
