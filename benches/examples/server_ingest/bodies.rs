@@ -109,11 +109,27 @@ pub fn groups(
 const MARKER: u64 = 0xfeed_face_cafe_beef;
 pub const BODY_SPANS: usize = 500;
 
-/// A body template and where its trace ids' marker sits.
+/// How far the times of request `n + 1` are after those of request `n`, µs: the template's
+/// traces start within 0.5 s.
+const REQUEST_SHIFT_US: i64 = 500_000;
+
+/// A body template and where its trace ids' marker and its times sit.
 pub struct Template {
     body: Vec<u8>,
     at: Vec<usize>,
+    /// Offset and value (µs) of every timestamp: RFC 3339 text (JSON) or fixed64 ns (protobuf).
+    times: Vec<(usize, i64)>,
     pub json: bool,
+}
+
+/// What the requests of a run look like.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Workload {
+    /// As an SDK sends: random trace ids, times advancing from request to request.
+    Fresh,
+    /// The template replayed: trace ids counting up, the same times in every request (the
+    /// workload of the first measurements; new traces land between old ones in every time index).
+    Replay,
 }
 
 impl Template {
@@ -138,8 +154,26 @@ impl Template {
                 .collect(),
         };
         let body = serde_json::to_vec(&req)?;
+        // Timestamps in the order the body holds them: each group's, then its spans'.
+        let mut times = Vec::new();
+        let mut from = 0;
+        for g in &req.traces {
+            for (text, us) in std::iter::once((&g.timestamp, parse_iso(&g.timestamp))).chain(
+                g.spans
+                    .iter()
+                    .map(|s| (&s.timestamp, parse_iso(&s.timestamp))),
+            ) {
+                let at = from
+                    + find(&body[from..], text.as_bytes())
+                        .first()
+                        .ok_or("timestamp not in body")?;
+                times.push((at, us));
+                from = at + text.len();
+            }
+        }
         Ok(Template {
             at: find(&body, b"feedface-cafe-beef"),
+            times,
             body,
             json: true,
         })
@@ -227,28 +261,71 @@ impl Template {
             }],
         };
         let body = req.encode_to_vec();
+        // fixed64 start and end times: every 8 bytes whose value lies in the template's window.
+        let window = 1_764_000_000_000_000_000u64..1_764_000_010_000_000_000;
+        let times = (0..body.len().saturating_sub(7))
+            .filter_map(|at| {
+                let v = u64::from_le_bytes(body[at..at + 8].try_into().ok()?);
+                window.contains(&v).then_some((at, (v / 1000) as i64))
+            })
+            .collect();
         Ok(Template {
             at: find(&body, &MARKER.to_be_bytes()),
+            times,
             body,
             json: false,
         })
     }
 
-    /// The body with request number `n` in every trace id.
-    pub fn fill(&self, n: u64, out: &mut Vec<u8>) {
+    /// The body of request number `n`: its number (replay) or a random value (fresh) in every
+    /// trace id, and (fresh) its times moved `n` × [`REQUEST_SHIFT_US`] later.
+    pub fn fill(&self, n: u64, workload: Workload, out: &mut Vec<u8>) {
         out.clear();
         out.extend_from_slice(&self.body);
+        let id = match workload {
+            Workload::Fresh => splitmix64(n),
+            Workload::Replay => n,
+        };
         for &at in &self.at {
             if self.json {
-                let h = format!("{n:016x}");
+                let h = format!("{id:016x}");
                 out[at..at + 8].copy_from_slice(&h.as_bytes()[..8]);
                 out[at + 9..at + 13].copy_from_slice(&h.as_bytes()[8..12]);
                 out[at + 14..at + 18].copy_from_slice(&h.as_bytes()[12..]);
             } else {
-                out[at..at + 8].copy_from_slice(&n.to_be_bytes());
+                out[at..at + 8].copy_from_slice(&id.to_be_bytes());
+            }
+        }
+        if workload == Workload::Replay {
+            return;
+        }
+        let shift = n as i64 * REQUEST_SHIFT_US;
+        for &(at, us) in &self.times {
+            if self.json {
+                let text = iso(us + shift);
+                out[at..at + text.len()].copy_from_slice(text.as_bytes());
+            } else {
+                let ns = (us + shift) as u64 * 1000
+                    + u64::from_le_bytes(self.body[at..at + 8].try_into().unwrap_or_default())
+                        % 1000;
+                out[at..at + 8].copy_from_slice(&ns.to_le_bytes());
             }
         }
     }
+}
+
+/// A well-mixed 64-bit value of `n` (SplitMix64), so trace ids are as scattered as random ones.
+fn splitmix64(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn parse_iso(text: &str) -> i64 {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1000) as i64)
+        .unwrap_or_default()
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Vec<usize> {

@@ -7,11 +7,14 @@
 //! cargo run --release -p staso-bench --example server_ingest -- ingest  # or: read
 //! cargo run --release -p staso-bench --example server_ingest -- ingest 16  # 16 clients
 //! cargo run --release -p staso-bench --example server_ingest -- ingest 4 1  # 1 span/trace only
+//! cargo run --release -p staso-bench --example server_ingest -- ingest 4 0 fresh  # one workload
 //! ```
 //!
 //! Ingest: 4 client threads on keep-alive connections, bodies of 500 spans (50 traces of 10 spans,
 //! and 500 traces of 1 span), every trace id new, 8 s per case after a 1 s warm-up; the server's
-//! database is a file (WAL). The clients are a minimal hand-written HTTP/1.1 writer (no runtime),
+//! database is a file (WAL). Two workloads: `Fresh` as SDKs send (random trace ids, times moving
+//! on from request to request) and `Replay` (the template's times in every request, ids counting
+//! up: the workload of the first measurements, harder on the time indexes). The clients are a minimal hand-written HTTP/1.1 writer (no runtime),
 //! so the machine's two cores go to the server as far as possible.
 
 use std::sync::Arc;
@@ -32,7 +35,7 @@ mod bodies;
 mod client;
 mod cpu;
 
-use bodies::{BODY_SPANS, Template, groups, trace_id};
+use bodies::{BODY_SPANS, Template, Workload, groups, trace_id};
 use client::Conn;
 
 const KEY: &str = "ak_bench";
@@ -48,14 +51,19 @@ fn temp_db(name: &str) -> std::path::PathBuf {
 struct Rate {
     /// Spans acknowledged per second.
     spans_per_s: f64,
-    /// CPU µs per acknowledged span: the whole process (server and clients), and the store's
-    /// writer thread alone.
+    /// CPU µs per acknowledged span: the server's threads (the clients' excluded), and the
+    /// store's writer thread alone.
     cpu_us: f64,
     writer_us: f64,
 }
 
 /// Spans/s acknowledged by one server over `secs` s, with `clients` threads posting `template`.
-fn ingest_case(template: Template, clients: usize, secs: u64) -> BoxResult<Rate> {
+fn ingest_case(
+    template: Template,
+    workload: Workload,
+    clients: usize,
+    secs: u64,
+) -> BoxResult<Rate> {
     let db = temp_db("ingest");
     let server = Server::builder().api_key(KEY).db_path(&db).start()?;
     let addr = server.addr();
@@ -76,11 +84,12 @@ fn ingest_case(template: Template, clients: usize, secs: u64) -> BoxResult<Rate>
                 Arc::clone(&acked),
                 Arc::clone(&stop),
             );
-            std::thread::spawn(move || -> Result<(), String> {
+            let client = std::thread::Builder::new().name("bench-client".into());
+            client.spawn(move || -> Result<(), String> {
                 let mut conn = Conn::open(addr).map_err(|e| e.to_string())?;
                 let mut body = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    template.fill(next.fetch_add(1, Ordering::Relaxed), &mut body);
+                    template.fill(next.fetch_add(1, Ordering::Relaxed), workload, &mut body);
                     let (status, resp) = conn
                         .request(
                             "POST",
@@ -97,7 +106,7 @@ fn ingest_case(template: Template, clients: usize, secs: u64) -> BoxResult<Rate>
                 Ok(())
             })
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     std::thread::sleep(Duration::from_secs(1));
     let (a0, t0, c0) = (
         acked.load(Ordering::Relaxed),
@@ -127,7 +136,13 @@ fn ingest_case(template: Template, clients: usize, secs: u64) -> BoxResult<Rate>
     let cpu = cpu::spent(&c0, &c1);
     Ok(Rate {
         spans_per_s: (a1 - a0) as f64 / (t1 - t0).as_secs_f64(),
-        cpu_us: cpu.values().sum::<f64>() * 1e6 / spans,
+        cpu_us: cpu
+            .iter()
+            .filter(|(name, _)| *name != "bench-client")
+            .map(|(_, s)| s)
+            .sum::<f64>()
+            * 1e6
+            / spans,
         writer_us: cpu.get("staso-store-wri").copied().unwrap_or(0.0) * 1e6 / spans,
     })
 }
@@ -139,13 +154,16 @@ fn report(what: &str, per_trace: usize, r: &Rate) {
     );
 }
 
-fn ingest(clients: usize, only: Option<usize>) -> BoxResult<()> {
+fn ingest(clients: usize, only: Option<usize>, workloads: &[Workload]) -> BoxResult<()> {
     println!("ingest, {clients} clients, {BODY_SPANS} spans per request, 8 s per case:");
-    for per_trace in [10, 1].into_iter().filter(|n| only.is_none_or(|o| o == *n)) {
-        let rate = ingest_case(Template::staso(per_trace)?, clients, 8)?;
-        report("Staso ingest JSON", per_trace, &rate);
-        let rate = ingest_case(Template::otlp(per_trace)?, clients, 8)?;
-        report("OTLP protobuf,", per_trace, &rate);
+    for &workload in workloads {
+        println!(" {workload:?} (server CPU per span, clients excluded):");
+        for per_trace in [10, 1].into_iter().filter(|n| only.is_none_or(|o| o == *n)) {
+            let rate = ingest_case(Template::staso(per_trace)?, workload, clients, 8)?;
+            report("Staso ingest JSON", per_trace, &rate);
+            let rate = ingest_case(Template::otlp(per_trace)?, workload, clients, 8)?;
+            report("OTLP protobuf,", per_trace, &rate);
+        }
     }
     Ok(())
 }
@@ -261,12 +279,18 @@ fn main() -> BoxResult<()> {
         Some(n) => n.parse()?,
         None => 4,
     };
+    // Spans per trace of the only cases to run; 0 or none: both.
     let only = match std::env::args().nth(3) {
-        Some(n) => Some(n.parse()?),
+        Some(n) => Some(n.parse::<usize>()?).filter(|&n| n > 0),
         None => None,
     };
+    let workloads = match std::env::args().nth(4).as_deref() {
+        Some("fresh") => vec![Workload::Fresh],
+        Some("replay") => vec![Workload::Replay],
+        _ => vec![Workload::Fresh, Workload::Replay],
+    };
     if what == "all" || what == "ingest" {
-        ingest(clients, only)?;
+        ingest(clients, only, &workloads)?;
     }
     if what == "all" || what == "read" {
         read()?;
