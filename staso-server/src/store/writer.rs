@@ -287,9 +287,12 @@ fn sync(wal: &Path, dir_synced: &mut bool) -> std::io::Result<()> {
         .open(wal)?
         .sync_data()?;
     if !*dir_synced {
-        if let Some(dir) = wal.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::File::open(dir)?.sync_all()?;
-        }
+        // A bare file name (`--db staso.db`) lives in the working directory.
+        let dir = match wal.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)?.sync_all()?;
         *dir_synced = true;
     }
     Ok(())
