@@ -7,6 +7,17 @@ use staso_wire::annotation::Annotation;
 use super::{Store, StoreError, StoreResult, scope_filter};
 use crate::keys::Scope;
 
+/// The workspaces holding span `?2` of trace `?1`, newest trace first. Through the trace's rows
+/// (`traces_by_trace`), then the spans' primary key: the spans table's key starts with the
+/// workspace, so a lookup by trace and span id alone would scan it.
+pub(crate) const SPAN_WORKSPACES_SQL: &str = "SELECT s.workspace_slug FROM traces t \
+     JOIN spans s ON s.workspace_slug = t.workspace_slug AND s.trace_id = t.trace_id \
+     AND s.span_id = ?2 WHERE t.trace_id = ?1 ORDER BY t.start_us DESC";
+
+/// The workspaces holding trace `?1`, newest first.
+pub(crate) const TRACE_WORKSPACES_SQL: &str =
+    "SELECT workspace_slug FROM traces WHERE trace_id = ?1 ORDER BY start_us DESC";
+
 /// The workspace an annotation of `trace_id` (and `span_id`) by `scope` is filed under.
 ///
 /// The workspace of the stored span (when `span_id` is given and stored) or else of the stored
@@ -23,17 +34,12 @@ pub fn target_workspace(
         let span_ws = match span_id {
             None => Vec::new(),
             Some(sid) => {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT workspace_slug FROM spans WHERE trace_id = ?1 AND span_id = ?2 \
-                     ORDER BY start_us DESC",
-                )?;
+                let mut stmt = tx.prepare_cached(SPAN_WORKSPACES_SQL)?;
                 stmt.query_map([trace_id, sid], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?
             }
         };
-        let mut stmt = tx.prepare_cached(
-            "SELECT workspace_slug FROM traces WHERE trace_id = ?1 ORDER BY start_us DESC",
-        )?;
+        let mut stmt = tx.prepare_cached(TRACE_WORKSPACES_SQL)?;
         let trace_ws = stmt
             .query_map([trace_id], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;

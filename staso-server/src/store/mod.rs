@@ -50,8 +50,9 @@ pub struct Store {
     trims: AtomicU64,
 }
 
-/// `cache_kib`: the page cache, KiB. The writer commits with `synchronous = FULL` (an acknowledged
-/// write is on disk; group commit shares the sync among the requests of a transaction).
+/// `cache_kib`: the page cache, KiB. The write connection opens with `synchronous = FULL` (a
+/// [`Store::write`] is on disk when it returns); ingest transactions on the writer thread commit with
+/// `NORMAL` and are acknowledged only after its sync thread has synced the WAL ([`writer`]).
 fn open_conn(path: &Path, cache_kib: i64, synchronous: &str) -> StoreResult<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;

@@ -122,3 +122,22 @@ fn trace_page_and_conversation_read_indexes() {
     indexed("conversation", &conv);
     assert!(conv.contains("traces_by_session"), "{conv}");
 }
+
+#[test]
+fn annotation_targets_are_found_through_indexes() {
+    let (_dir, store) = store();
+    let params = [SqlValue::Text("t".into()), SqlValue::Text("s".into())];
+    let p = plan(
+        &store,
+        crate::store::annotations::SPAN_WORKSPACES_SQL,
+        &params,
+    );
+    indexed("span of an annotation", &p);
+    assert!(p.contains("traces_by_trace"), "{p}");
+    let p = plan(
+        &store,
+        crate::store::annotations::TRACE_WORKSPACES_SQL,
+        &params[..1],
+    );
+    indexed("trace of an annotation", &p);
+}
