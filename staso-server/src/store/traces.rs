@@ -15,6 +15,7 @@ mod query;
 mod summary;
 use summary::{Accumulator, SpanFacts};
 
+pub(crate) use query::{SUMMARY_COLUMNS, summary_row};
 pub use query::{conversation, get, list, parse_cursor, workspace_of};
 
 /// A span that passed validation, with its start time parsed.

@@ -10,10 +10,13 @@ use crate::embedded;
 use crate::keys::Scope;
 use crate::store::{Store, StoreResult, scope_filter};
 
-const SUMMARY_COLUMNS: &str = "trace_id, timestamp, environment, workspace_slug, root_name, \
+/// The columns of a [`TraceSummary`] row of `traces` (and its `start_us`), in [`summary_row`]'s
+/// order; unqualified, so also valid for `FROM traces t`.
+pub(crate) const SUMMARY_COLUMNS: &str = "trace_id, timestamp, environment, workspace_slug, root_name, \
     agent_name, session_id, span_count, duration_ms, status, start_us";
 
-fn summary_row(r: &Row<'_>) -> rusqlite::Result<(TraceSummary, i64)> {
+/// A [`TraceSummary`] and its start (µs) from [`SUMMARY_COLUMNS`].
+pub(crate) fn summary_row(r: &Row<'_>) -> rusqlite::Result<(TraceSummary, i64)> {
     Ok((
         TraceSummary {
             trace_id: r.get(0)?,

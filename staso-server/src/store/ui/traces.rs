@@ -1,7 +1,7 @@
 //! The UI's trace list (with its user and name filters) and conversation turns.
 
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{OptionalExtension, Row, params_from_iter};
+use rusqlite::{OptionalExtension, params_from_iter};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -9,7 +9,7 @@ use super::usage::{UsageTotals, trace_usage_tx};
 use crate::embedded;
 use crate::keys::Scope;
 use crate::pricing::PriceTable;
-use crate::store::traces::TraceSummary;
+use crate::store::traces::{SUMMARY_COLUMNS, TraceSummary, summary_row};
 use crate::store::{Store, StoreResult, scope_filter};
 
 /// The UI's trace-list filters; `None` (or empty) means no restriction.
@@ -31,27 +31,6 @@ pub struct UiTraceFilter {
     pub since_us: Option<i64>,
     /// Start at or before, µs.
     pub until_us: Option<i64>,
-}
-
-const SUMMARY_COLUMNS: &str = "t.trace_id, t.timestamp, t.environment, t.workspace_slug, \
-    t.root_name, t.agent_name, t.session_id, t.span_count, t.duration_ms, t.status, t.start_us";
-
-fn summary_row(r: &Row<'_>) -> rusqlite::Result<(TraceSummary, i64)> {
-    Ok((
-        TraceSummary {
-            trace_id: r.get(0)?,
-            timestamp: r.get(1)?,
-            environment: r.get(2)?,
-            workspace_slug: r.get(3)?,
-            root_name: r.get(4)?,
-            agent_name: r.get(5)?,
-            session_id: r.get(6)?,
-            span_count: r.get::<_, i64>(7)?.max(0) as u64,
-            duration_ms: r.get(8)?,
-            status: r.get(9)?,
-        },
-        r.get(10)?,
-    ))
 }
 
 /// One row of the UI's trace list.
