@@ -208,7 +208,8 @@ impl Template {
                         }),
                     ),
                     kv("gen_ai.agent.name", str("support-agent")),
-                    kv("session.id", str("conv-1")),
+                    // The conversations of the Staso template (`groups`: trace n in `conv-{n % 1000}`).
+                    kv("session.id", str(&format!("conv-{}", t % 1000))),
                     kv(
                         "input.value",
                         str(
