@@ -101,20 +101,25 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], limits: &Limits) -> Result<T, A
 
 /// Rejects bodies nested deeper than `max` before the parser sees them.
 pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
-    let (mut depth, mut in_str, mut esc) = (0usize, false, false);
-    for &b in bytes {
-        if in_str {
-            if esc {
-                esc = false;
-            } else if b == b'\\' {
-                esc = true;
-            } else if b == b'"' {
-                in_str = false;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                // Skip the string: jump from quote or backslash to the next one (most of an
+                // ingest body is string contents).
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &bytes[i.min(bytes.len())..]) {
+                        None => return Ok(()),
+                        Some(at) if bytes[i + at] == b'\\' => i += at + 2,
+                        Some(at) => {
+                            i += at;
+                            break;
+                        }
+                    }
+                }
             }
-            continue;
-        }
-        match b {
-            b'"' => in_str = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
@@ -127,6 +132,7 @@ pub fn check_depth(bytes: &[u8], max: usize) -> Result<(), ApiError> {
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
+        i += 1;
     }
     Ok(())
 }
@@ -141,5 +147,32 @@ where
     match tokio::task::spawn_blocking(move || f(&store)).await {
         Ok(r) => r.map_err(ApiError::from),
         Err(e) => Err(ApiError::Internal(format!("store task failed: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_depth;
+
+    fn deep(body: &str, max: usize) -> bool {
+        check_depth(body.as_bytes(), max).is_err()
+    }
+
+    #[test]
+    fn depth_counts_containers_outside_strings() {
+        assert!(!deep(r#"{"a":[1,{"b":[]}]}"#, 4));
+        assert!(deep(r#"{"a":[1,{"b":[[]]}]}"#, 4));
+        assert!(!deep(r#"[[],[],[]]"#, 2));
+        assert!(deep(r#"[[[]]]"#, 2));
+    }
+
+    #[test]
+    fn brackets_inside_strings_and_escapes_do_not_count() {
+        assert!(!deep(r#"{"a":"[[[[{{{{"}"#, 1));
+        // An escaped quote does not end the string; an escaped backslash before the quote does.
+        assert!(!deep(r#"{"a":"x\"[[[[["}"#, 1));
+        assert!(deep(r#"{"a":"x\\",[[[]]]}"#, 2));
+        // A string cut off by the end of the body (the parser rejects it) stops the scan.
+        assert!(!deep(r#"{"a":"[[[[\"#, 1));
     }
 }

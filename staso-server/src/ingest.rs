@@ -96,56 +96,58 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Validates every group and span; the first problem is returned as a 400 naming its field
-/// (or a 403 for a workspace outside the key's scope).
+/// (or a 403 for a workspace outside the key's scope). A field's path is only formatted for the
+/// error (formatting it for every span of a good body cost as much as checking it).
 pub fn check_request(req: IngestRequest, scope: &Scope) -> Result<Vec<CheckedGroup>, ApiError> {
     req.traces
         .into_iter()
         .enumerate()
-        .map(|(i, g)| check_group(g, &format!("traces[{i}]"), scope))
+        .map(|(i, g)| check_group(g, i, scope))
         .collect()
 }
 
-fn check_id(field: &str, v: &str) -> Result<(), ApiError> {
+/// Why an id is not accepted, if it is not: empty, or too long.
+fn check_id(v: &str) -> Result<(), String> {
     if v.is_empty() {
-        return Err(ApiError::field(field, "must not be empty"));
+        return Err("must not be empty".to_owned());
     }
-    check_len(field, v)
+    check_len(v)
 }
 
-fn check_len(field: &str, v: &str) -> Result<(), ApiError> {
+/// Why a value is too long, if it is.
+fn check_len(v: &str) -> Result<(), String> {
     if v.len() > MAX_ID_LEN {
-        return Err(ApiError::field(
-            field,
-            format!("longer than {MAX_ID_LEN} bytes"),
-        ));
+        return Err(format!("longer than {MAX_ID_LEN} bytes"));
     }
     Ok(())
 }
 
-fn check_group(g: TraceGroup, at: &str, scope: &Scope) -> Result<CheckedGroup, ApiError> {
-    check_id(&format!("{at}.trace_id"), &g.trace_id)?;
-    check_len(&format!("{at}.environment"), &g.environment)?;
-    check_len(&format!("{at}.workspace_slug"), &g.workspace_slug)?;
+fn check_group(g: TraceGroup, i: usize, scope: &Scope) -> Result<CheckedGroup, ApiError> {
+    let at = |field: &str| format!("traces[{i}].{field}");
+    check_id(&g.trace_id).map_err(|why| ApiError::field(at("trace_id"), why))?;
+    check_len(&g.environment).map_err(|why| ApiError::field(at("environment"), why))?;
+    check_len(&g.workspace_slug).map_err(|why| ApiError::field(at("workspace_slug"), why))?;
     if !g.timestamp.is_empty() && timefmt::parse_micros(&g.timestamp).is_none() {
         return Err(ApiError::field(
-            format!("{at}.timestamp"),
+            at("timestamp"),
             "not an RFC 3339 timestamp",
         ));
     }
     if !scope.allows(&g.workspace_slug) {
         return Err(ApiError::Forbidden(format!(
-            "{at}.workspace_slug: this key may not write workspace {:?}",
+            "{}: this key may not write workspace {:?}",
+            at("workspace_slug"),
             g.workspace_slug
         )));
     }
     if g.spans.is_empty() {
-        return Err(ApiError::field(format!("{at}.spans"), "must not be empty"));
+        return Err(ApiError::field(at("spans"), "must not be empty"));
     }
     let spans = g
         .spans
         .into_iter()
         .enumerate()
-        .map(|(j, s)| check_span(s, &format!("{at}.spans[{j}]")))
+        .map(|(j, s)| check_span(s, &|field| format!("traces[{i}].spans[{j}].{field}")))
         .collect::<Result<_, _>>()?;
     Ok(CheckedGroup {
         trace_id: g.trace_id,
@@ -155,28 +157,29 @@ fn check_group(g: TraceGroup, at: &str, scope: &Scope) -> Result<CheckedGroup, A
     })
 }
 
-fn check_span(s: WireSpan, at: &str) -> Result<CheckedSpan, ApiError> {
-    check_id(&format!("{at}.span_id"), &s.span_id)?;
+/// `at` names a field of this span (its path in the body), for the error only.
+fn check_span(s: WireSpan, at: &dyn Fn(&str) -> String) -> Result<CheckedSpan, ApiError> {
+    check_id(&s.span_id).map_err(|why| ApiError::field(at("span_id"), why))?;
     if let Some(p) = &s.parent_span_id {
-        check_len(&format!("{at}.parent_span_id"), p)?;
+        check_len(p).map_err(|why| ApiError::field(at("parent_span_id"), why))?;
     }
     if !KINDS.contains(&s.kind.as_str()) {
         return Err(ApiError::field(
-            format!("{at}.kind"),
+            at("kind"),
             format!("must be one of {}", KINDS.join(", ")),
         ));
     }
     if !STATUSES.contains(&s.status.as_str()) {
         return Err(ApiError::field(
-            format!("{at}.status"),
+            at("status"),
             format!("must be one of {}", STATUSES.join(", ")),
         ));
     }
     let start_us = timefmt::parse_micros(&s.timestamp)
-        .ok_or_else(|| ApiError::field(format!("{at}.timestamp"), "not an RFC 3339 timestamp"))?;
+        .ok_or_else(|| ApiError::field(at("timestamp"), "not an RFC 3339 timestamp"))?;
     if !s.duration_ms.is_finite() || s.duration_ms < 0.0 || s.duration_ms > 1e12 {
         return Err(ApiError::field(
-            format!("{at}.duration_ms"),
+            at("duration_ms"),
             "must be a finite number between 0 and 1e12",
         ));
     }
@@ -186,7 +189,7 @@ fn check_span(s: WireSpan, at: &str) -> Result<CheckedSpan, ApiError> {
         ("total_tokens", s.total_tokens),
     ] {
         if i64::try_from(n).is_err() {
-            return Err(ApiError::field(format!("{at}.{name}"), "too large"));
+            return Err(ApiError::field(at(name), "too large"));
         }
     }
     Ok(CheckedSpan { span: s, start_us })
