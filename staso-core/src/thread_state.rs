@@ -101,6 +101,12 @@ pub(crate) fn mirror_frame(frame: &Frame) {
     SKIP.set(frame.span.is_some_and(|p| !p.recording));
 }
 
+/// The current frame's span is the root of a dropped trace.
+#[inline(always)]
+pub(crate) fn set_skip() {
+    SKIP.set(true);
+}
+
 /// The current frame's span records again (or there is none).
 #[inline(always)]
 pub(crate) fn clear_skip() {

@@ -1,17 +1,20 @@
 //! The client registry: the one installed client ([`Client`]), `get_client`, `flush`, `shutdown`;
 //! their async forms (`wait.rs`) and the hand-off of annotations to the client's sink
-//! (`annotate.rs`). `init`, which builds the exporters, sits
+//! (`annotate.rs`); the per-thread count of roots head sampling dropped (`sampled_out.rs`). `init`,
+//! which builds the exporters, sits
 //! above in `init.rs`; the per-thread cache of the client is in `thread_state.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::config::{CapturePolicy, Config, ExportSettings, default_session_id};
+use crate::config::{CapturePolicy, Config, ExportSettings, default_session_id, sampled_below};
 use crate::export::{AnnotationSink, SpanExporter};
+use crate::ids::TraceId;
 use crate::report::DeliveryReport;
 
 mod annotate;
+mod sampled_out;
 mod wait;
 
 pub use annotate::annotate;
@@ -46,9 +49,12 @@ pub(crate) struct ClientInner {
     /// Where annotations are queued: the HTTP transport's worker. `None` when disabled or when
     /// installed with a custom exporter.
     pub(crate) annotations: Option<Arc<dyn AnnotationSink>>,
-    /// Spans of traces head sampling dropped without recording them (their roots), added to every
-    /// report as `sampled_out`.
-    pub(crate) sampled_out: AtomicU64,
+    /// The process's count of roots head sampling dropped (`sampled_out::total`) when this client
+    /// was installed: its reports add what was counted since.
+    sampled_out_from: u64,
+    /// The same count when this client began shutting down ([`OPEN`] until then), so a retired
+    /// client's reports leave out its successor's roots.
+    sampled_out_until: AtomicU64,
     /// Head sampling's threshold for a root outside any agent (the config's agent's rate).
     pub(crate) root_threshold: u64,
 }
@@ -56,10 +62,21 @@ pub(crate) struct ClientInner {
 impl ClientInner {
     /// Adds the spans head sampling dropped on the callers' threads to `report`.
     fn add_sampled_out(&self, report: &mut DeliveryReport) {
-        report.sampled_out += self.sampled_out.load(Ordering::Relaxed);
+        let until = match self.sampled_out_until.load(Ordering::Acquire) {
+            OPEN => sampled_out::total(),
+            until => until,
+        };
+        report.sampled_out += until - self.sampled_out_from;
     }
 
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
+        // Only the first shutdown closes the count (a later one returns the stored report).
+        let _ = self.sampled_out_until.compare_exchange(
+            OPEN,
+            sampled_out::total(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         self.shutdown_ran.store(true, Ordering::Release);
         let mut slot = self.final_report.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = slot.as_ref() {
@@ -84,6 +101,13 @@ static GENERATION: AtomicU64 = AtomicU64::new(1);
 static RECORDING: AtomicBool = AtomicBool::new(false);
 /// True while the installed client samples (some rate below 1): read by a new root only.
 static SAMPLING: AtomicBool = AtomicBool::new(false);
+/// The threshold below which a root outside any agent is kept (`config::sampled_below`), when the
+/// installed client drops the others outright (it samples and has no tail rules to hold them
+/// for); `u64::MAX` otherwise, which keeps every root here and leaves the decision to the client.
+static ROOT_KEEP_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// [`ClientInner::sampled_out_until`] while the client is installed.
+const OPEN: u64 = u64::MAX;
 
 /// The installed client, enabled or not.
 pub(crate) fn current_client() -> Option<Arc<ClientInner>> {
@@ -107,6 +131,20 @@ pub(crate) fn is_sampling() -> bool {
     SAMPLING.load(Ordering::Relaxed)
 }
 
+/// Whether a new root outside any agent, with this trace id, is dropped outright: the installed
+/// client samples it out and has no tail rules (one relaxed load; `false` leaves the decision to
+/// the client, see `ROOT_KEEP_THRESHOLD`).
+#[inline]
+pub(crate) fn drops_root(trace_id: TraceId) -> bool {
+    !sampled_below(trace_id, ROOT_KEEP_THRESHOLD.load(Ordering::Relaxed))
+}
+
+/// Counts a root head sampling dropped: added to the reports of the installed client.
+#[inline]
+pub(crate) fn count_sampled_out() {
+    sampled_out::add_one();
+}
+
 /// The generation of the installed client: bumped on every install and uninstall, so per-thread
 /// caches (`thread_state`) know when to read the global again.
 #[inline]
@@ -118,10 +156,16 @@ pub(crate) fn generation() -> u64 {
 fn install(inner: Arc<ClientInner>) -> Option<Arc<ClientInner>> {
     let enabled = inner.exporter.is_some();
     let sampling = enabled && inner.config.sampling().is_active();
+    let root_keep = if sampling && inner.config.sampling().tail().is_none() {
+        inner.root_threshold
+    } else {
+        u64::MAX
+    };
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     let prev = g.replace(inner);
     GENERATION.fetch_add(1, Ordering::AcqRel);
     SAMPLING.store(sampling, Ordering::Release);
+    ROOT_KEEP_THRESHOLD.store(root_keep, Ordering::Release);
     RECORDING.store(enabled, Ordering::Release);
     prev
 }
@@ -158,8 +202,7 @@ fn uninstall_if(current: &Arc<ClientInner>) -> bool {
     if g.as_ref().is_some_and(|c| Arc::ptr_eq(c, current)) {
         *g = None;
         GENERATION.fetch_add(1, Ordering::AcqRel);
-        RECORDING.store(false, Ordering::Release);
-        SAMPLING.store(false, Ordering::Release);
+        stop_recording();
         true
     } else {
         false
@@ -301,7 +344,8 @@ pub(crate) fn install_client(
         final_report: Mutex::new(None),
         shutdown_ran: AtomicBool::new(false),
         annotations,
-        sampled_out: AtomicU64::new(0),
+        sampled_out_from: 0,
+        sampled_out_until: AtomicU64::new(OPEN),
     };
     // Retire the previous client first so its report can be stored on the new one; spans created
     // in between are recorded by nobody, which only happens during a re-init.
@@ -309,12 +353,14 @@ pub(crate) fn install_client(
         let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
         let prev = g.take();
         GENERATION.fetch_add(1, Ordering::AcqRel);
-        RECORDING.store(false, Ordering::Release);
+        stop_recording();
         prev
     };
     if let Some(prev) = previous {
         inner.previous_report = Some(prev.shutdown(DEFAULT_SHUTDOWN_TIMEOUT));
     }
+    // Counted after the previous client closed its count: each root is in one client's reports.
+    inner.sampled_out_from = sampled_out::total();
     let inner = Arc::new(inner);
     if let Some(other) = install(inner.clone()) {
         // Another thread initialised concurrently; retire its client too.
@@ -360,7 +406,13 @@ fn take_global() -> Option<Arc<ClientInner>> {
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     let c = g.take();
     GENERATION.fetch_add(1, Ordering::AcqRel);
+    stop_recording();
+    c
+}
+
+/// The flags of "no client installed" (under the `GLOBAL` write lock).
+fn stop_recording() {
     RECORDING.store(false, Ordering::Release);
     SAMPLING.store(false, Ordering::Release);
-    c
+    ROOT_KEEP_THRESHOLD.store(u64::MAX, Ordering::Release);
 }

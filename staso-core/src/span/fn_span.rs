@@ -103,6 +103,20 @@ impl ActiveSpan {
         }
     }
 
+    /// The span of a new record of `site`; `entered` when it was made current at entry.
+    #[inline]
+    fn recording(
+        site: &'static CallSite,
+        mut record: Box<SpanRecord>,
+        entered: bool,
+    ) -> ActiveSpan {
+        record.site = Some(site);
+        ActiveSpan {
+            record: Some(record),
+            flags: recording_flags(site, entered),
+        }
+    }
+
     /// Clears `flag`, returning whether it was set.
     #[inline]
     pub(super) fn take_flag(&mut self, flag: u8) -> bool {
@@ -130,25 +144,23 @@ pub fn enter_current(
 /// The part of span entry that does not depend on the capture closure (kept out of line, so the
 /// instrumented fn inlines only the capture step).
 fn begin(site: &'static CallSite) -> ActiveSpan {
-    let Some(policy) = site_policy(site) else {
-        return ActiveSpan::NONE;
-    };
-    // An agent span also replaces the current agent: it is made current by `run` instead.
-    let agent = site.role == Role::Agent;
-    let entered = if agent {
-        new_agent_record(site.name, site.kind)
-    } else {
-        enter_record(Cow::Borrowed(site.name), site.kind)
-    };
-    match entered {
-        Some(Entered::Record(mut record)) => {
-            record.site = Some(site);
-            ActiveSpan {
-                record: Some(record),
-                flags: span_flags(site, &policy, !agent),
-            }
-        }
-        Some(Entered::DroppedRoot) => ActiveSpan::dropped_root(agent),
+    if site.role == Role::Agent {
+        return begin_agent(site);
+    }
+    match enter_record(Cow::Borrowed(site.name), site.kind) {
+        Some(Entered::Record(record)) => ActiveSpan::recording(site, record, true),
+        Some(Entered::DroppedRoot) => ActiveSpan::dropped_root(false),
+        None => ActiveSpan::NONE,
+    }
+}
+
+/// [`begin`] for an agent span, which also replaces the current agent: it is made current by
+/// `run` instead (out of line, so the other spans' entry stays small).
+#[inline(never)]
+fn begin_agent(site: &'static CallSite) -> ActiveSpan {
+    match new_agent_record(site.name, site.kind) {
+        Some(Entered::Record(record)) => ActiveSpan::recording(site, record, false),
+        Some(Entered::DroppedRoot) => ActiveSpan::dropped_root(true),
         None => ActiveSpan::NONE,
     }
 }
@@ -157,7 +169,7 @@ fn begin(site: &'static CallSite) -> ActiveSpan {
 /// only to a site that captures something; a site with capture off skips the client lookup here
 /// (emission looks the client up anyway).
 #[inline]
-pub(super) fn site_policy(site: &CallSite) -> Option<CapturePolicy> {
+fn site_policy(site: &CallSite) -> Option<CapturePolicy> {
     if site.capture_input || site.capture_output {
         with_recording_client(|c| c.policy)
     } else {
@@ -165,9 +177,21 @@ pub(super) fn site_policy(site: &CallSite) -> Option<CapturePolicy> {
     }
 }
 
+/// The [`ActiveSpan`] flags of a new record of `site`, under the policy of the client looked up
+/// only now that the span records (the root of a dropped trace never needs it). Without a
+/// client (uninstalled since entry began) nothing is captured; emission then drops the record.
+#[inline]
+pub(super) fn recording_flags(site: &CallSite, entered: bool) -> u8 {
+    match site_policy(site) {
+        Some(policy) => span_flags(site, &policy, entered),
+        None if entered => ENTERED,
+        None => 0,
+    }
+}
+
 /// The [`ActiveSpan`] flags of a span of `site` under `policy`.
 #[inline]
-pub(super) fn span_flags(site: &CallSite, policy: &CapturePolicy, entered: bool) -> u8 {
+fn span_flags(site: &CallSite, policy: &CapturePolicy, entered: bool) -> u8 {
     let mut flags = 0;
     if site.capture_output && policy.output {
         flags |= RECORDS_OUTPUT;

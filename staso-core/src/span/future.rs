@@ -13,7 +13,7 @@ use crate::record::{CallSite, Role};
 use crate::shared_str::SharedStr;
 use crate::thread_state;
 
-use super::fn_span::{ActiveSpan, Capture, site_policy, span_flags};
+use super::fn_span::{ActiveSpan, Capture, recording_flags};
 use super::scope::{export_cached, new_record_and_frame};
 
 pin_project_lite::pin_project! {
@@ -101,9 +101,6 @@ pub fn enter_async(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_
 
 /// The part of [`enter_async`] that does not depend on the capture closure.
 fn begin_async(site: &'static CallSite) -> (ActiveSpan, Option<Frame>) {
-    let Some(policy) = site_policy(site) else {
-        return (ActiveSpan::NONE, None);
-    };
     let agent = (site.role == Role::Agent).then_some(SharedStr::Static(site.name));
     let Some((record, frame)) = new_record_and_frame(Cow::Borrowed(site.name), site.kind, agent)
     else {
@@ -117,7 +114,7 @@ fn begin_async(site: &'static CallSite) -> (ActiveSpan, Option<Frame>) {
     record.site = Some(site);
     let span = ActiveSpan {
         record: Some(record),
-        flags: span_flags(site, &policy, false),
+        flags: recording_flags(site, false),
     };
     (span, Some(frame))
 }

@@ -7,9 +7,8 @@ use std::cell::RefCell;
 
 use crate::context::{Frame, ParentRef};
 use crate::ids::TraceId;
-use std::sync::atomic::Ordering;
 
-use crate::client::ClientInner;
+use crate::client::{self, ClientInner};
 use crate::config::sampled_below;
 use crate::record::{SampleState, SpanRecord};
 use crate::report::EnqueueResult;
@@ -37,9 +36,9 @@ fn root_sample(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> S
     decide_root(state, trace_id, agent)
 }
 
-/// Head sampling's decision for a new root. A dropped root is counted here, once (its spans are
-/// never built, so nothing is counted when it ends); a held one is counted by the tail sampler
-/// if its trace is not kept.
+/// Head sampling's decision for a new root, from the client's settings. A dropped root is counted
+/// here, once (its spans are never built, so nothing is counted when it ends); a held one is
+/// counted by the tail sampler if its trace is not kept.
 #[inline]
 fn decide_root(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> SampleState {
     with_cached_client(&state.client, |c| {
@@ -53,7 +52,7 @@ fn decide_root(state: &ThreadState, trace_id: TraceId, agent: Option<&str>) -> S
         } else if sampling.tail().is_some() {
             SampleState::Held
         } else {
-            c.sampled_out.fetch_add(1, Ordering::Relaxed);
+            client::count_sampled_out();
             SampleState::Dropped
         }
     })
@@ -75,6 +74,10 @@ pub(super) enum Built {
 /// id and asks head sampling first; when its trace is dropped it gets a span id and no record
 /// (`recordless`; else a record marked dropped, counted and never sent). `name` is called only
 /// for a record.
+///
+/// A `recordless` root outside any agent is first checked against the threshold the client
+/// publishes for dropping such roots outright (`client::drops_root`: one load, no client
+/// lookup); a root that passes it, or any other root, asks the cached client.
 #[inline]
 fn build_record(
     state: &ThreadState,
@@ -84,21 +87,40 @@ fn build_record(
     agent: Option<SharedStr>,
     recordless: bool,
 ) -> Option<Built> {
+    build_record_of(state, frame, name, kind, agent, recordless, None)
+}
+
+/// [`build_record`], for a root whose trace id is already `drawn` (and passed the threshold).
+#[inline]
+fn build_record_of(
+    state: &ThreadState,
+    frame: &Frame,
+    name: impl FnOnce() -> Cow<'static, str>,
+    kind: crate::kind::SpanKind,
+    agent: Option<SharedStr>,
+    recordless: bool,
+    drawn: Option<TraceId>,
+) -> Option<Built> {
     let (trace_id, parent, sample) = match frame.span {
         Some(p) if !p.recording => return None,
         Some(p) if p.held => (p.trace_id, Some(p.span_id), SampleState::Held),
         Some(p) => (p.trace_id, Some(p.span_id), SampleState::Kept),
         None => {
-            let trace_id = state.trace_id();
             let root_agent = agent.as_deref().or(frame.agent.as_deref());
+            let trace_id = match drawn {
+                Some(trace_id) => trace_id,
+                None => {
+                    let trace_id = state.trace_id();
+                    if recordless && root_agent.is_none() && client::drops_root(trace_id) {
+                        client::count_sampled_out();
+                        return Some(dropped_root(state, trace_id));
+                    }
+                    trace_id
+                }
+            };
             let sample = root_sample(state, trace_id, root_agent);
             if sample == SampleState::Dropped && recordless {
-                return Some(Built::DroppedRoot(ParentRef {
-                    trace_id,
-                    span_id: state.span_id(),
-                    recording: false,
-                    held: false,
-                }));
+                return Some(dropped_root(state, trace_id));
             }
             (trace_id, None, sample)
         }
@@ -123,6 +145,18 @@ fn build_record(
     record.user_id = frame.user.clone();
     record.agent_name = agent.or_else(|| frame.agent.clone());
     Some(Built::Record(record))
+}
+
+/// The identity of the root of the dropped trace `trace_id`: the trace id its decision read and a
+/// new span id.
+#[inline]
+fn dropped_root(state: &ThreadState, trace_id: TraceId) -> Built {
+    Built::DroppedRoot(ParentRef {
+        trace_id,
+        span_id: state.span_id(),
+        recording: false,
+        held: false,
+    })
 }
 
 /// Creates a span record under the current context, or `None` when nothing records (no enabled
@@ -229,25 +263,59 @@ pub(super) enum Entered {
 /// Creates a span record under the current context and makes it the current span, in the same
 /// thread-local access. What it replaced is the record's parent (see [`restore_parent`]), so
 /// nothing needs saving. Not for agent spans, which also replace the current agent.
+///
+/// A new root outside any agent draws its trace id and checks it against the threshold for
+/// dropping it outright (`client::drops_root`) before anything else: a dropped one is a few
+/// draws, a compare, the count and the frame's span written.
+#[inline]
 pub(super) fn enter_record(
     name: Cow<'static, str>,
     kind: crate::kind::SpanKind,
 ) -> Option<Entered> {
     thread_state::with(|s| {
         let mut frame = s.frame.try_borrow_mut().ok()?;
-        match build_record(s, &frame, || name, kind, None, true)? {
-            Built::Record(record) => {
-                frame.span = Some(parent_ref(&record));
-                Some(Entered::Record(record))
+        let mut drawn = None;
+        if frame.span.is_none() && frame.agent.is_none() {
+            let trace_id = s.trace_id();
+            if client::drops_root(trace_id) {
+                client::count_sampled_out();
+                frame.span = Some(ParentRef {
+                    trace_id,
+                    span_id: s.span_id(),
+                    recording: false,
+                    held: false,
+                });
+                thread_state::set_skip();
+                return Some(Entered::DroppedRoot);
             }
-            Built::DroppedRoot(me) => {
-                frame.span = Some(me);
-                thread_state::mirror_frame(&frame);
-                Some(Entered::DroppedRoot)
-            }
+            drawn = Some(trace_id);
         }
+        enter_built(s, &mut frame, name, kind, drawn)
     })
     .flatten()
+}
+
+/// The rest of [`enter_record`]: a record under `frame` (or a dropped root the client decided),
+/// made current.
+#[inline]
+fn enter_built(
+    s: &ThreadState,
+    frame: &mut Frame,
+    name: Cow<'static, str>,
+    kind: crate::kind::SpanKind,
+    drawn: Option<TraceId>,
+) -> Option<Entered> {
+    match build_record_of(s, frame, || name, kind, None, true, drawn)? {
+        Built::Record(record) => {
+            frame.span = Some(parent_ref(&record));
+            Some(Entered::Record(record))
+        }
+        Built::DroppedRoot(me) => {
+            frame.span = Some(me);
+            thread_state::mirror_frame(frame);
+            Some(Entered::DroppedRoot)
+        }
+    }
 }
 
 /// Creates the record of the agent span `agent` under the current context; `run` makes it
