@@ -8,7 +8,7 @@ use super::{Store, StoreError, StoreResult, scope_filter};
 use crate::keys::Scope;
 
 /// The workspaces holding span `?2` of trace `?1`, newest trace first. Through the trace's rows
-/// (`traces_by_trace`), then the spans' primary key: the spans table's key starts with the
+/// (the key of `traces`, trace id first), then the spans' primary key: the spans table's key starts with the
 /// workspace, so a lookup by trace and span id alone would scan it.
 pub(crate) const SPAN_WORKSPACES_SQL: &str = "SELECT s.workspace_slug FROM traces t \
      JOIN spans s ON s.workspace_slug = t.workspace_slug AND s.trace_id = t.trace_id \

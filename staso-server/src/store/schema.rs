@@ -183,6 +183,34 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX traces_by_trace ON traces (trace_id, start_us);
     CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us DESC, trace_id DESC);
     "#,
+    // v5: the key of `traces` starts with the trace id, so it also serves the lookups by trace id
+    // alone and `traces_by_trace` goes: ingest wrote one more randomly placed index entry per
+    // trace for it (each dirtying a page of the WAL). The table is rebuilt (SQLite cannot change
+    // a primary key in place); its other indexes are created again.
+    r#"
+    CREATE TABLE traces_v5 (
+        workspace_slug TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        end_us INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        root_name TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        span_count INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        PRIMARY KEY (trace_id, workspace_slug)
+    );
+    INSERT INTO traces_v5 SELECT workspace_slug, trace_id, environment, timestamp, start_us, end_us,
+        duration_ms, root_name, agent_name, session_id, span_count, status FROM traces;
+    DROP TABLE traces;
+    ALTER TABLE traces_v5 RENAME TO traces;
+    CREATE INDEX traces_by_start ON traces (start_us DESC, trace_id DESC);
+    CREATE INDEX traces_by_session ON traces (session_id, start_us);
+    CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us DESC, trace_id DESC);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -267,5 +295,65 @@ mod tests {
             .unwrap();
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         assert!((secs.unwrap() - now).abs() < 5, "{secs:?} vs {now}");
+    }
+
+    /// v5 rebuilds `traces` keyed by trace id first: rows and indexes survive, lookups by trace
+    /// id alone use the key.
+    #[test]
+    fn v5_keeps_traces_and_keys_them_by_trace_id() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
+            conn.execute_batch(sql).unwrap();
+            conn.pragma_update(None, "user_version", i as i64 + 1)
+                .unwrap();
+        }
+        for (ws, id, start) in [("a", "t1", 10), ("b", "t1", 20), ("a", "t2", 30)] {
+            conn.execute(
+                "INSERT INTO traces VALUES (?1, ?2, 'prod', 'ts', ?3, ?3, 1.5, 'root', 'agent', \
+                 's', 2, 'ok')",
+                rusqlite::params![ws, id, start],
+            )
+            .unwrap();
+        }
+        migrate(&mut conn).unwrap();
+        let rows: Vec<(String, String, i64)> = conn
+            .prepare("SELECT workspace_slug, trace_id, start_us FROM traces ORDER BY start_us")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            [("a", "t1", 10), ("b", "t1", 20), ("a", "t2", 30)].map(|(w, t, s)| (
+                w.to_owned(),
+                t.to_owned(),
+                s
+            ))
+        );
+        let indexes: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'traces' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "sqlite_autoindex_traces_1",
+                "traces_by_session",
+                "traces_by_start",
+                "traces_by_workspace"
+            ]
+        );
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT start_us FROM traces WHERE trace_id = 't1'",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("sqlite_autoindex_traces_1"), "{plan}");
     }
 }

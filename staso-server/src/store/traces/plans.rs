@@ -112,7 +112,7 @@ fn trace_page_and_conversation_read_indexes() {
     let (sql, p) = workspace_of_sql(&all, "t");
     let by_id = plan(&store, &sql, &p);
     indexed("trace by id", &by_id);
-    assert!(by_id.contains("traces_by_trace"), "{by_id}");
+    assert!(by_id.contains("sqlite_autoindex_traces_1"), "{by_id}");
     let p = [SqlValue::Text("w".into()), SqlValue::Text("t".into())];
     let spans = plan(&store, &spans_sql(), &p);
     indexed("spans of a trace", &spans);
@@ -133,7 +133,7 @@ fn annotation_targets_are_found_through_indexes() {
         &params,
     );
     indexed("span of an annotation", &p);
-    assert!(p.contains("traces_by_trace"), "{p}");
+    assert!(p.contains("sqlite_autoindex_traces_1"), "{p}");
     let p = plan(
         &store,
         crate::store::annotations::TRACE_WORKSPACES_SQL,

@@ -181,7 +181,7 @@ pub(crate) fn conversation_sql(scope: &Scope, session_id: &str) -> (String, Vec<
     (sql, p)
 }
 
-/// The query of [`workspace_of`] (index `traces_by_trace`).
+/// The query of [`workspace_of`] (the key of `traces`, which starts with the trace id).
 pub(crate) fn workspace_of_sql(scope: &Scope, trace_id: &str) -> (String, Vec<SqlValue>) {
     let mut p = vec![SqlValue::Text(trace_id.to_owned())];
     let ws = scope_filter(scope, "workspace_slug", &mut p);
