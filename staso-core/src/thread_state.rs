@@ -34,14 +34,18 @@ impl ThreadState {
     /// `fastrand::u64` would look up its own thread-local through a call.
     #[inline]
     fn next_u64(&self) -> u64 {
-        let mut state = self.rng.get();
-        if state == 0 {
-            state = fastrand::u64(..);
-        }
-        state = state.wrapping_add(0x2d35_8dcc_aa6c_78a5);
+        let state = self.seeded_state().wrapping_add(WYRAND_STEP);
         self.rng.set(state);
-        let t = u128::from(state) * u128::from(state ^ 0x8bb8_4b93_962e_acc9);
-        (t as u64) ^ ((t >> 64) as u64)
+        wyrand_output(state)
+    }
+
+    /// The generator's state, seeded on first use.
+    #[inline]
+    fn seeded_state(&self) -> u64 {
+        match self.rng.get() {
+            0 => fastrand::u64(..),
+            state => state,
+        }
     }
 
     /// A random non-zero span id.
@@ -55,6 +59,25 @@ impl ThreadState {
         }
     }
 
+    /// A new root's trace id and span id: the draws of [`trace_id`](Self::trace_id) then
+    /// [`span_id`](Self::span_id), from one read and one write of the generator's state.
+    #[inline]
+    pub(crate) fn root_ids(&self) -> (TraceId, SpanId) {
+        let state = self.seeded_state();
+        self.rng.set(state.wrapping_add(3 * WYRAND_STEP));
+        let hi = wyrand_output(state.wrapping_add(WYRAND_STEP));
+        let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
+        let span = wyrand_output(state.wrapping_add(3 * WYRAND_STEP));
+        // Zero is not an id: start over on the (never seen) zero draws.
+        if hi | lo == 0 || span == 0 {
+            return (self.trace_id(), self.span_id());
+        }
+        (
+            TraceId((u128::from(hi) << 64) | u128::from(lo)),
+            SpanId(span),
+        )
+    }
+
     /// A random non-zero trace id (two draws, as `fastrand::u128` makes them). A new root draws
     /// it before anything else: head sampling decides from it.
     #[inline]
@@ -66,6 +89,16 @@ impl ThreadState {
             }
         }
     }
+}
+
+/// What wyrand adds to its state per draw.
+const WYRAND_STEP: u64 = 0x2d35_8dcc_aa6c_78a5;
+
+/// wyrand's output for a state.
+#[inline(always)]
+fn wyrand_output(state: u64) -> u64 {
+    let t = u128::from(state) * u128::from(state ^ 0x8bb8_4b93_962e_acc9);
+    (t as u64) ^ ((t >> 64) as u64)
 }
 
 thread_local! {

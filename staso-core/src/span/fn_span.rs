@@ -147,7 +147,7 @@ fn begin(site: &'static CallSite) -> ActiveSpan {
     if site.role == Role::Agent {
         return begin_agent(site);
     }
-    match enter_record(Cow::Borrowed(site.name), site.kind) {
+    match enter_record(site.name, site.kind) {
         Some(Entered::Record(record)) => ActiveSpan::recording(site, record, true),
         Some(Entered::DroppedRoot) => ActiveSpan::dropped_root(false),
         None => ActiveSpan::NONE,

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::cell::RefCell;
 
 use crate::context::{Frame, ParentRef};
-use crate::ids::TraceId;
+use crate::ids::{SpanId, TraceId};
 
 use crate::client::{self, ClientInner};
 use crate::config::sampled_below;
@@ -90,7 +90,8 @@ fn build_record(
     build_record_of(state, frame, name, kind, agent, recordless, None)
 }
 
-/// [`build_record`], for a root whose trace id is already `drawn` (and passed the threshold).
+/// [`build_record`], for a root whose ids are already `drawn` (its trace id kept by the
+/// threshold of `client::drops_root`).
 #[inline]
 fn build_record_of(
     state: &ThreadState,
@@ -99,8 +100,9 @@ fn build_record_of(
     kind: crate::kind::SpanKind,
     agent: Option<SharedStr>,
     recordless: bool,
-    drawn: Option<TraceId>,
+    drawn: Option<(TraceId, SpanId)>,
 ) -> Option<Built> {
+    let mut span_id = None;
     let (trace_id, parent, sample) = match frame.span {
         Some(p) if !p.recording => return None,
         Some(p) if p.held => (p.trace_id, Some(p.span_id), SampleState::Held),
@@ -108,7 +110,10 @@ fn build_record_of(
         None => {
             let root_agent = agent.as_deref().or(frame.agent.as_deref());
             let trace_id = match drawn {
-                Some(trace_id) => trace_id,
+                Some((trace_id, drawn_span)) => {
+                    span_id = Some(drawn_span);
+                    trace_id
+                }
                 None => {
                     let trace_id = state.trace_id();
                     if recordless && root_agent.is_none() && client::drops_root(trace_id) {
@@ -125,7 +130,8 @@ fn build_record_of(
             (trace_id, None, sample)
         }
     };
-    let (span_id, start) = (state.span_id(), crate::time::now());
+    let span_id = span_id.unwrap_or_else(|| state.span_id());
+    let start = crate::time::now();
     let mut record = match crate::pool::take_from(&state.pool) {
         Some(mut blank) => {
             blank.init_blank(trace_id, span_id, parent, name(), kind, start);
@@ -264,58 +270,43 @@ pub(super) enum Entered {
 /// thread-local access. What it replaced is the record's parent (see [`restore_parent`]), so
 /// nothing needs saving. Not for agent spans, which also replace the current agent.
 ///
-/// A new root outside any agent draws its trace id and checks it against the threshold for
-/// dropping it outright (`client::drops_root`) before anything else: a dropped one is a few
+/// A new root outside any agent draws its ids and checks its trace id against the threshold for
+/// dropping it outright (`client::drops_root`) before anything else: a dropped one costs the
 /// draws, a compare, the count and the frame's span written.
 #[inline]
-pub(super) fn enter_record(
-    name: Cow<'static, str>,
-    kind: crate::kind::SpanKind,
-) -> Option<Entered> {
+pub(super) fn enter_record(name: &'static str, kind: crate::kind::SpanKind) -> Option<Entered> {
     thread_state::with(|s| {
         let mut frame = s.frame.try_borrow_mut().ok()?;
         let mut drawn = None;
         if frame.span.is_none() && frame.agent.is_none() {
-            let trace_id = s.trace_id();
+            let (trace_id, span_id) = s.root_ids();
             if client::drops_root(trace_id) {
                 client::count_sampled_out();
                 frame.span = Some(ParentRef {
                     trace_id,
-                    span_id: s.span_id(),
+                    span_id,
                     recording: false,
                     held: false,
                 });
                 thread_state::set_skip();
                 return Some(Entered::DroppedRoot);
             }
-            drawn = Some(trace_id);
+            drawn = Some((trace_id, span_id));
         }
-        enter_built(s, &mut frame, name, kind, drawn)
+        let built = build_record_of(s, &frame, || Cow::Borrowed(name), kind, None, true, drawn)?;
+        match built {
+            Built::Record(record) => {
+                frame.span = Some(parent_ref(&record));
+                Some(Entered::Record(record))
+            }
+            Built::DroppedRoot(me) => {
+                frame.span = Some(me);
+                thread_state::mirror_frame(&frame);
+                Some(Entered::DroppedRoot)
+            }
+        }
     })
     .flatten()
-}
-
-/// The rest of [`enter_record`]: a record under `frame` (or a dropped root the client decided),
-/// made current.
-#[inline]
-fn enter_built(
-    s: &ThreadState,
-    frame: &mut Frame,
-    name: Cow<'static, str>,
-    kind: crate::kind::SpanKind,
-    drawn: Option<TraceId>,
-) -> Option<Entered> {
-    match build_record_of(s, frame, || name, kind, None, true, drawn)? {
-        Built::Record(record) => {
-            frame.span = Some(parent_ref(&record));
-            Some(Entered::Record(record))
-        }
-        Built::DroppedRoot(me) => {
-            frame.span = Some(me);
-            thread_state::mirror_frame(frame);
-            Some(Entered::DroppedRoot)
-        }
-    }
 }
 
 /// Creates the record of the agent span `agent` under the current context; `run` makes it
@@ -354,13 +345,33 @@ pub(super) fn new_agent_record(
 /// Leaves the root of a dropped trace made current by [`enter_record`] or
 /// [`new_agent_record`]: a root had no current span (and, for `agent`, no current agent), so
 /// none is current again and spans record again. Runs on unwind too (`ActiveSpan`'s drop).
+#[inline]
 pub(super) fn leave_dropped_root(agent: bool) {
+    if agent {
+        leave_dropped_agent_root();
+    } else {
+        leave_dropped_plain_root();
+    }
+}
+
+/// [`leave_dropped_root`] of a root outside any agent.
+#[inline(never)]
+fn leave_dropped_plain_root() {
     let _ = thread_state::with(|s| {
         if let Ok(mut f) = s.frame.try_borrow_mut() {
             f.span = None;
-            if agent {
-                f.agent = None;
-            }
+        }
+    });
+    thread_state::clear_skip();
+}
+
+/// [`leave_dropped_root`] of an agent root: its agent is no longer current either.
+#[inline(never)]
+fn leave_dropped_agent_root() {
+    let _ = thread_state::with(|s| {
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            f.span = None;
+            f.agent = None;
         }
     });
     thread_state::clear_skip();
