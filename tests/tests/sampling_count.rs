@@ -38,7 +38,10 @@ fn roots_dropped_on_many_threads_are_counted_exactly_after_the_threads_exit() {
     (0..5).for_each(|i| {
         root(i);
     });
-    assert_eq!(client.flush(Duration::from_secs(5)).sampled_out, 828 + 78 + 5);
+    assert_eq!(
+        client.flush(Duration::from_secs(5)).sampled_out,
+        828 + 78 + 5
+    );
     let report = client.shutdown(Duration::from_secs(5));
     assert_eq!(report.sampled_out, 911, "{report:?}");
     assert!(h.finished().is_empty(), "{}", h.render());
@@ -58,8 +61,8 @@ fn each_client_reports_only_the_roots_dropped_while_it_was_installed() {
         .sample_rate(0.0)
         .build_with_env(|_| None)
         .expect("valid config");
-    let second = staso::init_with_exporter(config, std::sync::Arc::new(h.spans.clone()))
-        .expect("init");
+    let second =
+        staso::init_with_exporter(config, std::sync::Arc::new(h.spans.clone())).expect("init");
     roots_on_threads(&[7]);
     root(0);
     let report = second.shutdown(Duration::from_secs(5));
@@ -74,8 +77,8 @@ fn a_replaced_client_keeps_its_own_count() {
         .sample_rate(0.0)
         .build_with_env(|_| None)
         .expect("valid config");
-    let second = staso::init_with_exporter(config, std::sync::Arc::new(h.spans.clone()))
-        .expect("init");
+    let second =
+        staso::init_with_exporter(config, std::sync::Arc::new(h.spans.clone())).expect("init");
     let retired = second
         .previous_shutdown_report()
         .expect("the first client was retired");
