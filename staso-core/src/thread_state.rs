@@ -212,6 +212,27 @@ mod tests {
     }
 
     #[test]
+    fn a_roots_ids_are_the_draws_of_trace_id_then_span_id() {
+        let drawn = with(|s| {
+            let start = s.seeded_state();
+            s.rng.set(start);
+            let root = s.root_ids();
+            let after_root = s.rng.get();
+            s.rng.set(start);
+            let one_by_one = (s.trace_id(), s.span_id());
+            (root, one_by_one, after_root == s.rng.get())
+        });
+        let Some((root, one_by_one, same_state_after)) = drawn else {
+            panic!("the thread state is alive in a test");
+        };
+        assert_eq!(root, one_by_one);
+        assert!(
+            same_state_after,
+            "both leave the generator at the same state"
+        );
+    }
+
+    #[test]
     fn threads_draw_different_ids() {
         let first = || with(|s| s.span_id().0);
         let other = std::thread::spawn(first).join().ok().flatten();

@@ -1,8 +1,8 @@
 //! The client registry: the one installed client ([`Client`]), `get_client`, `flush`, `shutdown`;
 //! their async forms (`wait.rs`) and the hand-off of annotations to the client's sink
 //! (`annotate.rs`); the per-thread count of roots head sampling dropped (`sampled_out.rs`). `init`,
-//! which builds the exporters, sits
-//! above in `init.rs`; the per-thread cache of the client is in `thread_state.rs`.
+//! which builds the exporters, sits above in `init.rs`; the per-thread cache of the client is in
+//! `thread_state.rs`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -66,7 +66,8 @@ impl ClientInner {
             OPEN => sampled_out::total(),
             until => until,
         };
-        report.sampled_out += until - self.sampled_out_from;
+        // The sum only grows, and `from` was read before the client could count or close.
+        report.sampled_out += until.saturating_sub(self.sampled_out_from);
     }
 
     fn shutdown(&self, timeout: Duration) -> DeliveryReport {
