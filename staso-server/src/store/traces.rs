@@ -2,6 +2,7 @@
 //! and the read queries behind `/v1/traces` and `/v1/conversations`.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use rusqlite::{Transaction, params};
 use serde::Serialize;
@@ -157,17 +158,24 @@ pub(crate) const SPAN_COLUMNS: &str = "span_id, parent_span_id, name, kind, time
     agent_version, user_id, capture";
 
 fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
-    let exists = tx
-        .prepare_cached("SELECT 1 FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2")?
-        .exists(params![g.workspace_slug, g.trace_id])?;
-    if !exists {
-        return insert_new(tx, g);
+    if insert_new(tx, g)? {
+        return Ok(());
     }
     tx.prepare_cached(
         "UPDATE traces SET environment = ?3 WHERE workspace_slug = ?1 AND trace_id = ?2",
     )?
     .execute(params![g.workspace_slug, g.trace_id, g.environment])?;
-    let mut stmt = tx.prepare_cached(&format!(
+    let mut stmt = tx.prepare_cached(&UPSERT_SPAN_SQL)?;
+    for c in &g.spans {
+        bind_span(&mut stmt, g, c)?;
+    }
+    recompute(tx, &g.workspace_slug, &g.trace_id)
+}
+
+/// Inserts a span row, or updates the stored one unless that is final and this one provisional.
+/// Built once: the statement cache is looked up by the text, which was formatted per trace.
+static UPSERT_SPAN_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) VALUES \
          ({SPAN_VALUES}) \
          ON CONFLICT(workspace_slug, trace_id, span_id) DO UPDATE SET \
@@ -183,12 +191,16 @@ fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
          agent_id = excluded.agent_id, agent_version = excluded.agent_version, \
          user_id = excluded.user_id, capture = excluded.capture \
          WHERE NOT (excluded.provisional = 1 AND spans.provisional = 0)"
-    ))?;
-    for c in &g.spans {
-        bind_span(&mut stmt, g, c)?;
-    }
-    recompute(tx, &g.workspace_slug, &g.trace_id)
-}
+    )
+});
+
+/// Inserts a span row of a trace not stored yet (built once, as [`UPSERT_SPAN_SQL`]).
+static INSERT_SPAN_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) \
+         VALUES ({SPAN_VALUES})"
+    )
+});
 
 const SPAN_VALUES: &str = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
     ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29";
@@ -238,9 +250,12 @@ fn bind_span(
 }
 
 /// A trace not stored yet: its spans as the upserts would leave them (a span id sent twice keeps
-/// the last copy, except that a provisional one never replaces a final one), inserted without
-/// conflict handling, then the `traces` row inserted once with its summary.
-fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
+/// the last copy, except that a provisional one never replaces a final one) and its summary
+/// computed from them; the `traces` row is inserted first, unless the trace is already stored
+/// (`Ok(false)`: nothing written, the caller upserts), then the spans without conflict handling.
+/// The insert is also the existence check: one statement per trace instead of a lookup and an
+/// insert.
+fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<bool> {
     let mut slot: HashMap<&str, usize> = HashMap::with_capacity(g.spans.len());
     let mut kept: Vec<&CheckedSpan> = Vec::with_capacity(g.spans.len());
     for c in &g.spans {
@@ -256,13 +271,8 @@ fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
             }
         }
     }
-    let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) \
-         VALUES ({SPAN_VALUES})"
-    ))?;
     let mut acc = Accumulator::default();
     for c in &kept {
-        bind_span(&mut stmt, g, c)?;
         let s = &c.span;
         acc.add(&SpanFacts {
             is_root: s.parent_span_id.is_none(),
@@ -277,28 +287,38 @@ fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
         });
     }
     let Some(t) = acc.finish() else {
-        return Ok(());
+        // No span (validation refuses an empty group): nothing to store.
+        return Ok(true);
     };
-    tx.prepare_cached(
-        "INSERT INTO traces(workspace_slug, trace_id, environment, timestamp, start_us, end_us, \
-         duration_ms, root_name, agent_name, session_id, span_count, status) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )?
-    .execute(params![
-        g.workspace_slug,
-        g.trace_id,
-        g.environment,
-        t.timestamp,
-        t.start_us,
-        t.end_us,
-        t.duration_ms,
-        t.root_name,
-        t.agent_name,
-        t.session_id,
-        t.span_count,
-        t.status
-    ])?;
-    Ok(())
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO traces(workspace_slug, trace_id, environment, timestamp, start_us, end_us, \
+             duration_ms, root_name, agent_name, session_id, span_count, status) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT(trace_id, workspace_slug) DO NOTHING",
+        )?
+        .execute(params![
+            g.workspace_slug,
+            g.trace_id,
+            g.environment,
+            t.timestamp,
+            t.start_us,
+            t.end_us,
+            t.duration_ms,
+            t.root_name,
+            t.agent_name,
+            t.session_id,
+            t.span_count,
+            t.status
+        ])?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let mut stmt = tx.prepare_cached(&INSERT_SPAN_SQL)?;
+    for c in &kept {
+        bind_span(&mut stmt, g, c)?;
+    }
+    Ok(true)
 }
 
 /// SQLite integers are i64; token counts beyond that are clamped (validation already caps them).
