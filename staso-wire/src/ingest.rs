@@ -121,7 +121,11 @@ impl WireSpan {
     /// True for a provisional root snapshot: no parent and `staso.provisional_root: true` in the
     /// attributes (PROTOCOL.md §2.6).
     pub fn is_provisional_root(&self) -> bool {
+        // The key can only be there if its text is, or if it was written with `\u` escapes: a
+        // scan spares the parse for almost every span (the server asks this of each root
+        // several times).
         self.parent_span_id.is_none()
+            && (self.attributes.contains("provisional_root") || self.attributes.contains("\\u"))
             && serde_json::from_str::<serde_json::Value>(&self.attributes)
                 .ok()
                 .and_then(|v| v.get("staso.provisional_root").cloned())
@@ -140,4 +144,29 @@ pub struct IngestAck {
     pub spans_dropped: u64,
     /// Must equal the request's `Idempotency-Key`.
     pub receipt_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WireSpan;
+
+    fn root(attributes: &str) -> WireSpan {
+        let mut s = WireSpan::empty("00000000-0000-0000-0000-000000000001".to_owned());
+        s.attributes = attributes.to_owned();
+        s
+    }
+
+    #[test]
+    fn provisional_roots_are_found_however_the_key_is_written() {
+        assert!(root(r#"{"staso.provisional_root":true}"#).is_provisional_root());
+        // Escaped key: the same key once decoded.
+        assert!(root(r#"{"staso\u002eprovisional_root":true}"#).is_provisional_root());
+        assert!(!root(r#"{"staso.provisional_root":false}"#).is_provisional_root());
+        assert!(!root(r#"{"code.function":"run"}"#).is_provisional_root());
+        assert!(!root(r#"{"note":"provisional_root"}"#).is_provisional_root());
+        assert!(!root("{}").is_provisional_root());
+        let mut child = root(r#"{"staso.provisional_root":true}"#);
+        child.parent_span_id = Some("00000000-0000-0000-0000-000000000002".to_owned());
+        assert!(!child.is_provisional_root());
+    }
 }

@@ -249,6 +249,9 @@ fn bind_span(
     Ok(())
 }
 
+/// Spans of a new trace up to which duplicates are found by a scan instead of a map.
+const SCAN_UP_TO: usize = 16;
+
 /// A trace not stored yet: its spans as the upserts would leave them (a span id sent twice keeps
 /// the last copy, except that a provisional one never replaces a final one) and its summary
 /// computed from them; the `traces` row is inserted first, unless the trace is already stored
@@ -256,17 +259,27 @@ fn bind_span(
 /// The insert is also the existence check: one statement per trace instead of a lookup and an
 /// insert.
 fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<bool> {
-    let mut slot: HashMap<&str, usize> = HashMap::with_capacity(g.spans.len());
-    let mut kept: Vec<&CheckedSpan> = Vec::with_capacity(g.spans.len());
+    let n = g.spans.len();
+    let mut kept: Vec<&CheckedSpan> = Vec::with_capacity(n);
+    // A map only for big traces: a scan of a few ids is cheaper than hashing each.
+    let mut slot: Option<HashMap<&str, usize>> =
+        (n > SCAN_UP_TO).then(|| HashMap::with_capacity(n));
     for c in &g.spans {
-        match slot.get(c.span.span_id.as_str()) {
-            Some(&i) => {
+        let id = c.span.span_id.as_str();
+        let seen = match &slot {
+            Some(slot) => slot.get(id).copied(),
+            None => kept.iter().position(|k| k.span.span_id == id),
+        };
+        match seen {
+            Some(i) => {
                 if !c.span.is_provisional_root() || kept[i].span.is_provisional_root() {
                     kept[i] = c;
                 }
             }
             None => {
-                slot.insert(&c.span.span_id, kept.len());
+                if let Some(slot) = &mut slot {
+                    slot.insert(id, kept.len());
+                }
                 kept.push(c);
             }
         }
@@ -373,4 +386,65 @@ fn recompute(tx: &Transaction<'_>, ws: &str, trace_id: &str) -> StoreResult<()> 
         t.duration_ms
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn span(id: usize, parent: Option<usize>, name: &str, provisional: bool) -> CheckedSpan {
+        let mut s = WireSpan::empty(format!("00000000-0000-0000-0000-{id:012x}"));
+        s.parent_span_id = parent.map(|p| format!("00000000-0000-0000-0000-{p:012x}"));
+        s.name = name.to_owned();
+        s.kind = "tool".to_owned();
+        s.status = "ok".to_owned();
+        s.timestamp = "2026-11-30T10:00:00+00:00".to_owned();
+        s.attributes = if provisional {
+            r#"{"staso.provisional_root":true}"#.to_owned()
+        } else {
+            "{}".to_owned()
+        };
+        CheckedSpan {
+            span: s,
+            start_us: 1_000_000 + id as i64,
+        }
+    }
+
+    /// A span id sent twice in the request of a new trace keeps its last copy, except that a
+    /// provisional root never replaces the final one: the same rule as the upserts, for a small
+    /// trace (ids compared by a scan) and a big one (a map).
+    #[test]
+    fn duplicates_in_a_new_traces_request_keep_the_upserts_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("d.db")).unwrap();
+        for (trace_id, children) in [("small", 3), ("big", SCAN_UP_TO + 5)] {
+            let mut spans = vec![span(1, None, "root", false)];
+            spans.extend((2..2 + children).map(|i| span(i, Some(1), "first", false)));
+            spans.push(span(2, Some(1), "second", false));
+            spans.push(span(1, None, "snapshot", true));
+            let group = CheckedGroup {
+                trace_id: trace_id.to_owned(),
+                environment: "default".to_owned(),
+                workspace_slug: "w".to_owned(),
+                spans,
+            };
+            store_groups(&store, vec![group]).unwrap();
+            let rows: Vec<(String, String, bool)> = store
+                .read(|tx| {
+                    let mut stmt = tx.prepare(
+                        "SELECT span_id, name, provisional FROM spans \
+                         WHERE trace_id = ?1 ORDER BY span_id",
+                    )?;
+                    let rows = stmt
+                        .query_map([trace_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(rows)
+                })
+                .unwrap();
+            assert_eq!(rows.len(), children + 1, "{trace_id}");
+            assert_eq!((rows[0].1.as_str(), rows[0].2), ("root", false), "{trace_id}");
+            assert_eq!(rows[1].1, "second", "{trace_id}");
+            assert!(rows[2..].iter().all(|r| r.1 == "first"), "{trace_id}");
+        }
+    }
 }

@@ -46,6 +46,11 @@ pub(crate) type Work = Box<dyn Fn(&Transaction<'_>) -> StoreResult<IngestAck> + 
 
 type Reply = SyncSender<StoreResult<IngestAck>>;
 
+/// A request's outcome on its way to the caller, with the request's spent work: the work owns the
+/// request's decoded spans, and freeing them is left to whichever thread answers (the sync thread
+/// under load), not the writer (≈ 4 % of its time).
+type Answer = (Reply, StoreResult<IngestAck>, Work);
+
 /// One request for the writer.
 struct Job {
     work: Work,
@@ -156,7 +161,7 @@ fn run(conn: &Mutex<Connection>, rx: &Receiver<Job>, syncer: Option<&Syncer>) {
 
 /// Writes `jobs` with `synchronous = NORMAL` (the sync thread syncs the WAL before answering),
 /// then gives the connection back its setting for [`Store::write`](super::Store::write).
-fn without_sync(conn: &mut Connection, jobs: Vec<Job>) -> Vec<(Reply, StoreResult<IngestAck>)> {
+fn without_sync(conn: &mut Connection, jobs: Vec<Job>) -> Vec<Answer> {
     let before: Option<i64> = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).ok();
     let relaxed = before.is_some() && conn.pragma_update(None, "synchronous", "NORMAL").is_ok();
     let answers = write_batch(conn, jobs);
@@ -168,8 +173,8 @@ fn without_sync(conn: &mut Connection, jobs: Vec<Job>) -> Vec<(Reply, StoreResul
     answers
 }
 
-fn answer(answers: Vec<(Reply, StoreResult<IngestAck>)>) {
-    for (reply, outcome) in answers {
+fn answer(answers: Vec<Answer>) {
+    for (reply, outcome, _spent) in answers {
         // A caller that went away (request cancelled) does not need its answer.
         let _ = reply.send(outcome);
     }
@@ -183,7 +188,7 @@ fn answer(answers: Vec<(Reply, StoreResult<IngestAck>)>) {
 /// of the writer's time under load). Only when a job fails (an idempotency conflict, a constraint)
 /// is that transaction rolled back and the batch run again with a savepoint per job, so the
 /// failing one is rolled back alone and the others are stored. Jobs are `Fn` for that reason.
-fn write_batch(conn: &mut Connection, jobs: Vec<Job>) -> Vec<(Reply, StoreResult<IngestAck>)> {
+fn write_batch(conn: &mut Connection, jobs: Vec<Job>) -> Vec<Answer> {
     let outcomes = match transaction(conn, &jobs, Isolation::Shared) {
         Ok(Some(outcomes)) => Ok(outcomes),
         Ok(None) => transaction(conn, &jobs, Isolation::SavepointEach)
@@ -199,7 +204,10 @@ fn write_batch(conn: &mut Connection, jobs: Vec<Job>) -> Vec<(Reply, StoreResult
                 .collect()
         }
     };
-    jobs.into_iter().map(|j| j.reply).zip(outcomes).collect()
+    jobs.into_iter()
+        .zip(outcomes)
+        .map(|(job, outcome)| (job.reply, outcome, job.work))
+        .collect()
 }
 
 /// How the jobs of a transaction are kept apart.
@@ -246,12 +254,12 @@ fn transaction(
 
 /// The sync thread: answers committed transactions once the WAL is on disk.
 struct Syncer {
-    tx: Sender<Vec<(Reply, StoreResult<IngestAck>)>>,
+    tx: Sender<Vec<Answer>>,
 }
 
 impl Syncer {
     fn start(wal: PathBuf) -> std::io::Result<Self> {
-        let (tx, rx) = channel::<Vec<(Reply, StoreResult<IngestAck>)>>();
+        let (tx, rx) = channel::<Vec<Answer>>();
         std::thread::Builder::new()
             .name("staso-store-sync".into())
             .spawn(move || {
@@ -262,7 +270,7 @@ impl Syncer {
                         answers.extend(more);
                     }
                     let synced = sync(&wal, &mut dir_synced);
-                    for (reply, outcome) in answers {
+                    for (reply, outcome, _spent) in answers {
                         let outcome = match &synced {
                             Ok(()) => outcome,
                             Err(e) => outcome.and_then(|_| {
@@ -276,10 +284,10 @@ impl Syncer {
         Ok(Syncer { tx })
     }
 
-    fn send(&self, answers: Vec<(Reply, StoreResult<IngestAck>)>) {
+    fn send(&self, answers: Vec<Answer>) {
         if let Err(returned) = self.tx.send(answers) {
             // The sync thread is gone (it only ends with its sender): fail rather than ack unsynced.
-            for (reply, _) in returned.0 {
+            for (reply, _, _) in returned.0 {
                 let _ = reply.send(Err(StoreError::Batch("the sync thread stopped".to_owned())));
             }
         }
