@@ -442,7 +442,11 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(rows.len(), children + 1, "{trace_id}");
-            assert_eq!((rows[0].1.as_str(), rows[0].2), ("root", false), "{trace_id}");
+            assert_eq!(
+                (rows[0].1.as_str(), rows[0].2),
+                ("root", false),
+                "{trace_id}"
+            );
             assert_eq!(rows[1].1, "second", "{trace_id}");
             assert!(rows[2..].iter().all(|r| r.1 == "first"), "{trace_id}");
         }
