@@ -8,6 +8,7 @@
 //! cargo run --release -p staso-bench --example server_ingest -- ingest 16  # 16 clients
 //! cargo run --release -p staso-bench --example server_ingest -- ingest 4 1  # 1 span/trace only
 //! cargo run --release -p staso-bench --example server_ingest -- ingest 4 0 fresh  # one workload
+//! cargo run --release -p staso-bench --example server_ingest -- ingest 32 10 fresh 60  # 60 s each
 //! ```
 //!
 //! Ingest: 4 client threads on keep-alive connections, bodies of 500 spans (50 traces of 10 spans,
@@ -154,14 +155,14 @@ fn report(what: &str, per_trace: usize, r: &Rate) {
     );
 }
 
-fn ingest(clients: usize, only: Option<usize>, workloads: &[Workload]) -> BoxResult<()> {
-    println!("ingest, {clients} clients, {BODY_SPANS} spans per request, 8 s per case:");
+fn ingest(clients: usize, only: Option<usize>, workloads: &[Workload], secs: u64) -> BoxResult<()> {
+    println!("ingest, {clients} clients, {BODY_SPANS} spans per request, {secs} s per case:");
     for &workload in workloads {
         println!(" {workload:?} (server CPU per span, clients excluded):");
         for per_trace in [10, 1].into_iter().filter(|n| only.is_none_or(|o| o == *n)) {
-            let rate = ingest_case(Template::staso(per_trace)?, workload, clients, 8)?;
+            let rate = ingest_case(Template::staso(per_trace)?, workload, clients, secs)?;
             report("Staso ingest JSON", per_trace, &rate);
-            let rate = ingest_case(Template::otlp(per_trace)?, workload, clients, 8)?;
+            let rate = ingest_case(Template::otlp(per_trace)?, workload, clients, secs)?;
             report("OTLP protobuf,", per_trace, &rate);
         }
     }
@@ -289,8 +290,14 @@ fn main() -> BoxResult<()> {
         Some("replay") => vec![Workload::Replay],
         _ => vec![Workload::Fresh, Workload::Replay],
     };
+    // Seconds measured per case (after the warm-up); a long run shows ingest sustained as the
+    // database grows.
+    let secs = match std::env::args().nth(5) {
+        Some(n) => n.parse()?,
+        None => 8,
+    };
     if what == "all" || what == "ingest" {
-        ingest(clients, only, &workloads)?;
+        ingest(clients, only, &workloads, secs)?;
     }
     if what == "all" || what == "read" {
         read()?;
