@@ -10,9 +10,9 @@ use crate::keys::Scope;
 /// The workspaces holding span `?2` of trace `?1`, newest trace first. Through the trace's rows
 /// (the key of `traces`, trace id first), then the spans' primary key: the spans table's key starts with the
 /// workspace, so a lookup by trace and span id alone would scan it.
-pub(crate) const SPAN_WORKSPACES_SQL: &str = "SELECT s.workspace_slug FROM traces t \
-     JOIN spans s ON s.workspace_slug = t.workspace_slug AND s.trace_id = t.trace_id \
-     AND s.span_id = ?2 WHERE t.trace_id = ?1 ORDER BY t.start_us DESC";
+pub(crate) const SPAN_WORKSPACES_SQL: &str = "SELECT t.workspace_slug FROM traces t \
+     JOIN spans s ON s.trace_seq = t.seq AND s.span_id = ?2 \
+     WHERE t.trace_id = ?1 ORDER BY t.start_us DESC";
 
 /// The workspaces holding trace `?1`, newest first.
 pub(crate) const TRACE_WORKSPACES_SQL: &str =

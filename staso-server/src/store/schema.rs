@@ -211,6 +211,81 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX traces_by_session ON traces (session_id, start_us);
     CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us DESC, trace_id DESC);
     "#,
+    // v6: spans are keyed by their trace's sequence number, not its ids. Each trace gets `seq`
+    // (its rowid, in insertion order) and a span's key is `(trace_seq, span_id)`: a new trace's
+    // spans land at the end of that key instead of at a random place (the trace id is random),
+    // so ingest no longer reads and dirties one randomly placed page of a key as large as the
+    // spans per trace — the page that fell out of the cache once the key outgrew it. The span
+    // rows drop the workspace and trace id (the trace row has them): 46 bytes less per span.
+    // Both tables are rebuilt (SQLite cannot change a key in place) and their indexes created
+    // again; spans keep their rowid order.
+    r#"
+    CREATE TABLE traces_v6 (
+        seq INTEGER PRIMARY KEY,
+        workspace_slug TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        end_us INTEGER NOT NULL,
+        duration_ms REAL NOT NULL,
+        root_name TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        session_id TEXT NOT NULL,
+        span_count INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        UNIQUE (trace_id, workspace_slug)
+    );
+    INSERT INTO traces_v6 (workspace_slug, trace_id, environment, timestamp, start_us, end_us,
+        duration_ms, root_name, agent_name, session_id, span_count, status)
+        SELECT workspace_slug, trace_id, environment, timestamp, start_us, end_us, duration_ms,
+        root_name, agent_name, session_id, span_count, status FROM traces ORDER BY rowid;
+    CREATE TABLE spans_v6 (
+        trace_seq INTEGER NOT NULL,
+        span_id TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        provisional INTEGER NOT NULL,
+        parent_span_id TEXT,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        duration_ms REAL NOT NULL,
+        status TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        requested_model TEXT NOT NULL,
+        usage_available INTEGER,
+        reasoning_effort TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        error_message TEXT,
+        session_id TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        agent_version TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        capture TEXT
+    );
+    INSERT INTO spans_v6 SELECT t.seq, s.span_id, s.start_us, s.provisional, s.parent_span_id,
+        s.name, s.kind, s.timestamp, s.duration_ms, s.status, s.model, s.provider,
+        s.requested_model, s.usage_available, s.reasoning_effort, s.input_tokens, s.output_tokens,
+        s.total_tokens, s.input, s.output, s.attributes, s.error_message, s.session_id,
+        s.agent_name, s.agent_id, s.agent_version, s.user_id, s.capture
+        FROM spans s JOIN traces_v6 t
+        ON t.trace_id = s.trace_id AND t.workspace_slug = s.workspace_slug ORDER BY s.rowid;
+    DROP TABLE spans;
+    DROP TABLE traces;
+    ALTER TABLE traces_v6 RENAME TO traces;
+    ALTER TABLE spans_v6 RENAME TO spans;
+    CREATE UNIQUE INDEX spans_by_trace ON spans (trace_seq, span_id);
+    CREATE INDEX traces_by_start ON traces (start_us DESC, trace_id DESC);
+    CREATE INDEX traces_by_session ON traces (session_id, start_us);
+    CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us DESC, trace_id DESC);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -235,125 +310,4 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keys::{ApiKey, KeyRing};
-
-    /// A v1 database's receipts stay valid after v2: labels rewritten to [`Scope::label`], ages
-    /// read from `created_at`, no body hash (any body matches, as before).
-    ///
-    /// [`Scope::label`]: crate::keys::Scope::label
-    #[test]
-    fn v2_keeps_v1_receipts() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(MIGRATIONS[0]).unwrap();
-        conn.pragma_update(None, "user_version", 1).unwrap();
-        for scope in ["*", "a,b", "we\"ird\\"] {
-            conn.execute(
-                "INSERT INTO receipts(scope, idempotency_key, ack, created_at) \
-                 VALUES (?1, 'k', '{}', '1970-01-01T00:00:01.5Z')",
-                [scope],
-            )
-            .unwrap();
-        }
-        migrate(&mut conn).unwrap();
-        let rows: Vec<(String, i64, Option<String>)> = conn
-            .prepare("SELECT scope, created_us, body_hash FROM receipts ORDER BY rowid")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        let ring = KeyRing::new(vec![
-            ApiKey::all_workspaces("all"),
-            ApiKey::parse("ab:a,b").unwrap(),
-            ApiKey::parse("weird:we\"ird\\").unwrap(),
-        ]);
-        let labels: Vec<String> = ["all", "ab", "weird"]
-            .iter()
-            .map(|k| ring.authenticate(k).unwrap().label())
-            .collect();
-        assert_eq!(
-            rows,
-            labels
-                .into_iter()
-                .map(|l| (l, 1_000_000, None))
-                .collect::<Vec<_>>()
-        );
-    }
-
-    /// The stored format of a receipt's time parses with SQLite's date functions.
-    #[test]
-    fn now_rfc3339_parses_in_sqlite() {
-        let conn = Connection::open_in_memory().unwrap();
-        let secs: Option<i64> = conn
-            .query_row(
-                "SELECT CAST(strftime('%s', ?1) AS INTEGER)",
-                [crate::timefmt::now_rfc3339()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        assert!((secs.unwrap() - now).abs() < 5, "{secs:?} vs {now}");
-    }
-
-    /// v5 rebuilds `traces` keyed by trace id first: rows and indexes survive, lookups by trace
-    /// id alone use the key.
-    #[test]
-    fn v5_keeps_traces_and_keys_them_by_trace_id() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
-            conn.execute_batch(sql).unwrap();
-            conn.pragma_update(None, "user_version", i as i64 + 1)
-                .unwrap();
-        }
-        for (ws, id, start) in [("a", "t1", 10), ("b", "t1", 20), ("a", "t2", 30)] {
-            conn.execute(
-                "INSERT INTO traces VALUES (?1, ?2, 'prod', 'ts', ?3, ?3, 1.5, 'root', 'agent', \
-                 's', 2, 'ok')",
-                rusqlite::params![ws, id, start],
-            )
-            .unwrap();
-        }
-        migrate(&mut conn).unwrap();
-        let rows: Vec<(String, String, i64)> = conn
-            .prepare("SELECT workspace_slug, trace_id, start_us FROM traces ORDER BY start_us")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(
-            rows,
-            [("a", "t1", 10), ("b", "t1", 20), ("a", "t2", 30)].map(|(w, t, s)| (
-                w.to_owned(),
-                t.to_owned(),
-                s
-            ))
-        );
-        let indexes: Vec<String> = conn
-            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'traces' ORDER BY name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(
-            indexes,
-            [
-                "sqlite_autoindex_traces_1",
-                "traces_by_session",
-                "traces_by_start",
-                "traces_by_workspace"
-            ]
-        );
-        let plan: String = conn
-            .query_row(
-                "EXPLAIN QUERY PLAN SELECT start_us FROM traces WHERE trace_id = 't1'",
-                [],
-                |r| r.get(3),
-            )
-            .unwrap();
-        assert!(plan.contains("sqlite_autoindex_traces_1"), "{plan}");
-    }
-}
+mod tests;

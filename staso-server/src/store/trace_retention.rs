@@ -107,7 +107,8 @@ impl Store {
             };
             for (ws, trace_id) in &victims {
                 for sql in [
-                    "DELETE FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2",
+                    "DELETE FROM spans WHERE trace_seq = \
+                     (SELECT seq FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2)",
                     "DELETE FROM annotations WHERE workspace_slug = ?1 AND trace_id = ?2",
                     "DELETE FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2",
                 ] {

@@ -16,7 +16,7 @@ mod query;
 mod summary;
 use summary::{Accumulator, SpanFacts};
 
-pub(crate) use query::{SUMMARY_COLUMNS, summary_row};
+pub(crate) use query::{SUMMARY_COLUMNS, TRACE_SEQ, summary_row};
 pub use query::{conversation, get, list, parse_cursor, workspace_of};
 
 /// A span that passed validation, with its start time parsed.
@@ -161,24 +161,29 @@ fn upsert_group(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<()> {
     if insert_new(tx, g)? {
         return Ok(());
     }
-    tx.prepare_cached(
-        "UPDATE traces SET environment = ?3 WHERE workspace_slug = ?1 AND trace_id = ?2",
-    )?
-    .execute(params![g.workspace_slug, g.trace_id, g.environment])?;
+    // The trace is stored (`insert_new` found its row): its sequence number keys its spans.
+    let seq: i64 = tx
+        .prepare_cached(
+            "UPDATE traces SET environment = ?3 WHERE workspace_slug = ?1 AND trace_id = ?2 \
+             RETURNING seq",
+        )?
+        .query_row(params![g.workspace_slug, g.trace_id, g.environment], |r| {
+            r.get(0)
+        })?;
     let mut stmt = tx.prepare_cached(&UPSERT_SPAN_SQL)?;
     for c in &g.spans {
-        bind_span(&mut stmt, g, c)?;
+        bind_span(&mut stmt, seq, c)?;
     }
-    recompute(tx, &g.workspace_slug, &g.trace_id)
+    recompute(tx, seq)
 }
 
 /// Inserts a span row, or updates the stored one unless that is final and this one provisional.
 /// Built once: the statement cache is looked up by the text, which was formatted per trace.
 static UPSERT_SPAN_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) VALUES \
+        "INSERT INTO spans(trace_seq, start_us, provisional, {SPAN_COLUMNS}) VALUES \
          ({SPAN_VALUES}) \
-         ON CONFLICT(workspace_slug, trace_id, span_id) DO UPDATE SET \
+         ON CONFLICT(trace_seq, span_id) DO UPDATE SET \
          start_us = excluded.start_us, provisional = excluded.provisional, \
          parent_span_id = excluded.parent_span_id, name = excluded.name, kind = excluded.kind, \
          timestamp = excluded.timestamp, duration_ms = excluded.duration_ms, status = excluded.status, \
@@ -197,17 +202,17 @@ static UPSERT_SPAN_SQL: LazyLock<String> = LazyLock::new(|| {
 /// Inserts a span row of a trace not stored yet (built once, as [`UPSERT_SPAN_SQL`]).
 static INSERT_SPAN_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO spans(workspace_slug, trace_id, start_us, provisional, {SPAN_COLUMNS}) \
+        "INSERT INTO spans(trace_seq, start_us, provisional, {SPAN_COLUMNS}) \
          VALUES ({SPAN_VALUES})"
     )
 });
 
 const SPAN_VALUES: &str = "?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, \
-    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29";
+    ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28";
 
 fn bind_span(
     stmt: &mut rusqlite::CachedStatement<'_>,
-    g: &CheckedGroup,
+    trace_seq: i64,
     c: &CheckedSpan,
 ) -> StoreResult<()> {
     let s = &c.span;
@@ -216,8 +221,7 @@ fn bind_span(
         None => None,
     };
     stmt.execute(params![
-        g.workspace_slug,
-        g.trace_id,
+        trace_seq,
         c.start_us,
         s.is_provisional_root(),
         s.span_id,
@@ -327,9 +331,11 @@ fn insert_new(tx: &Transaction<'_>, g: &CheckedGroup) -> StoreResult<bool> {
     if inserted == 0 {
         return Ok(false);
     }
+    // The row just inserted: `seq` is its rowid.
+    let seq = tx.last_insert_rowid();
     let mut stmt = tx.prepare_cached(&INSERT_SPAN_SQL)?;
     for c in &kept {
-        bind_span(&mut stmt, g, c)?;
+        bind_span(&mut stmt, seq, c)?;
     }
     Ok(true)
 }
@@ -340,13 +346,13 @@ fn clamp(n: u64) -> i64 {
 }
 
 /// Recomputes the summary columns of a trace that already had spans: one pass over its rows (by
-/// primary key), then one update ([`summary`] has the rules).
-fn recompute(tx: &Transaction<'_>, ws: &str, trace_id: &str) -> StoreResult<()> {
+/// key), then one update ([`summary`] has the rules).
+fn recompute(tx: &Transaction<'_>, seq: i64) -> StoreResult<()> {
     let mut stmt = tx.prepare_cached(
         "SELECT parent_span_id IS NULL, provisional, start_us, duration_ms, timestamp, name, \
-         agent_name, session_id, status FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2",
+         agent_name, session_id, status FROM spans WHERE trace_seq = ?1",
     )?;
-    let mut rows = stmt.query([ws, trace_id])?;
+    let mut rows = stmt.query([seq])?;
     let mut acc = Accumulator::default();
     while let Some(r) = rows.next()? {
         let text =
@@ -368,13 +374,12 @@ fn recompute(tx: &Transaction<'_>, ws: &str, trace_id: &str) -> StoreResult<()> 
         return Ok(());
     };
     tx.prepare_cached(
-        "UPDATE traces SET span_count = ?3, start_us = ?4, end_us = ?5, timestamp = ?6, \
-         root_name = ?7, agent_name = ?8, session_id = ?9, status = ?10, duration_ms = ?11 \
-         WHERE workspace_slug = ?1 AND trace_id = ?2",
+        "UPDATE traces SET span_count = ?2, start_us = ?3, end_us = ?4, timestamp = ?5, \
+         root_name = ?6, agent_name = ?7, session_id = ?8, status = ?9, duration_ms = ?10 \
+         WHERE seq = ?1",
     )?
     .execute(params![
-        ws,
-        trace_id,
+        seq,
         t.span_count,
         t.start_us,
         t.end_us,
@@ -432,8 +437,9 @@ mod tests {
             let rows: Vec<(String, String, bool)> = store
                 .read(|tx| {
                     let mut stmt = tx.prepare(
-                        "SELECT span_id, name, provisional FROM spans \
-                         WHERE trace_id = ?1 ORDER BY span_id",
+                        "SELECT s.span_id, s.name, s.provisional FROM spans s \
+                         JOIN traces t ON s.trace_seq = t.seq WHERE t.trace_id = ?1 \
+                         ORDER BY s.span_id",
                     )?;
                     let rows = stmt
                         .query_map([trace_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?

@@ -116,7 +116,12 @@ fn trace_page_and_conversation_read_indexes() {
     let p = [SqlValue::Text("w".into()), SqlValue::Text("t".into())];
     let spans = plan(&store, &spans_sql(), &p);
     indexed("spans of a trace", &spans);
-    assert!(spans.contains("sqlite_autoindex_spans_1"), "{spans}");
+    // The trace's sequence number through the key of `traces`, then its spans by key prefix.
+    assert!(
+        spans.contains("SEARCH spans USING INDEX spans_by_trace (trace_seq=?)"),
+        "{spans}"
+    );
+    assert!(spans.contains("sqlite_autoindex_traces_1"), "{spans}");
     let (sql, p) = conversation_sql(&all, "s");
     let conv = plan(&store, &sql, &p);
     indexed("conversation", &conv);
@@ -134,6 +139,10 @@ fn annotation_targets_are_found_through_indexes() {
     );
     indexed("span of an annotation", &p);
     assert!(p.contains("sqlite_autoindex_traces_1"), "{p}");
+    assert!(
+        p.contains("spans_by_trace (trace_seq=? AND span_id=?)"),
+        "{p}"
+    );
     let p = plan(
         &store,
         crate::store::annotations::TRACE_WORKSPACES_SQL,

@@ -192,13 +192,18 @@ pub(crate) fn workspace_of_sql(scope: &Scope, trace_id: &str) -> (String, Vec<Sq
     (sql, p)
 }
 
-/// The spans of one trace, in the order of the trace page (primary key prefix).
+/// The spans of trace `?2` in workspace `?1`, in the order of the trace page (the trace's
+/// sequence number found by the key of `traces`, its spans by the prefix of `spans_by_trace`).
 pub(crate) fn spans_sql() -> String {
     format!(
-        "SELECT {SPAN_COLUMNS} FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2 \
+        "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_seq = ({TRACE_SEQ}) \
          ORDER BY start_us ASC, span_id ASC"
     )
 }
+
+/// The sequence number of trace `?2` in workspace `?1` (a subquery; `NULL` when not stored).
+pub(crate) const TRACE_SEQ: &str =
+    "SELECT seq FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2";
 
 /// `GET /v1/traces/{trace_id}`: the trace with every span (wire fields, embedded JSON parsed back),
 /// spans ordered by start time.

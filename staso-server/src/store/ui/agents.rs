@@ -69,7 +69,7 @@ pub fn agent_stats(
     );
     let usage_sql = format!(
         "SELECT t.agent_name, {USAGE_COLUMNS} FROM traces t JOIN spans s \
-         ON s.workspace_slug = t.workspace_slug AND s.trace_id = t.trace_id \
+         ON s.trace_seq = t.seq \
          WHERE t.span_count > 0 AND {ws}{window} AND {USAGE_SPANS}"
     );
     store.read(|tx| {

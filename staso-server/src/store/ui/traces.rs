@@ -9,7 +9,7 @@ use super::usage::{UsageTotals, trace_usage_tx};
 use crate::embedded;
 use crate::keys::Scope;
 use crate::pricing::PriceTable;
-use crate::store::traces::{SUMMARY_COLUMNS, TraceSummary, summary_row};
+use crate::store::traces::{SUMMARY_COLUMNS, TRACE_SEQ, TraceSummary, summary_row};
 use crate::store::{Store, StoreResult, scope_filter};
 
 /// The UI's trace-list filters; `None` (or empty) means no restriction.
@@ -80,10 +80,7 @@ pub fn list_traces(
     }
     if let Some(v) = text(&filter.user_id) {
         push(&mut p, SqlValue::Text(v), &|i| {
-            format!(
-                "EXISTS (SELECT 1 FROM spans s WHERE s.workspace_slug = t.workspace_slug \
-                 AND s.trace_id = t.trace_id AND s.user_id = ?{i})"
-            )
+            format!("EXISTS (SELECT 1 FROM spans s WHERE s.trace_seq = t.seq AND s.user_id = ?{i})")
         });
     }
     if let Some(v) = text(&filter.name_contains) {
@@ -186,10 +183,10 @@ pub fn conversation_turns(
             .map(|(t, _)| (t.workspace_slug.clone(), t.trace_id.clone()))
             .collect();
         let mut usage = trace_usage_tx(tx, prices, &keys)?;
-        let mut root = tx.prepare_cached(
-            "SELECT user_id, input, output FROM spans WHERE workspace_slug = ?1 AND trace_id = ?2 \
+        let mut root = tx.prepare_cached(&format!(
+            "SELECT user_id, input, output FROM spans WHERE trace_seq = ({TRACE_SEQ}) \
              ORDER BY (parent_span_id IS NULL) DESC, provisional ASC, start_us ASC LIMIT 1",
-        )?;
+        ))?;
         let mut turns = Vec::with_capacity(summaries.len());
         for (summary, _) in summaries {
             let (user_id, input, output) = root

@@ -7,6 +7,7 @@ use rusqlite::{Row, Transaction};
 use serde::Serialize;
 
 use crate::pricing::{CostInput, PriceTable, Usage};
+use crate::store::traces::TRACE_SEQ;
 use crate::store::{Store, StoreResult};
 
 /// Tokens and cost of a set of spans.
@@ -138,8 +139,8 @@ pub(super) fn trace_usage_tx(
     traces: &[(String, String)],
 ) -> StoreResult<HashMap<String, UsageTotals>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT s.trace_id, {USAGE_COLUMNS} FROM spans s \
-         WHERE s.workspace_slug = ?1 AND s.trace_id = ?2 AND {USAGE_SPANS} \
+        "SELECT ?2, {USAGE_COLUMNS} FROM spans s \
+         WHERE s.trace_seq = ({TRACE_SEQ}) AND {USAGE_SPANS} \
          ORDER BY s.start_us"
     ))?;
     let mut out: HashMap<String, UsageTotals> = HashMap::new();
