@@ -218,7 +218,10 @@ const MIGRATIONS: &[&str] = &[
     // spans per trace — the page that fell out of the cache once the key outgrew it. The span
     // rows drop the workspace and trace id (the trace row has them): 46 bytes less per span.
     // Both tables are rebuilt (SQLite cannot change a key in place) and their indexes created
-    // again; spans keep their rowid order.
+    // again; spans keep their rowid order. The time indexes become ascending: new traces then
+    // go to their right end, where SQLite appends to a fresh page and leaves the full ones full;
+    // at the left end (a descending index) each insert split a page in half. The newest-first
+    // reads scan them backwards.
     r#"
     CREATE TABLE traces_v6 (
         seq INTEGER PRIMARY KEY,
@@ -282,9 +285,9 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE traces_v6 RENAME TO traces;
     ALTER TABLE spans_v6 RENAME TO spans;
     CREATE UNIQUE INDEX spans_by_trace ON spans (trace_seq, span_id);
-    CREATE INDEX traces_by_start ON traces (start_us DESC, trace_id DESC);
+    CREATE INDEX traces_by_start ON traces (start_us, trace_id);
     CREATE INDEX traces_by_session ON traces (session_id, start_us);
-    CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us DESC, trace_id DESC);
+    CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us, trace_id);
     "#,
 ];
 
