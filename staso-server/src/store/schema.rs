@@ -303,6 +303,10 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
             known: LATEST,
         });
     }
+    if current > 0 && current < LATEST {
+        // A rebuild of the big tables (v5, v6) takes a while on a large database: say why.
+        log::info!("upgrading the database schema from v{current} to v{LATEST}");
+    }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
