@@ -5,14 +5,13 @@
 //! swaps it into the thread-local for the duration of each `poll`, so a task that migrates between
 //! worker threads keeps its context and two tasks interleaved on one thread never see each other's.
 
-use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 pub use crate::frame::{Frame, ParentRef};
 use crate::shared_str::SharedStr;
-use crate::thread_state;
+use crate::thread_state::{self, FrameCell};
 
 /// Runs `f` with the current frame (read-only). The frame lives in the thread's state (see
 /// `thread_state`).
@@ -26,7 +25,7 @@ pub(crate) fn with_current_mut<R>(f: impl FnOnce(&mut Frame) -> R) -> R {
 }
 
 /// Swaps `frame` with the frame in `current` (the thread's, see `thread_state`).
-fn swap_in(current: &RefCell<Frame>, frame: &mut Frame) {
+fn swap_in(current: &FrameCell, frame: &mut Frame) {
     let mut current = current.borrow_mut();
     std::mem::swap(&mut *current, frame);
     thread_state::mirror_frame(&current);
@@ -34,7 +33,7 @@ fn swap_in(current: &RefCell<Frame>, frame: &mut Frame) {
 
 /// Restores a swapped frame even when the code in between panics.
 struct SwapBack<'a> {
-    current: &'a RefCell<Frame>,
+    current: &'a FrameCell,
     frame: &'a mut Frame,
 }
 
@@ -52,11 +51,7 @@ pub(crate) fn in_frame<R>(frame: &mut Frame, f: impl FnOnce() -> R) -> R {
 
 /// [`in_frame`] with the thread's frame cell already looked up (one thread-local access for
 /// the swap in and the swap back).
-pub(crate) fn in_frame_of<R>(
-    current: &RefCell<Frame>,
-    frame: &mut Frame,
-    f: impl FnOnce() -> R,
-) -> R {
+pub(crate) fn in_frame_of<R>(current: &FrameCell, frame: &mut Frame, f: impl FnOnce() -> R) -> R {
     swap_in(current, frame);
     let _back = SwapBack { current, frame };
     f()

@@ -15,7 +15,7 @@ use crate::context;
 use crate::kind::SpanStatus;
 use crate::record::{CallSite, Role, SampleState, SpanRecord};
 use crate::thread_state;
-use crate::thread_state::with_recording_client;
+use crate::thread_state::{FrameState, with_recording_client};
 
 use super::scope::{
     Entered, Saved, emit, enter_record, leave_and_emit, leave_dropped_root, leave_saved_and_emit,
@@ -91,7 +91,7 @@ impl ActiveSpan {
     };
 
     /// The recordless root of a dropped trace, already current (see [`DROPPED_ROOT`]).
-    #[cold]
+    #[inline]
     fn dropped_root(agent: bool) -> ActiveSpan {
         ActiveSpan {
             record: None,
@@ -135,23 +135,47 @@ pub fn enter_current(
     site: &'static CallSite,
     capture: impl FnOnce(&mut Capture<'_>),
 ) -> ActiveSpan {
-    if !crate::client::is_recording() || thread_state::skip_spans() {
+    if !crate::client::is_recording() {
         return ActiveSpan::NONE;
     }
-    begin(site).capture(site, capture)
+    let frame = thread_state::frame_state();
+    if frame.skips() {
+        return ActiveSpan::NONE;
+    }
+    let span = if frame.known_empty() {
+        begin_at_empty(site)
+    } else {
+        begin(site)
+    };
+    span.capture(site, capture)
 }
 
 /// The part of span entry that does not depend on the capture closure (kept out of line, so the
-/// instrumented fn inlines only the capture step).
+/// instrumented fn inlines only the capture step). The entry read [`FrameState::READ`] (neither
+/// skipping nor known empty), and nothing ran since.
+#[inline(never)]
 fn begin(site: &'static CallSite) -> ActiveSpan {
     if site.role == Role::Agent {
         return begin_agent(site);
     }
-    match enter_record(site.name, site.kind) {
+    match enter_record(site.name, site.kind, FrameState::READ) {
         Some(Entered::Record(record)) => ActiveSpan::recording(site, record, true),
         Some(Entered::DroppedRoot) => ActiveSpan::dropped_root(false),
         None => ActiveSpan::NONE,
     }
+}
+
+/// [`begin`] when the frame is known to have no span and no agent: the root of a trace head
+/// sampling drops outright, outside any agent, is made current here without the thread's state
+/// (`thread_state::enter_dropped_root_at_empty`); any other span forgets that the frame was
+/// known empty (it is about to change) and goes on to `begin`.
+#[inline(never)]
+fn begin_at_empty(site: &'static CallSite) -> ActiveSpan {
+    if site.role != Role::Agent && thread_state::enter_dropped_root_at_empty() {
+        return ActiveSpan::dropped_root(false);
+    }
+    thread_state::forget_known_empty();
+    begin(site)
 }
 
 /// [`begin`] for an agent span, which also replaces the current agent: it is made current by
@@ -252,10 +276,12 @@ impl ActiveSpan {
         site: &'static CallSite,
         capture: impl FnOnce(&mut Capture<'_>),
     ) -> Self {
-        let wants_input = self.take_flag(WANTS_INPUT);
+        // No record (nothing records, or the root of a dropped trace): no flag to clear.
         let Some(record) = self.record.as_deref_mut() else {
             return self;
         };
+        let wants_input = self.flags & WANTS_INPUT != 0;
+        self.flags &= !WANTS_INPUT;
         if wants_input {
             capture_input(site, record, capture);
         } else {
@@ -302,8 +328,9 @@ impl ActiveSpan {
         self.run_recording(body, classify)
     }
 
-    /// Runs the body of a dropped trace's root: its children skip at entry (`thread_state::SKIP`
-    /// is set); the guard leaves the root afterwards, or while unwinding.
+    /// Runs the body of a dropped trace's root: its children skip at entry
+    /// (`thread_state::Shortcut::frame` says so); the guard leaves the root afterwards, or while
+    /// unwinding.
     #[inline]
     fn run_dropped_root<R>(self, body: impl FnOnce() -> R) -> R {
         let _leave = LeaveDroppedRoot {

@@ -259,7 +259,7 @@ impl Span {
                 if let Some(cur) = f.span.as_mut()
                     && cur.span_id == me.span_id
                 {
-                    // The entry shortcut (`thread_state::SKIP`) is left alone: its spans
+                    // The entry shortcut (`thread_state::Shortcut::frame`) is left alone: its spans
                     // find the parent not recording the slow way.
                     cur.recording = false;
                 }

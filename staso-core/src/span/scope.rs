@@ -13,7 +13,7 @@ use crate::config::sampled_below;
 use crate::record::{SampleState, SpanRecord};
 use crate::report::EnqueueResult;
 use crate::shared_str::SharedStr;
-use crate::thread_state::{self, ClientCache, ThreadState};
+use crate::thread_state::{self, ClientCache, FrameCell, FrameState, ThreadState};
 use crate::thread_state::{with_cached_client, with_recording_client};
 
 /// The identity of `record` as its children see it.
@@ -268,18 +268,29 @@ pub(super) enum Entered {
 
 /// Creates a span record under the current context and makes it the current span, in the same
 /// thread-local access. What it replaced is the record's parent (see [`restore_parent`]), so
-/// nothing needs saving. Not for agent spans, which also replace the current agent.
+/// nothing needs saving. Not for agent spans, which also replace the current agent. `entry` is
+/// what `thread_state::frame_state` read at the span's entry, nothing run since.
 ///
-/// A new root outside any agent draws its ids and checks its trace id against the threshold for
-/// dropping it outright (`client::drops_root`) before anything else: a dropped one costs the
-/// draws, a compare, the count and the frame's span written.
+/// A new root outside any agent checks its trace id against the threshold for dropping it
+/// outright (`client::drops_root`) before anything else: a dropped one is made current without
+/// being written into the frame (`thread_state::Shortcut`), its trace id's low half the only
+/// draw; the next such root on this thread then skips the thread's state altogether
+/// (`begin_at_empty` in `fn_span`).
 #[inline]
-pub(super) fn enter_record(name: &'static str, kind: crate::kind::SpanKind) -> Option<Entered> {
+pub(super) fn enter_record(
+    name: &'static str,
+    kind: crate::kind::SpanKind,
+    entry: FrameState,
+) -> Option<Entered> {
     thread_state::with(|s| {
-        let mut frame = s.frame.try_borrow_mut().ok()?;
+        let mut frame = s.frame.try_borrow_mut_at_entry(entry).ok()?;
         let mut drawn = None;
         if frame.span.is_none() && frame.agent.is_none() {
-            let (trace_id, span_id) = s.root_ids();
+            // Dropped outright: made current without writing the frame (as at entry's
+            // shortcut, `thread_state::enter_dropped_root_at_empty`).
+            let Some((trace_id, span_id)) = s.root_ids_unless_dropped() else {
+                return Some(Entered::DroppedRoot);
+            };
             if client::drops_root(trace_id) {
                 client::count_sampled_out();
                 frame.span = Some(ParentRef {
@@ -345,8 +356,15 @@ pub(super) fn new_agent_record(
 /// Leaves the root of a dropped trace made current by [`enter_record`] or
 /// [`new_agent_record`]: a root had no current span (and, for `agent`, no current agent), so
 /// none is current again and spans record again. Runs on unwind too (`ActiveSpan`'s drop).
+///
+/// A root outside any agent that is still only hinted (`thread_state::leave_hinted_root`:
+/// nothing read the frame since its entry) is left with a load and a store, inline; an agent
+/// root is never hinted.
 #[inline]
 pub(super) fn leave_dropped_root(agent: bool) {
+    if thread_state::leave_hinted_root() {
+        return;
+    }
     if agent {
         leave_dropped_agent_root();
     } else {
@@ -354,7 +372,7 @@ pub(super) fn leave_dropped_root(agent: bool) {
     }
 }
 
-/// [`leave_dropped_root`] of a root outside any agent.
+/// [`leave_dropped_root`] of a root outside any agent, written into the frame.
 #[inline(never)]
 fn leave_dropped_plain_root() {
     let _ = thread_state::with(|s| {
@@ -379,7 +397,7 @@ fn leave_dropped_agent_root() {
 
 /// Puts back what `record`'s span replaced as current: `saved`, or, when `None` (the span was made
 /// current by [`enter_record`]), the record's parent.
-pub(super) fn restore(frame: &RefCell<Frame>, record: &SpanRecord, saved: Option<Saved>) {
+pub(super) fn restore(frame: &FrameCell, record: &SpanRecord, saved: Option<Saved>) {
     let Ok(mut f) = frame.try_borrow_mut() else {
         return;
     };
@@ -413,7 +431,12 @@ fn restore_parent(f: &mut Frame, record: &SpanRecord) {
                 span_id,
                 recording: true,
                 held: record.sample == SampleState::Held,
-            })
+            });
+            if parent.is_some() {
+                // A span made current in a frame that had none (a misnested exit): the frame
+                // is no longer empty (see `FrameCell::try_borrow_mut_for_exit`).
+                thread_state::forget_known_empty();
+            }
         }
     }
 }
@@ -423,7 +446,7 @@ fn restore_parent(f: &mut Frame, record: &SpanRecord) {
 /// cases are two functions so that the common one does not copy an empty `Option<Saved>`.
 pub(super) fn leave_and_emit(record: Box<SpanRecord>) {
     thread_state::with(|s| {
-        if let Ok(mut f) = s.frame.try_borrow_mut() {
+        if let Ok(mut f) = s.frame.try_borrow_mut_for_exit() {
             restore_parent(&mut f, &record);
         }
         export_cached(&s.client, record)
