@@ -185,13 +185,13 @@ const FRAME_READ: u8 = 0;
 const FRAME_SKIP: u8 = 1;
 /// [`Shortcut::frame`]: the frame has no span and no agent, and nothing borrows it.
 const FRAME_EMPTY: u8 = 2;
-/// [`Shortcut::frame`]: the root of a dropped trace is current, only in [`ROOT_STATE`].
+/// [`Shortcut::frame`]: the root of a dropped trace is current, only in [`Shortcut::root`].
 const FRAME_HINTED: u8 = FRAME_EMPTY | FRAME_SKIP;
 
 /// The thread's current frame. Its borrows are `RefCell`'s, after writing into the frame the
-/// root of a dropped trace that [`enter_dropped_root`] made current without it (`enter_dropped_root_at_empty`): every reader
-/// (`Span::current`, propagation, context capture, frame swaps) sees that root as the current
-/// span, with the same ids each time.
+/// root of a dropped trace that [`enter_dropped_root_at_empty`] made current without it: every
+/// reader (`Span::current`, propagation, context capture, frame swaps) sees that root as the
+/// current span, with the same ids each time.
 pub(crate) struct FrameCell(RefCell<Frame>);
 
 impl FrameCell {
