@@ -3,7 +3,8 @@
 //! disabled client; the same fn inside a trace head sampling dropped (`sample_rate(0.0)`: its spans
 //! are children of a root that does not record); a whole one-span trace dropped at its root; and
 //! the same fn recorded (`sample_rate(1.0)`) for scale, as a child and as a kept root (which also
-//! emits its provisional snapshot).
+//! emits its provisional snapshot). The other kinds of root (an async fn polled once, an
+//! `#[agent]`, a manual `staso::span`) are measured dropped and with a disabled client too.
 //!
 //! `cargo bench -p staso-bench --bench sampling`
 
@@ -22,6 +23,43 @@ fn bare(a: u64, b: &str) -> u64 {
 #[inline(never)]
 fn traced(a: u64, b: &str) -> u64 {
     a.wrapping_add(b.len() as u64)
+}
+
+#[staso::trace(capture_input = false, capture_output = false)]
+#[inline(never)]
+async fn traced_async(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+#[staso::agent(name = "triage", capture_input = false, capture_output = false)]
+#[inline(never)]
+fn agent(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
+/// A manual span around the bare body.
+#[inline(never)]
+fn manual(a: u64, b: &str) -> u64 {
+    staso::span("manual", staso::SpanKind::Tool, |_| {
+        a.wrapping_add(b.len() as u64)
+    })
+}
+
+/// The other kinds of root, each called as the root of its trace (no span current): an async fn
+/// polled once, an `#[agent]`, a manual span. Named `{prefix}_{kind}`.
+fn other_roots(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    prefix: &str,
+) {
+    g.bench_function(format!("{prefix}_async_root"), |b| {
+        b.iter(|| staso_bench::poll_ready(traced_async(black_box(1), black_box("two"))))
+    });
+    g.bench_function(format!("{prefix}_agent_root"), |b| {
+        b.iter(|| agent(black_box(1), black_box("two")))
+    });
+    g.bench_function(format!("{prefix}_manual_root"), |b| {
+        b.iter(|| manual(black_box(1), black_box("two")))
+    });
 }
 
 /// Accepts every record and drops it: the figure is the caller's cost, no transport.
@@ -70,6 +108,10 @@ fn sampling(c: &mut Criterion) {
     {
         let _c = staso::init_with_exporter(config(1.0, false), Arc::new(Dropper)).expect("init");
         g.bench_function("disabled", |b| b.iter_custom(under_root));
+        g.bench_function("disabled_root", |b| {
+            b.iter(|| traced(black_box(1), black_box("two")))
+        });
+        other_roots(&mut g, "disabled");
     }
     {
         let _c = staso::init_with_exporter(config(0.0, true), Arc::new(Dropper)).expect("init");
@@ -77,6 +119,7 @@ fn sampling(c: &mut Criterion) {
         g.bench_function("unsampled_root", |b| {
             b.iter(|| traced(black_box(1), black_box("two")))
         });
+        other_roots(&mut g, "unsampled");
     }
     {
         let _c = staso::init_with_exporter(config(1.0, true), Arc::new(Dropper)).expect("init");
