@@ -65,12 +65,7 @@ fn now_rfc3339_parses_in_sqlite() {
 /// id alone use the key.
 #[test]
 fn v5_keeps_traces_and_keys_them_by_trace_id() {
-    let mut conn = Connection::open_in_memory().unwrap();
-    for (i, sql) in MIGRATIONS.iter().take(4).enumerate() {
-        conn.execute_batch(sql).unwrap();
-        conn.pragma_update(None, "user_version", i as i64 + 1)
-            .unwrap();
-    }
+    let mut conn = at_version(4);
     for (ws, id, start) in [("a", "t1", 10), ("b", "t1", 20), ("a", "t2", 30)] {
         conn.execute(
             "INSERT INTO traces VALUES (?1, ?2, 'prod', 'ts', ?3, ?3, 1.5, 'root', 'agent', \
@@ -95,15 +90,8 @@ fn v5_keeps_traces_and_keys_them_by_trace_id() {
             s
         ))
     );
-    let indexes: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'traces' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     assert_eq!(
-        indexes,
+        index_names(&conn, "traces"),
         [
             "sqlite_autoindex_traces_1",
             "traces_by_session",
@@ -119,6 +107,18 @@ fn v5_keeps_traces_and_keys_them_by_trace_id() {
         )
         .unwrap();
     assert!(plan.contains("sqlite_autoindex_traces_1"), "{plan}");
+}
+
+/// The names of `table`'s indexes, sorted.
+fn index_names(conn: &Connection, table: &str) -> Vec<String> {
+    conn.prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 ORDER BY name",
+    )
+    .unwrap()
+    .query_map([table], |r| r.get(0))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
 }
 
 /// A database migrated up to `version` (exclusive of later steps).
@@ -197,19 +197,9 @@ fn v6_keys_spans_by_their_traces_number() {
         .map(|k| (k.to_string(), k.to_string(), 3, 7))
         .collect();
     assert_eq!(spans, want);
-    let indexes = |table: &str| -> Vec<String> {
-        conn.prepare(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 ORDER BY name",
-        )
-        .unwrap()
-        .query_map([table], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-    };
-    assert_eq!(indexes("spans"), ["spans_by_trace"]);
+    assert_eq!(index_names(&conn, "spans"), ["spans_by_trace"]);
     assert_eq!(
-        indexes("traces"),
+        index_names(&conn, "traces"),
         [
             "sqlite_autoindex_traces_1",
             "traces_by_session",
