@@ -17,6 +17,7 @@ use crate::client::{self, ClientInner};
 use crate::context::{Frame, ParentRef};
 use crate::ids::{SpanId, TraceId};
 use crate::pool::Local;
+use crate::shared_str::SharedStr;
 
 /// The cached client: the global generation it was read at, and the client then installed.
 pub(crate) type ClientCache = (u64, Option<Arc<ClientInner>>);
@@ -88,10 +89,22 @@ impl ThreadState {
     #[inline]
     pub(crate) fn root_ids_unless_dropped(&self) -> Option<(TraceId, SpanId)> {
         let state = self.seeded_state();
-        if drop_root_at(state) {
+        if drop_root_at(state, None) {
             return None;
         }
         Some(self.root_ids_at(state))
+    }
+
+    /// A new root that is the agent span `agent`, with the current frame borrowed and found
+    /// without span or agent: `true` when head sampling drops its trace outright
+    /// (`client::drops_agent_root`), counted and made current, agent included, as
+    /// [`enter_dropped_agent_root_at_empty`] does, the frame left untouched. `false`, the
+    /// generator where it was, otherwise: the caller draws the same ids.
+    #[inline]
+    pub(crate) fn drop_agent_root(&self, agent: &'static str) -> bool {
+        let state = self.seeded_state();
+        shortcut(|t| t.rng.set(state));
+        drop_root_at(state, Some(agent))
     }
 
     /// A random non-zero trace id (two draws, as `fastrand::u128` makes them). A new root draws
@@ -158,6 +171,9 @@ struct Shortcut {
     /// With [`FRAME_HINTED`]: the generator's state the current root's ids are drawn from (see
     /// [`dropped_root_at`]).
     root: Cell<u64>,
+    /// With [`FRAME_HINTED`]: the agent the current root made current (an agent root), or none.
+    /// Set with every hint, so it never outlives the root it came with.
+    agent: Cell<Option<&'static str>>,
     /// State of the id generator (0: not seeded yet).
     rng: Cell<u64>,
 }
@@ -167,6 +183,7 @@ thread_local! {
         Shortcut {
             frame: Cell::new(FRAME_READ),
             root: Cell::new(0),
+            agent: Cell::new(None),
             rng: Cell::new(0),
         }
     };
@@ -256,7 +273,7 @@ impl FrameCell {
         }
     }
 
-    /// Writes the hinted root of a dropped trace (if any) into the frame.
+    /// Writes the hinted root of a dropped trace (if any) into the frame, with its agent.
     #[cold]
     #[inline(never)]
     fn write_hinted_root(&self, state: u8) {
@@ -268,6 +285,9 @@ impl FrameCell {
         shortcut(|t| t.frame.set(FRAME_SKIP));
         if let Ok(mut frame) = self.0.try_borrow_mut() {
             frame.span = Some(dropped_root_at(shortcut(|t| t.root.get())));
+            if let Some(agent) = shortcut(|t| t.agent.get()) {
+                frame.agent = Some(SharedStr::Static(agent));
+            }
         }
     }
 }
@@ -299,39 +319,58 @@ fn dropped_root_at(state: u64) -> ParentRef {
 /// check.
 #[inline(always)]
 pub(crate) fn enter_dropped_root_at_empty() -> bool {
-    drop_root_at(shortcut(|t| t.rng.get()))
+    drop_root_at(shortcut(|t| t.rng.get()), None)
+}
+
+/// [`enter_dropped_root_at_empty`] for a root that is the agent span `agent`: decided against
+/// `client::drops_agent_root` (the client has no per-agent rate), and hinted with its agent,
+/// which [`FrameCell`] writes into the frame with the root.
+#[inline(always)]
+pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> bool {
+    drop_root_at(shortcut(|t| t.rng.get()), Some(agent))
 }
 
 /// [`enter_dropped_root_at_empty`] for the root drawn from the generator's state `state` (0: not
-/// seeded), the frame without span or agent and not borrowed: `false` when its trace is kept
-/// (or asks the client), not seeded, or the trace id's low half is zero (a 2^-64 chance; the
-/// id must not be zero).
+/// seeded), the agent span `agent` or outside any agent, the frame without span or agent and not
+/// borrowed: `false` when its trace is kept (or asks the client), not seeded, or the trace id's
+/// low half is zero (a 2^-64 chance; the id must not be zero).
 #[inline(always)]
-fn drop_root_at(state: u64) -> bool {
+fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
     let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
-    if state == 0 || lo == 0 || !client::drops_root(TraceId(u128::from(lo))) {
+    if state == 0 || lo == 0 {
         return false;
     }
-    hint_root(state);
+    let trace_id = TraceId(u128::from(lo));
+    let dropped = match agent {
+        None => client::drops_root(trace_id),
+        Some(_) => client::drops_agent_root(trace_id),
+    };
+    if !dropped {
+        return false;
+    }
+    hint_root(state, agent);
     client::count_sampled_out();
     true
 }
 
-/// Makes the root drawn from the generator's state `state` current by hinting it
-/// ([`FRAME_HINTED`]), the frame without span or agent and not borrowed; the generator moves on
-/// as far as drawing the root's ids would have moved it.
+/// Makes the root drawn from the generator's state `state` (with its agent, for an agent root)
+/// current by hinting it ([`FRAME_HINTED`]), the frame without span or agent and not borrowed;
+/// the generator moves on as far as drawing the root's ids would have moved it.
 #[inline(always)]
-fn hint_root(state: u64) {
+fn hint_root(state: u64, agent: Option<&'static str>) {
     shortcut(|t| {
         t.rng.set(state.wrapping_add(3 * WYRAND_STEP));
         t.root.set(state);
+        t.agent.set(agent);
         t.frame.set(FRAME_HINTED);
     });
 }
 
-/// Leaves the root of a dropped trace made current by [`enter_dropped_root_at_empty`] if it is still
-/// only hinted: the frame is known empty again, spans record again. `false` when it was written
-/// into the frame since: the caller clears the frame's span.
+/// Leaves the root of a dropped trace made current by [`enter_dropped_root_at_empty`] (or
+/// [`enter_dropped_agent_root_at_empty`]) if it is still only hinted: neither it nor its agent
+/// was written, so the frame is known empty again, spans record again. `false` when it was
+/// written into the frame since: the caller clears the frame's span (and agent, for an agent
+/// root).
 #[inline(always)]
 pub(crate) fn leave_hinted_root() -> bool {
     if shortcut(|t| t.frame.get()) != FRAME_HINTED {
@@ -509,7 +548,7 @@ mod tests {
             };
             // The same root hinted: the generator moves on as far, the frame is left alone.
             shortcut(|t| t.frame.set(FRAME_EMPTY));
-            hint_root(start);
+            hint_root(start, None);
             assert_eq!(shortcut(|t| t.rng.get()), after_eager);
             assert!(skip_spans(), "spans under the root return at entry");
             // Read: written into the frame with the eager draw's ids, the same at every read.
@@ -525,12 +564,46 @@ mod tests {
             clear_skip();
             // Not read: leaving it needs no frame, which is then known empty again.
             shortcut(|t| t.frame.set(FRAME_EMPTY));
-            hint_root(start);
+            hint_root(start, None);
             assert!(leave_hinted_root());
             assert!(frame_state().known_empty() && !skip_spans());
             assert_eq!(read(), None, "never written");
             // Any borrow forgets that the frame is known empty (it may change under it).
             assert!(!frame_state().known_empty());
+        });
+        assert!(checked.is_some(), "the thread state is alive in a test");
+    }
+
+    #[test]
+    fn an_agent_roots_hint_writes_its_agent_and_a_later_plain_hint_none() {
+        let checked = with(|s| {
+            let start = s.seeded_state();
+            let read = || s.frame.try_borrow().ok().map(|f| (f.span, f.agent.clone()));
+            // An agent root written when read: the root and its agent.
+            shortcut(|t| t.frame.set(FRAME_EMPTY));
+            hint_root(start, Some("triage"));
+            assert!(skip_spans());
+            let expected = Some(dropped_root_at(start));
+            assert_eq!(read(), Some((expected, Some(SharedStr::Static("triage")))));
+            assert!(!leave_hinted_root(), "written: the caller clears the frame");
+            if let Ok(mut f) = s.frame.try_borrow_mut() {
+                f.span = None;
+                f.agent = None;
+            }
+            clear_skip();
+            // Left while hinted: nothing was written, the frame is known empty again.
+            shortcut(|t| t.frame.set(FRAME_EMPTY));
+            hint_root(start, Some("triage"));
+            assert!(leave_hinted_root());
+            assert!(frame_state().known_empty());
+            // A plain root hinted next carries no agent.
+            hint_root(start, None);
+            assert_eq!(read(), Some((expected, None)));
+            if let Ok(mut f) = s.frame.try_borrow_mut() {
+                f.span = None;
+            }
+            clear_skip();
+            assert_eq!(read(), Some((None, None)));
         });
         assert!(checked.is_some(), "the thread state is alive in a test");
     }

@@ -106,6 +106,10 @@ static SAMPLING: AtomicBool = AtomicBool::new(false);
 /// installed client drops the others outright (it samples and has no tail rules to hold them
 /// for); `u64::MAX` otherwise, which keeps every root here and leaves the decision to the client.
 static ROOT_KEEP_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
+/// [`ROOT_KEEP_THRESHOLD`] for the root of a new trace that is an agent span, when the installed
+/// client has no per-agent rate (every agent then samples at the rate of a root outside any agent;
+/// see `Sampling::rate_for`); `u64::MAX` otherwise, which leaves the decision to the client.
+static AGENT_ROOT_KEEP_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
 
 /// [`ClientInner::sampled_out_until`] while the client is installed.
 const OPEN: u64 = u64::MAX;
@@ -140,6 +144,13 @@ pub(crate) fn drops_root(trace_id: TraceId) -> bool {
     !sampled_below(trace_id, ROOT_KEEP_THRESHOLD.load(Ordering::Relaxed))
 }
 
+/// [`drops_root`] for a new root that is an agent span, outside any agent (one relaxed load;
+/// `false` leaves the decision to the client, see `AGENT_ROOT_KEEP_THRESHOLD`).
+#[inline]
+pub(crate) fn drops_agent_root(trace_id: TraceId) -> bool {
+    !sampled_below(trace_id, AGENT_ROOT_KEEP_THRESHOLD.load(Ordering::Relaxed))
+}
+
 /// Counts a root head sampling dropped: added to the reports of the installed client.
 #[inline]
 pub(crate) fn count_sampled_out() {
@@ -162,11 +173,19 @@ fn install(inner: Arc<ClientInner>) -> Option<Arc<ClientInner>> {
     } else {
         u64::MAX
     };
+    // Without per-agent rates an agent root's rate is the client's rate, which is also the
+    // config's agent's rate, the one `root_threshold` was computed from.
+    let agent_root_keep = if inner.config.sampling().has_agent_rates() {
+        u64::MAX
+    } else {
+        root_keep
+    };
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     let prev = g.replace(inner);
     GENERATION.fetch_add(1, Ordering::AcqRel);
     SAMPLING.store(sampling, Ordering::Release);
     ROOT_KEEP_THRESHOLD.store(root_keep, Ordering::Release);
+    AGENT_ROOT_KEEP_THRESHOLD.store(agent_root_keep, Ordering::Release);
     RECORDING.store(enabled, Ordering::Release);
     prev
 }
@@ -416,4 +435,5 @@ fn stop_recording() {
     RECORDING.store(false, Ordering::Release);
     SAMPLING.store(false, Ordering::Release);
     ROOT_KEEP_THRESHOLD.store(u64::MAX, Ordering::Release);
+    AGENT_ROOT_KEEP_THRESHOLD.store(u64::MAX, Ordering::Release);
 }

@@ -208,6 +208,11 @@ impl Sampling {
         self.rate < 1.0 || self.per_agent.iter().any(|(_, r)| *r < 1.0)
     }
 
+    /// Whether some agent has its own rate (`agent_sample_rate`).
+    pub(crate) fn has_agent_rates(&self) -> bool {
+        !self.per_agent.is_empty()
+    }
+
     /// Whether a new trace with this id, rooted in `agent`, is kept.
     pub fn keeps(&self, trace_id: TraceId, agent: Option<&str>) -> bool {
         trace_sampled(trace_id, self.rate_for(agent))

@@ -166,13 +166,20 @@ fn begin(site: &'static CallSite) -> ActiveSpan {
 }
 
 /// [`begin`] when the frame is known to have no span and no agent: the root of a trace head
-/// sampling drops outright, outside any agent, is made current here without the thread's state
-/// (`thread_state::enter_dropped_root_at_empty`); any other span forgets that the frame was
-/// known empty (it is about to change) and goes on to `begin`.
+/// sampling drops outright is made current here without the thread's state
+/// (`thread_state::enter_dropped_root_at_empty`; an agent root with its agent,
+/// `thread_state::enter_dropped_agent_root_at_empty`); any other span forgets that the frame
+/// was known empty (it is about to change) and goes on to `begin`.
 #[inline(never)]
 fn begin_at_empty(site: &'static CallSite) -> ActiveSpan {
-    if site.role != Role::Agent && thread_state::enter_dropped_root_at_empty() {
-        return ActiveSpan::dropped_root(false);
+    let agent = site.role == Role::Agent;
+    let dropped = if agent {
+        thread_state::enter_dropped_agent_root_at_empty(site.name)
+    } else {
+        thread_state::enter_dropped_root_at_empty()
+    };
+    if dropped {
+        return ActiveSpan::dropped_root(agent);
     }
     thread_state::forget_known_empty();
     begin(site)

@@ -325,6 +325,12 @@ pub(super) fn enter_record(
 /// here at once, agent included, without a record — when no agent is current, so that leaving
 /// it restores none ([`leave_dropped_root`]); otherwise it gets a record marked dropped, which
 /// saves the agent it replaces.
+///
+/// A root outside any agent first checks its trace id against the threshold for dropping an
+/// agent root outright (`client::drops_agent_root`, published only when no agent has a rate of
+/// its own): a dropped one is hinted with its agent, the frame untouched, as in
+/// [`enter_record`]; the next such root on this thread then skips the thread's state
+/// (`begin_at_empty` in `fn_span`).
 pub(super) fn new_agent_record(
     agent: &'static str,
     kind: crate::kind::SpanKind,
@@ -332,6 +338,9 @@ pub(super) fn new_agent_record(
     thread_state::with(|s| {
         let mut frame = s.frame.try_borrow_mut().ok()?;
         let recordless = frame.agent.is_none();
+        if recordless && frame.span.is_none() && s.drop_agent_root(agent) {
+            return Some(Entered::DroppedRoot);
+        }
         let built = build_record(
             s,
             &frame,
@@ -357,9 +366,8 @@ pub(super) fn new_agent_record(
 /// [`new_agent_record`]: a root had no current span (and, for `agent`, no current agent), so
 /// none is current again and spans record again. Runs on unwind too (`ActiveSpan`'s drop).
 ///
-/// A root outside any agent that is still only hinted (`thread_state::leave_hinted_root`:
-/// nothing read the frame since its entry) is left with a load and a store, inline; an agent
-/// root is never hinted.
+/// A root that is still only hinted (`thread_state::leave_hinted_root`: nothing read the frame
+/// since its entry) is left with a load and a store, inline, its agent too (never written).
 #[inline]
 pub(super) fn leave_dropped_root(agent: bool) {
     if thread_state::leave_hinted_root() {
