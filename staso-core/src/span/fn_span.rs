@@ -166,23 +166,32 @@ fn begin(site: &'static CallSite) -> ActiveSpan {
 }
 
 /// [`begin`] when the frame is known to have no span and no agent: the root of a trace head
-/// sampling drops outright is made current here without the thread's state
-/// (`thread_state::enter_dropped_root_at_empty`; an agent root with its agent,
-/// `thread_state::enter_dropped_agent_root_at_empty`); any other span forgets that the frame
-/// was known empty (it is about to change) and goes on to `begin`.
+/// sampling drops outright, outside any agent, is made current here without the thread's state
+/// (`thread_state::enter_dropped_root_at_empty`; an agent root in [`begin_agent_at_empty`]);
+/// any other span forgets that the frame was known empty (it is about to change) and goes on to
+/// `begin`.
 #[inline(never)]
 fn begin_at_empty(site: &'static CallSite) -> ActiveSpan {
-    let agent = site.role == Role::Agent;
-    let dropped = if agent {
-        thread_state::enter_dropped_agent_root_at_empty(site.name)
-    } else {
-        thread_state::enter_dropped_root_at_empty()
-    };
-    if dropped {
-        return ActiveSpan::dropped_root(agent);
+    if site.role == Role::Agent {
+        return begin_agent_at_empty(site);
+    }
+    if thread_state::enter_dropped_root_at_empty() {
+        return ActiveSpan::dropped_root(false);
     }
     thread_state::forget_known_empty();
     begin(site)
+}
+
+/// [`begin_at_empty`] for an agent span: the root of a dropped trace is made current with its
+/// agent (`thread_state::enter_dropped_agent_root_at_empty`). Out of line, so that the other
+/// roots' path keeps its registers.
+#[inline(never)]
+fn begin_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
+    if thread_state::enter_dropped_agent_root_at_empty(site.name) {
+        return ActiveSpan::dropped_root(true);
+    }
+    thread_state::forget_known_empty();
+    begin_agent(site)
 }
 
 /// [`begin`] for an agent span, which also replaces the current agent: it is made current by
