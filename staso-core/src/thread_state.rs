@@ -162,17 +162,19 @@ struct Shortcut {
     ///   path then reads the frame);
     /// - [`FRAME_EMPTY`]: the frame has no span and no agent, and nothing borrows it;
     /// - [`FRAME_HINTED`]: as `FRAME_EMPTY`, but the root of a dropped trace is current without
-    ///   being written into the frame (see `root`); spans entered now return at once.
+    ///   being written into the frame (see `root`); spans entered now return at once;
+    /// - [`FRAME_HINTED_AGENT`]: as `FRAME_HINTED`, for an agent root whose agent (see `agent`)
+    ///   is current with it.
     ///
     /// Every borrow of the frame ([`FrameCell`]) first writes a hinted root into it and turns
-    /// the last two into the first two, so only the span path's entry and exit of such a root
+    /// the last three into the first two, so only the span path's entry and exit of such a root
     /// ever see them.
     frame: Cell<u8>,
     /// With [`FRAME_HINTED`]: the generator's state the current root's ids are drawn from (see
     /// [`dropped_root_at`]).
     root: Cell<u64>,
-    /// With [`FRAME_HINTED`]: the agent the current root made current (an agent root), or none.
-    /// Set with every hint, so it never outlives the root it came with.
+    /// With [`FRAME_HINTED_AGENT`]: the agent the current root made current. Set with every such
+    /// hint (a plain root's hint leaves it alone, and the state says it is not read).
     agent: Cell<Option<&'static str>>,
     /// State of the id generator (0: not seeded yet).
     rng: Cell<u64>,
@@ -204,6 +206,9 @@ const FRAME_SKIP: u8 = 1;
 const FRAME_EMPTY: u8 = 2;
 /// [`Shortcut::frame`]: the root of a dropped trace is current, only in [`Shortcut::root`].
 const FRAME_HINTED: u8 = FRAME_EMPTY | FRAME_SKIP;
+/// [`Shortcut::frame`]: an agent root of a dropped trace is current, only in [`Shortcut::root`]
+/// and [`Shortcut::agent`]. The only state above [`FRAME_HINTED`], so `>= FRAME_HINTED` is "hinted".
+const FRAME_HINTED_AGENT: u8 = 4 | FRAME_HINTED;
 
 /// The thread's current frame. Its borrows are `RefCell`'s, after writing into the frame the
 /// root of a dropped trace that [`enter_dropped_root_at_empty`] made current without it: every
@@ -277,7 +282,7 @@ impl FrameCell {
     #[cold]
     #[inline(never)]
     fn write_hinted_root(&self, state: u8) {
-        if state != FRAME_HINTED {
+        if state < FRAME_HINTED {
             shortcut(|t| t.frame.set(FRAME_READ));
             return;
         }
@@ -285,8 +290,8 @@ impl FrameCell {
         shortcut(|t| t.frame.set(FRAME_SKIP));
         if let Ok(mut frame) = self.0.try_borrow_mut() {
             frame.span = Some(dropped_root_at(shortcut(|t| t.root.get())));
-            if let Some(agent) = shortcut(|t| t.agent.get()) {
-                frame.agent = Some(SharedStr::Static(agent));
+            if state == FRAME_HINTED_AGENT {
+                frame.agent = shortcut(|t| t.agent.get()).map(SharedStr::Static);
             }
         }
     }
@@ -354,15 +359,21 @@ fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
 }
 
 /// Makes the root drawn from the generator's state `state` (with its agent, for an agent root)
-/// current by hinting it ([`FRAME_HINTED`]), the frame without span or agent and not borrowed;
-/// the generator moves on as far as drawing the root's ids would have moved it.
+/// current by hinting it ([`FRAME_HINTED`], [`FRAME_HINTED_AGENT`]), the frame without span or
+/// agent and not borrowed; the generator moves on as far as drawing the root's ids would have
+/// moved it.
 #[inline(always)]
 fn hint_root(state: u64, agent: Option<&'static str>) {
     shortcut(|t| {
         t.rng.set(state.wrapping_add(3 * WYRAND_STEP));
         t.root.set(state);
-        t.agent.set(agent);
-        t.frame.set(FRAME_HINTED);
+        match agent {
+            None => t.frame.set(FRAME_HINTED),
+            Some(agent) => {
+                t.agent.set(Some(agent));
+                t.frame.set(FRAME_HINTED_AGENT);
+            }
+        }
     });
 }
 
@@ -373,7 +384,7 @@ fn hint_root(state: u64, agent: Option<&'static str>) {
 /// root).
 #[inline(always)]
 pub(crate) fn leave_hinted_root() -> bool {
-    if shortcut(|t| t.frame.get()) != FRAME_HINTED {
+    if shortcut(|t| t.frame.get()) < FRAME_HINTED {
         return false;
     }
     shortcut(|t| t.frame.set(FRAME_EMPTY));
