@@ -1,0 +1,127 @@
+//! The per-thread state's tests: ids, the generator, hinted roots.
+
+use super::shortcut::*;
+use super::*;
+use crate::context::ParentRef;
+use crate::shared_str::SharedStr;
+
+#[test]
+fn span_ids_are_non_zero_and_do_not_repeat() {
+    let ids: std::collections::HashSet<u64> = (0..10_000)
+        .filter_map(|_| with(|s| s.span_id().0))
+        .collect();
+    assert_eq!(ids.len(), 10_000);
+    assert!(!ids.contains(&0));
+}
+
+#[test]
+fn trace_ids_are_non_zero_and_do_not_repeat() {
+    let ids: std::collections::HashSet<u128> = (0..10_000)
+        .filter_map(|_| with(|s| s.trace_id().0))
+        .collect();
+    assert_eq!(ids.len(), 10_000);
+    assert!(!ids.contains(&0));
+}
+
+#[test]
+fn a_roots_ids_are_the_draws_of_trace_id_then_span_id() {
+    let drawn = with(|s| {
+        let start = s.seeded_state();
+        shortcut(|t| t.rng.set(start));
+        let root = s.root_ids_at(s.seeded_state());
+        let after_root = shortcut(|t| t.rng.get());
+        shortcut(|t| t.rng.set(start));
+        let one_by_one = (s.trace_id(), s.span_id());
+        (root, one_by_one, after_root == shortcut(|t| t.rng.get()))
+    });
+    let Some((root, one_by_one, same_state_after)) = drawn else {
+        panic!("the thread state is alive in a test");
+    };
+    assert_eq!(root, one_by_one);
+    assert!(
+        same_state_after,
+        "both leave the generator at the same state"
+    );
+}
+
+#[test]
+fn a_hinted_root_is_the_root_an_eager_draw_makes_written_when_read() {
+    let checked = with(|s| {
+        let start = s.seeded_state();
+        let (trace_id, span_id) = s.root_ids_at(start);
+        let after_eager = shortcut(|t| t.rng.get());
+        let eager = ParentRef {
+            trace_id,
+            span_id,
+            recording: false,
+            held: false,
+        };
+        // The same root hinted: the generator moves on as far, the frame is left alone.
+        shortcut(|t| t.frame.set(FRAME_EMPTY));
+        hint_root(start, None);
+        assert_eq!(shortcut(|t| t.rng.get()), after_eager);
+        assert!(skip_spans(), "spans under the root return at entry");
+        // Read: written into the frame with the eager draw's ids, the same at every read.
+        let read = || s.frame.try_borrow().ok().and_then(|f| f.span);
+        assert_eq!(read(), Some(eager));
+        assert_eq!(read(), Some(eager));
+        assert!(skip_spans(), "still current, now in the frame");
+        assert!(!frame_state().known_empty());
+        assert!(!leave_hinted_root(), "written: the caller clears the frame");
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            f.span = None;
+        }
+        clear_skip();
+        // Not read: leaving it needs no frame, which is then known empty again.
+        shortcut(|t| t.frame.set(FRAME_EMPTY));
+        hint_root(start, None);
+        assert!(leave_hinted_root());
+        assert!(frame_state().known_empty() && !skip_spans());
+        assert_eq!(read(), None, "never written");
+        // Any borrow forgets that the frame is known empty (it may change under it).
+        assert!(!frame_state().known_empty());
+    });
+    assert!(checked.is_some(), "the thread state is alive in a test");
+}
+
+#[test]
+fn an_agent_roots_hint_writes_its_agent_and_a_later_plain_hint_none() {
+    let checked = with(|s| {
+        let start = s.seeded_state();
+        let read = || s.frame.try_borrow().ok().map(|f| (f.span, f.agent.clone()));
+        // An agent root written when read: the root and its agent.
+        shortcut(|t| t.frame.set(FRAME_EMPTY));
+        hint_root(start, Some("triage"));
+        assert!(skip_spans());
+        let expected = Some(dropped_root_at(start));
+        assert_eq!(read(), Some((expected, Some(SharedStr::Static("triage")))));
+        assert!(!leave_hinted_root(), "written: the caller clears the frame");
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            f.span = None;
+            f.agent = None;
+        }
+        clear_skip();
+        // Left while hinted: nothing was written, the frame is known empty again.
+        shortcut(|t| t.frame.set(FRAME_EMPTY));
+        hint_root(start, Some("triage"));
+        assert!(leave_hinted_root());
+        assert!(frame_state().known_empty());
+        // A plain root hinted next carries no agent.
+        hint_root(start, None);
+        assert_eq!(read(), Some((expected, None)));
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            f.span = None;
+        }
+        clear_skip();
+        assert_eq!(read(), Some((None, None)));
+    });
+    assert!(checked.is_some(), "the thread state is alive in a test");
+}
+
+#[test]
+fn threads_draw_different_ids() {
+    let first = || with(|s| s.span_id().0);
+    let other = std::thread::spawn(first).join().ok().flatten();
+    assert!(other.is_some());
+    assert_ne!(other, first());
+}
