@@ -18,7 +18,9 @@ use crate::context::Frame;
 use crate::ids::{SpanId, TraceId};
 use crate::pool::Local;
 
+mod rng;
 mod shortcut;
+use rng::{WYRAND_STEP, wyrand_output};
 pub(crate) use shortcut::{
     FrameCell, FrameState, clear_skip, enter_dropped_agent_root_at_empty,
     enter_dropped_root_at_empty, forget_known_empty, frame_state, leave_hinted_root, mirror_frame,
@@ -132,16 +134,6 @@ impl ThreadState {
 #[inline(never)]
 fn seed() -> u64 {
     fastrand::u64(..)
-}
-
-/// What wyrand adds to its state per draw.
-const WYRAND_STEP: u64 = 0x2d35_8dcc_aa6c_78a5;
-
-/// wyrand's output for a state.
-#[inline(always)]
-fn wyrand_output(state: u64) -> u64 {
-    let t = u128::from(state) * u128::from(state ^ 0x8bb8_4b93_962e_acc9);
-    (t as u64) ^ ((t >> 64) as u64)
 }
 
 thread_local! {

@@ -6,7 +6,7 @@
 
 use std::cell::{BorrowError, BorrowMutError, Cell, Ref, RefCell, RefMut};
 
-use super::{WYRAND_STEP, wyrand_output};
+use super::rng::{WYRAND_STEP, wyrand_output};
 use crate::client;
 use crate::context::{Frame, ParentRef};
 use crate::ids::{SpanId, TraceId};
