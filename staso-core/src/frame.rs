@@ -40,4 +40,10 @@ impl Frame {
         user: None,
         agent: None,
     };
+
+    /// Whether the frame has nothing in it (as [`Frame::EMPTY`]).
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.span.is_none() && self.session.is_none() && self.user.is_none() && self.agent.is_none()
+    }
 }

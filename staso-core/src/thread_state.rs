@@ -22,9 +22,9 @@ mod rng;
 mod shortcut;
 use rng::{WYRAND_STEP, wyrand_output};
 pub(crate) use shortcut::{
-    FrameCell, FrameState, clear_skip, enter_dropped_agent_root_at_empty,
-    enter_dropped_root_at_empty, forget_known_empty, frame_state, leave_hinted_root, mirror_frame,
-    set_skip, skip_spans,
+    DroppedRoot, FrameCell, FrameState, clear_skip, decide_dropped_root_at_empty,
+    enter_dropped_agent_root_at_empty, enter_dropped_root_at_empty, forget_known_empty,
+    frame_state, leave_hinted_root, mirror_frame, set_skip, skip_spans,
 };
 use shortcut::{drop_root_at, shortcut};
 
@@ -91,8 +91,8 @@ impl ThreadState {
         )
     }
 
-    /// A new root outside any agent, with the current frame borrowed and found without span or
-    /// agent: when head sampling drops its trace outright (`client::drops_root`), it is counted
+    /// A new root outside any agent, with the current frame borrowed and found empty
+    /// ([`Frame::is_empty`]): when head sampling drops its trace outright (`client::drops_root`), it is counted
     /// and made current as [`enter_dropped_root_at_empty`] does, the frame left untouched, and
     /// `None` is returned; otherwise its ids (those of [`root_ids_at`](Self::root_ids_at)).
     #[inline]
@@ -104,8 +104,14 @@ impl ThreadState {
         Some(self.root_ids_at(state))
     }
 
+    /// A new root's trace id and span id (see [`root_ids_at`](Self::root_ids_at)).
+    #[inline]
+    pub(crate) fn root_ids(&self) -> (TraceId, SpanId) {
+        self.root_ids_at(self.seeded_state())
+    }
+
     /// A new root that is the agent span `agent`, with the current frame borrowed and found
-    /// without span or agent: `true` when head sampling drops its trace outright
+    /// empty: `true` when head sampling drops its trace outright
     /// (`client::drops_agent_root`), counted and made current, agent included, as
     /// [`enter_dropped_agent_root_at_empty`] does, the frame left untouched. `false`, the
     /// generator where it was, otherwise: the caller draws the same ids.
@@ -157,6 +163,53 @@ pub(crate) fn with<R>(f: impl FnOnce(&ThreadState) -> R) -> Option<R> {
 #[inline]
 pub(crate) fn with_live<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     STATE.with(f)
+}
+
+/// Runs `f` with the dropped root `root` current, hinted ([`DroppedRoot::hint`]: the frame
+/// untouched), where the frame is known empty ([`FrameState::known_empty`], read with nothing run
+/// since), then leaves it, also when `f` unwinds. Returns `f`'s value and, when something wrote
+/// the root into the frame meanwhile (a context capture, a frame swap), the frame as `f` left it:
+/// the thread's frame is then emptied again, as it was before (the caller keeps the frame to run
+/// under next time, as a swapped-in frame would have been kept).
+#[inline]
+pub(crate) fn run_hinted<R>(root: &DroppedRoot, f: impl FnOnce() -> R) -> (R, Option<Frame>) {
+    root.hint();
+    let leave = LeaveHinted;
+    let value = f();
+    std::mem::forget(leave);
+    (value, leave_hinted())
+}
+
+/// Leaves a root made current by [`run_hinted`] when `f` unwinds.
+struct LeaveHinted;
+
+impl Drop for LeaveHinted {
+    fn drop(&mut self) {
+        drop(leave_hinted());
+    }
+}
+
+/// Leaves a hinted root (see [`run_hinted`]): `None` while it is still only hinted (a load and a
+/// store), else the frame taken out.
+#[inline]
+fn leave_hinted() -> Option<Frame> {
+    if leave_hinted_root() {
+        return None;
+    }
+    take_frame()
+}
+
+/// Takes the thread's frame out, leaving it empty (and known so).
+#[cold]
+#[inline(never)]
+fn take_frame() -> Option<Frame> {
+    with(|s| {
+        let mut current = s.frame.try_borrow_mut().ok()?;
+        let taken = std::mem::replace(&mut *current, Frame::EMPTY);
+        mirror_frame(&current);
+        Some(taken)
+    })
+    .flatten()
 }
 
 /// Runs `f` with the current enabled client, through the per-thread cache.

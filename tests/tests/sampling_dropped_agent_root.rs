@@ -14,6 +14,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::reads::{Seen, agreed_root, look_around, now_current};
 use common::{Harness, builder, setup_with};
 use staso::ParentRef;
 
@@ -28,67 +29,18 @@ fn unread_agent(i: u32) -> u32 {
     leaf(i)
 }
 
-fn traceparent() -> Option<String> {
-    let mut headers = http::HeaderMap::new();
-    staso::propagation::inject(&mut headers);
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// The current span and agent.
-fn now_current() -> (Option<ParentRef>, Option<String>) {
-    let ctx = staso::Context::current();
-    let frame = ctx.frame();
-    (frame.span, frame.agent.as_deref().map(str::to_owned))
-}
-
-/// What an agent root's body sees of itself, asked several ways.
-#[derive(Debug)]
-struct Seen {
-    first: Option<String>,
-    current: (Option<ParentRef>, Option<String>),
-    second: Option<String>,
-    in_thread: (Option<ParentRef>, Option<String>),
-    thread_traceparent: Option<String>,
-}
-
 #[staso::agent(name = "triage")]
 fn read_agent(i: u32) -> Seen {
     // A child first: it returns at entry under a dropped root without reading the frame.
     leaf(i);
-    let first = traceparent();
-    let current = now_current();
-    let second = traceparent();
-    let ctx = staso::Context::current();
-    let (in_thread, thread_traceparent) =
-        std::thread::spawn(move || ctx.in_scope(|| (now_current(), traceparent())))
-            .join()
-            .expect("the thread");
-    Seen {
-        first,
-        current,
-        second,
-        in_thread,
-        thread_traceparent,
-    }
+    look_around()
 }
 
 /// The root `seen` describes, checked for agreement between every way of asking, its agent
 /// current.
-fn agreed_root(seen: &Seen) -> ParentRef {
-    let me = seen.current.0.expect("the root is current");
+fn agreed_agent_root(seen: &Seen) -> ParentRef {
     assert_eq!(seen.current.1.as_deref(), Some("triage"), "{seen:?}");
-    assert_ne!(me.trace_id.0, 0);
-    assert_ne!(me.span_id.0, 0);
-    let flag = if me.recording { "01" } else { "00" };
-    let expected = format!("00-{:032x}-{:016x}-{flag}", me.trace_id.0, me.span_id.0);
-    assert_eq!(seen.first.as_deref(), Some(expected.as_str()), "{seen:?}");
-    assert_eq!(seen.second, seen.first, "the same ids at every ask");
-    assert_eq!(seen.thread_traceparent, seen.first, "a captured context");
-    assert_eq!(seen.in_thread, seen.current, "{seen:?}");
-    me
+    agreed_root(seen)
 }
 
 fn sampled_out(h: &Harness) -> u64 {
@@ -109,7 +61,7 @@ fn alternate(h: &Harness, rounds: u32, rate: f64) -> HashSet<String> {
     for i in 0..rounds {
         unread_agent(i);
         assert_eq!(now_current(), (None, None), "nothing current after a root");
-        let me = agreed_root(&read_agent(i));
+        let me = agreed_agent_root(&read_agent(i));
         assert_eq!(
             me.recording,
             staso::trace_sampled(me.trace_id, rate),
@@ -198,7 +150,7 @@ fn a_panic_in_a_dropped_agent_root_leaves_no_span_and_no_agent() {
         assert_eq!(now_current(), (None, None), "left on unwind (read: {read})");
     }
     std::panic::set_hook(quiet);
-    agreed_root(&read_agent(1));
+    agreed_agent_root(&read_agent(1));
     assert_eq!(now_current(), (None, None));
     assert!(h.finished().is_empty(), "{}", h.render());
     assert_eq!(sampled_out(&h), 13);

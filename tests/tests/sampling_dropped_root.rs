@@ -10,9 +10,10 @@ mod common;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::task::{Context as TaskContext, Waker};
 use std::time::Duration;
 
+use common::poll::{YieldOnce, block_on};
 use common::{Harness, builder, setup_with};
 use staso::{SpanKind, TailRules};
 
@@ -121,30 +122,6 @@ async fn async_root() -> Seen {
 async fn async_bulk_agent() -> Seen {
     YieldOnce(false).await;
     body()
-}
-
-/// Pending once, then ready: lets a test move a future to another thread between two polls.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut TaskContext::from_waker(Waker::noop())) {
-            return v;
-        }
-    }
 }
 
 /// After a dropped root: nothing is current, and a new root of a kept agent records under the

@@ -14,6 +14,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use common::reads::{Seen, agreed_root, current_span, look_around};
 use common::{Harness, builder, setup_with};
 use staso::ParentRef;
 
@@ -33,49 +34,11 @@ fn vip_agent() -> u32 {
     leaf(7)
 }
 
-/// The current span, recording or not.
-fn current_span() -> Option<ParentRef> {
-    staso::Context::current().frame().span
-}
-
-fn traceparent() -> Option<String> {
-    let mut headers = http::HeaderMap::new();
-    staso::propagation::inject(&mut headers);
-    headers
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// What a root's body sees of itself, asked several ways.
-#[derive(Debug)]
-struct Seen {
-    first: Option<String>,
-    current: Option<ParentRef>,
-    second: Option<String>,
-    in_thread: Option<ParentRef>,
-    thread_traceparent: Option<String>,
-}
-
 #[staso::trace]
 fn read_root(i: u32) -> Seen {
     // A child first: it returns at entry under a dropped root without asking for the ids.
     leaf(i);
-    let first = traceparent();
-    let current = current_span();
-    let second = traceparent();
-    let ctx = staso::Context::current();
-    let (in_thread, thread_traceparent) =
-        std::thread::spawn(move || ctx.in_scope(|| (current_span(), traceparent())))
-            .join()
-            .expect("the thread");
-    Seen {
-        first,
-        current,
-        second,
-        in_thread,
-        thread_traceparent,
-    }
+    look_around()
 }
 
 fn sampled_out(h: &Harness) -> u64 {
@@ -84,20 +47,6 @@ fn sampled_out(h: &Harness) -> u64 {
         .expect("client")
         .flush(Duration::from_secs(5))
         .sampled_out
-}
-
-/// The root `seen` describes, checked for agreement between every way of asking.
-fn agreed_root(seen: &Seen) -> ParentRef {
-    let me = seen.current.expect("the root is current");
-    assert_ne!(me.trace_id.0, 0);
-    assert_ne!(me.span_id.0, 0);
-    let flag = if me.recording { "01" } else { "00" };
-    let expected = format!("00-{:032x}-{:016x}-{flag}", me.trace_id.0, me.span_id.0);
-    assert_eq!(seen.first.as_deref(), Some(expected.as_str()), "{seen:?}");
-    assert_eq!(seen.second, seen.first, "the same ids at every ask");
-    assert_eq!(seen.thread_traceparent, seen.first, "a captured context");
-    assert_eq!(seen.in_thread, seen.current, "{seen:?}");
-    me
 }
 
 #[test]

@@ -11,9 +11,10 @@ use crate::capture::Outcome;
 use crate::context::{self, Frame};
 use crate::record::{CallSite, Role};
 use crate::shared_str::SharedStr;
-use crate::thread_state;
+use crate::thread_state::{self, DroppedRoot};
 
 use super::fn_span::{ActiveSpan, Capture, recording_flags};
+use super::polled::Polled;
 use super::scope::{export_cached, new_record_and_frame};
 
 pin_project_lite::pin_project! {
@@ -23,7 +24,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         span: ActiveSpan,
-        frame: Option<Frame>,
+        current: Polled,
         classify: Option<C>,
     }
 }
@@ -37,66 +38,110 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(frame) = this.frame.as_mut() else {
-            return this.inner.poll(cx);
-        };
-        let (inner, span, classify) = (this.inner, &mut *this.span, &mut *this.classify);
-        // One thread-local access per poll: the frame is swapped in and out, and on completion
-        // the record is settled and handed to the cached client's exporter, all through it.
-        let polled = thread_state::with_live(|s| {
-            let polled = context::in_frame_of(&s.frame, frame, || {
-                catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
-            });
-            if let Ok(Poll::Ready(value)) = &polled {
-                let outcome = match classify.take() {
-                    Some(classify) => {
-                        catch_unwind(AssertUnwindSafe(|| classify(value))).unwrap_or_default()
-                    }
-                    None => Outcome::Skipped,
-                };
-                if let Some(mut record) = span.record.take() {
-                    ActiveSpan::settle(&mut record, outcome);
-                    export_cached(&s.client, record);
-                }
+        let polled = match this.current {
+            Polled::Nothing => return this.inner.poll(cx),
+            Polled::Frame(frame) => {
+                poll_in_frame(this.inner, frame, &mut *this.span, &mut *this.classify, cx)
             }
-            polled
-        });
+            // The root of a dropped trace: no record, nothing to classify.
+            Polled::Hinted(_) => {
+                let inner = this.inner;
+                this.current.run(|| inner.poll(cx))
+            }
+        };
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(ready) => {
-                *this.frame = None;
+                *this.current = Polled::Nothing;
                 ready
             }
             Err(payload) => {
                 this.span.fail_with_panic(&*payload);
-                *this.frame = None;
+                *this.current = Polled::Nothing;
                 resume_unwind(payload)
             }
         }
     }
 }
 
-/// The span of an instrumented async fn between entry and its future: the record and the frame
-/// the future will run under, both taken in one thread-local access ([`enter_async`]).
+/// One poll of `inner` with `frame` swapped in; on completion the record (if any) is settled and
+/// handed to the cached client's exporter. One thread-local access for all of it.
+fn poll_in_frame<F: Future, C: FnOnce(&F::Output) -> Outcome>(
+    inner: Pin<&mut F>,
+    frame: &mut Frame,
+    span: &mut ActiveSpan,
+    classify: &mut Option<C>,
+    cx: &mut TaskContext<'_>,
+) -> std::thread::Result<Poll<F::Output>> {
+    thread_state::with_live(|s| {
+        let polled = context::in_frame_of(&s.frame, frame, || {
+            catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))
+        });
+        if let Ok(Poll::Ready(value)) = &polled {
+            let outcome = match classify.take() {
+                Some(classify) => {
+                    catch_unwind(AssertUnwindSafe(|| classify(value))).unwrap_or_default()
+                }
+                None => Outcome::Skipped,
+            };
+            if let Some(mut record) = span.record.take() {
+                ActiveSpan::settle(&mut record, outcome);
+                export_cached(&s.client, record);
+            }
+        }
+        polled
+    })
+}
+
+/// The span of an instrumented async fn between entry and its future: the record and what the
+/// future makes current, both taken in one thread-local access ([`enter_async`]).
 pub struct AsyncSpan {
     span: ActiveSpan,
-    frame: Option<Frame>,
+    current: Polled,
+}
+
+impl AsyncSpan {
+    const NONE: AsyncSpan = AsyncSpan {
+        span: ActiveSpan::NONE,
+        current: Polled::Nothing,
+    };
 }
 
 /// Creates the span of an instrumented async fn. `capture` runs only when the span records.
+///
+/// The root of a trace head sampling drops outright, entered where the frame is known empty
+/// (`thread_state::FrameState::known_empty`), is decided here without the thread's state and
+/// hinted for each poll ([`Polled::Hinted`]).
 #[inline]
 pub fn enter_async(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> AsyncSpan {
-    if !crate::client::is_recording() || thread_state::skip_spans() {
+    if !crate::client::is_recording() {
+        return AsyncSpan::NONE;
+    }
+    let entry = thread_state::frame_state();
+    if entry.skips() {
+        return AsyncSpan::NONE;
+    }
+    if entry.known_empty()
+        && let Some(root) = dropped_root_at_empty(site)
+    {
         return AsyncSpan {
             span: ActiveSpan::NONE,
-            frame: None,
+            current: Polled::Hinted(root),
         };
     }
     let (span, frame) = begin_async(site);
     AsyncSpan {
         span: span.capture(site, capture),
-        frame,
+        current: Polled::of_frame(frame),
     }
+}
+
+/// The root of a trace head sampling drops outright, for an entry that found the frame known
+/// empty; `None` otherwise (the frame is read then, and the same ids drawn).
+#[inline(never)]
+fn dropped_root_at_empty(site: &'static CallSite) -> Option<DroppedRoot> {
+    let agent = (site.role == Role::Agent).then_some(site.name);
+    thread_state::decide_dropped_root_at_empty(agent)
 }
 
 /// The part of [`enter_async`] that does not depend on the capture closure.
@@ -142,7 +187,7 @@ impl AsyncSpan {
         SpanFuture {
             inner: future,
             span: self.span,
-            frame: self.frame,
+            current: self.current,
             classify: Some(classify),
         }
     }

@@ -19,6 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::task::{Context as TaskContext, Poll};
 
 use super::current;
+use super::polled::Polled;
 use super::scope::{Built, emit, new_root_span, new_span, parent_ref};
 use crate::capture::panic_message;
 use crate::config::CapturePolicy;
@@ -26,7 +27,7 @@ use crate::context::{self, Context, ContextGuard, Frame, ParentRef};
 use crate::kind::{SpanKind, SpanStatus};
 use crate::record::SpanRecord;
 use crate::report::EnqueueResult;
-use crate::thread_state::with_recording_client;
+use crate::thread_state::{self, with_recording_client};
 
 /// A span handle. Setters take `&self`, so the handle can be shared with the code it measures.
 ///
@@ -116,9 +117,19 @@ impl Span {
 
     /// Starts a span as a child of the current span (not made current: see [`Span::in_scope`]).
     pub fn start(name: impl SpanName, kind: SpanKind) -> Span {
+        if thread_state::skip_spans() {
+            // Under a span that does not record (a dropped trace's root): nothing to look up.
+            return Span::owning(None, None);
+        }
         let policy = with_recording_client(|c| c.policy);
         let built = policy.and_then(|_| new_span(|| name.into_span_name(), kind));
         Span::owning(built, policy)
+    }
+
+    /// The handle of the root of a trace head sampling dropped, made current elsewhere
+    /// (`manual.rs`): its ids, no record.
+    pub(super) fn dropped_root(ids: ParentRef) -> Span {
+        Span::owning(Some(Built::DroppedRoot(ids)), None)
     }
 
     /// Starts a span as the root of a new trace, even when a span is current (the conversation,
@@ -275,19 +286,12 @@ impl Span {
         if cfg!(feature = "off") || self.borrowed {
             return None;
         }
-        let mut st = self.lock();
-        if st.ended {
-            return None;
-        }
-        st.ended = true;
-        let mut record = st.record.take()?;
-        drop(st);
-        record.duration = crate::time::since(record.start);
+        let record = self.lock().take_for_end()?;
         emit(record)
     }
 
     #[cfg_attr(feature = "off", inline)]
-    fn child_frame(&self) -> Option<Frame> {
+    pub(super) fn child_frame(&self) -> Option<Frame> {
         let ids = self.ids?;
         let mut frame = context::with_current(Frame::clone);
         frame.span = Some(ParentRef {
@@ -299,11 +303,7 @@ impl Span {
 
     pub(super) fn record_panic(&self, payload: &(dyn std::any::Any + Send)) {
         let message = panic_message(payload);
-        self.with_record(move |r, _| {
-            r.status = SpanStatus::Error;
-            r.error_message = Some(message);
-            r.exception_type = Some(Cow::Borrowed("panic"));
-        });
+        self.with_record(move |r, _| mark_panicked(r, message));
     }
 
     /// Runs `f` with this span current (spans created inside are its children). A panic is
@@ -343,11 +343,7 @@ impl Span {
 
     /// Wraps a future so this span is current whenever it is polled; a panic is recorded.
     pub fn in_scope_async<F: Future>(&self, future: F) -> InSpan<'_, F> {
-        InSpan {
-            inner: future,
-            frame: self.child_frame(),
-            span: self,
-        }
+        InSpan::new(future, Polled::of_frame(self.child_frame()), self)
     }
 }
 
@@ -358,19 +354,41 @@ impl Drop for Span {
         if cfg!(feature = "off") || self.borrowed {
             return;
         }
-        if std::thread::panicking() {
-            let st = self.lock();
-            let unset = st
-                .record
-                .as_ref()
-                .is_some_and(|r| r.status == SpanStatus::Ok);
-            drop(st);
-            if unset {
-                self.record_panic(&"panicked");
-            }
+        // Owned: no lock to take.
+        let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        if st.ended {
+            return;
         }
-        self.end();
+        if std::thread::panicking()
+            && let Some(r) = st.record.as_mut()
+            && r.status == SpanStatus::Ok
+        {
+            mark_panicked(r, "panicked".to_owned());
+        }
+        if let Some(record) = st.take_for_end() {
+            emit(record);
+        }
     }
+}
+
+impl State {
+    /// Ends the span (idempotent): its record, with its duration, when it has one to emit.
+    fn take_for_end(&mut self) -> Option<Box<SpanRecord>> {
+        if self.ended {
+            return None;
+        }
+        self.ended = true;
+        let mut record = self.record.take()?;
+        record.duration = crate::time::since(record.start);
+        Some(record)
+    }
+}
+
+/// Marks `r` failed by a panic with `message`.
+fn mark_panicked(r: &mut SpanRecord, message: String) {
+    r.status = SpanStatus::Error;
+    r.error_message = Some(message);
+    r.exception_type = Some(Cow::Borrowed("panic"));
 }
 
 pin_project_lite::pin_project! {
@@ -379,8 +397,19 @@ pin_project_lite::pin_project! {
     pub struct InSpan<'a, F> {
         #[pin]
         inner: F,
-        frame: Option<Frame>,
+        current: Polled,
         span: &'a Span,
+    }
+}
+
+impl<'a, F> InSpan<'a, F> {
+    /// `inner` run under `current`, its panics recorded on `span`.
+    pub(super) fn new(inner: F, current: Polled, span: &'a Span) -> Self {
+        InSpan {
+            inner,
+            current,
+            span,
+        }
     }
 }
 
@@ -388,11 +417,8 @@ impl<F: Future> Future for InSpan<'_, F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(frame) = this.frame.as_mut() else {
-            return this.inner.poll(cx);
-        };
         let inner = this.inner;
-        match context::in_frame(frame, || catch_unwind(AssertUnwindSafe(|| inner.poll(cx)))) {
+        match this.current.run(|| inner.poll(cx)) {
             Ok(p) => p,
             Err(payload) => {
                 this.span.record_panic(&*payload);

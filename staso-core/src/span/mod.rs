@@ -12,6 +12,7 @@ mod future;
 mod handle;
 mod llm;
 mod manual;
+mod polled;
 mod scope;
 mod setters;
 mod trace_api;

@@ -286,10 +286,16 @@ pub(super) fn enter_record(
         let mut frame = s.frame.try_borrow_mut_at_entry(entry).ok()?;
         let mut drawn = None;
         if frame.span.is_none() && frame.agent.is_none() {
-            // Dropped outright: made current without writing the frame (as at entry's
-            // shortcut, `thread_state::enter_dropped_root_at_empty`).
-            let Some((trace_id, span_id)) = s.root_ids_unless_dropped() else {
-                return Some(Entered::DroppedRoot);
+            // Dropped outright from an empty frame: made current without writing the frame (as
+            // at entry's shortcut, `thread_state::enter_dropped_root_at_empty`). In a
+            // conversation it is written: a hinted root leaves the frame known empty.
+            let (trace_id, span_id) = if frame.is_empty() {
+                let Some(ids) = s.root_ids_unless_dropped() else {
+                    return Some(Entered::DroppedRoot);
+                };
+                ids
+            } else {
+                s.root_ids()
             };
             if client::drops_root(trace_id) {
                 client::count_sampled_out();
@@ -338,7 +344,7 @@ pub(super) fn new_agent_record(
     thread_state::with(|s| {
         let mut frame = s.frame.try_borrow_mut().ok()?;
         let recordless = frame.agent.is_none();
-        if recordless && frame.span.is_none() && s.drop_agent_root(agent) {
+        if frame.is_empty() && s.drop_agent_root(agent) {
             return Some(Entered::DroppedRoot);
         }
         let built = build_record(

@@ -25,7 +25,8 @@ pub(super) struct Shortcut {
     ///   while set: whatever makes a recording span current (a frame swap, restoring an agent's
     ///   saved span, leaving a dropped root) updates it; `drop_span` need not set it (the entry
     ///   path then reads the frame);
-    /// - [`FRAME_EMPTY`]: the frame has no span and no agent, and nothing borrows it;
+    /// - [`FRAME_EMPTY`]: the frame is empty (no span, conversation, user or agent: a frame as
+    ///   [`Frame::EMPTY`]), and nothing borrows it;
     /// - [`FRAME_HINTED`]: as `FRAME_EMPTY`, but the root of a dropped trace is current without
     ///   being written into the frame (see `root`); spans entered now return at once;
     /// - [`FRAME_HINTED_AGENT`]: as `FRAME_HINTED`, for an agent root whose agent (see `agent`)
@@ -67,7 +68,7 @@ pub(super) const FRAME_READ: u8 = 0;
 /// [`Shortcut::frame`]: the current span does not record. The bit every state whose spans return at
 /// entry has.
 pub(super) const FRAME_SKIP: u8 = 1;
-/// [`Shortcut::frame`]: the frame has no span and no agent, and nothing borrows it.
+/// [`Shortcut::frame`]: the frame is empty (as [`Frame::EMPTY`]), and nothing borrows it.
 pub(super) const FRAME_EMPTY: u8 = 2;
 /// [`Shortcut::frame`]: the root of a dropped trace is current, only in [`Shortcut::root`].
 pub(super) const FRAME_HINTED: u8 = FRAME_EMPTY | FRAME_SKIP;
@@ -124,9 +125,8 @@ impl FrameCell {
     }
 
     /// Borrows the frame mutably for a span's exit that puts its parent back, without
-    /// settling [`Shortcut::frame`] (no load, no store): only a frame without span or agent can
-    /// be known empty or hold a hinted root, so replacing a span leaves that state true, and so
-    /// does clearing one. The caller that makes a span current in a frame that had none (only
+    /// settling [`Shortcut::frame`] (no load, no store): only an empty frame can be known empty or
+    /// hold a hinted root, so replacing a span leaves that state true, and so does clearing one. The caller that makes a span current in a frame that had none (only
     /// a misnested exit does) calls [`forget_known_empty`].
     #[inline]
     pub(crate) fn try_borrow_mut_for_exit(&self) -> Result<RefMut<'_, Frame>, BorrowMutError> {
@@ -179,7 +179,7 @@ pub(super) fn dropped_root_at(state: u64) -> ParentRef {
 }
 
 /// Makes a new root outside any agent current without a record when head sampling drops its
-/// trace outright and the frame is known to have no span and no agent ([`FRAME_EMPTY`]): it is
+/// trace outright and the frame is known empty ([`FRAME_EMPTY`]): it is
 /// counted and hinted ([`FRAME_HINTED`]), the frame untouched; only its trace id's low half is
 /// drawn (what the decision reads), the rest when something reads the root. `false`, nothing
 /// drawn, otherwise: the caller reads the frame and draws the same ids.
@@ -201,36 +201,103 @@ pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> bool {
 }
 
 /// [`enter_dropped_root_at_empty`] for the root drawn from the generator's state `state` (0: not
-/// seeded), the agent span `agent` or outside any agent, the frame without span or agent and not
-/// borrowed: `false` when its trace is kept (or asks the client), not seeded, or the trace id's
+/// seeded), the agent span `agent` or outside any agent, the frame empty and not borrowed: `false` when its trace is kept (or asks the client), not seeded, or the trace id's
 /// low half is zero (a 2^-64 chance; the id must not be zero).
 #[inline(always)]
 pub(super) fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
-    let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
-    if state == 0 || lo == 0 {
+    if !root_dropped_at(state, agent) {
         return false;
     }
-    let trace_id = TraceId(u128::from(lo));
-    let dropped = match agent {
-        None => client::drops_root(trace_id),
-        Some(_) => client::drops_agent_root(trace_id),
-    };
-    if !dropped {
-        return false;
-    }
+    skip_root_ids(state);
     hint_root(state, agent);
     client::count_sampled_out();
     true
 }
 
+/// Whether head sampling drops the root drawn from the generator's state `state` outright (see
+/// [`drop_root_at`]), deciding from its trace id's low half alone; nothing drawn or counted.
+#[inline(always)]
+fn root_dropped_at(state: u64, agent: Option<&'static str>) -> bool {
+    let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
+    if state == 0 || lo == 0 {
+        return false;
+    }
+    let trace_id = TraceId(u128::from(lo));
+    match agent {
+        None => client::drops_root(trace_id),
+        Some(_) => client::drops_agent_root(trace_id),
+    }
+}
+
+/// Moves the generator on from `state` as far as drawing a root's ids would have moved it.
+#[inline(always)]
+pub(super) fn skip_root_ids(state: u64) {
+    shortcut(|t| t.rng.set(state.wrapping_add(3 * WYRAND_STEP)));
+}
+
+/// The root of a trace head sampling dropped outright, decided at a span's entry but not made
+/// current there: the root of an async fn or of a manual span's future, current only while it
+/// is polled ([`DroppedRoot::hint`]). Its ids are drawn only when something reads them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DroppedRoot {
+    /// The generator's state its ids come from (see [`dropped_root_at`]).
+    state: u64,
+    /// The agent span it is, if any (its agent is current with it).
+    agent: Option<&'static str>,
+}
+
+impl DroppedRoot {
+    /// The root whose ids are drawn from the generator's state `state`.
+    #[cfg(test)]
+    pub(super) fn at(state: u64, agent: Option<&'static str>) -> DroppedRoot {
+        DroppedRoot { state, agent }
+    }
+
+    /// The root's identity (not recording), as its children and readers of the frame see it.
+    #[inline]
+    pub(crate) fn ids(&self) -> ParentRef {
+        dropped_root_at(self.state)
+    }
+
+    /// The frame this root runs under when it cannot be hinted: it alone, with its agent (the
+    /// frame it was created in was empty: see [`decide_dropped_root_at_empty`]).
+    pub(crate) fn frame(&self) -> Frame {
+        Frame {
+            span: Some(self.ids()),
+            agent: self.agent.map(SharedStr::Static),
+            ..Frame::EMPTY
+        }
+    }
+
+    /// Makes this root current by hinting it, the frame known empty ([`FrameState::known_empty`],
+    /// nothing run since that was read): left with [`leave_hinted_root`].
+    #[inline(always)]
+    pub(crate) fn hint(&self) {
+        hint_root(self.state, self.agent);
+    }
+}
+
+/// Decides a new root (the agent span `agent`, or outside any agent) at a frame known empty,
+/// without making it current: `Some` when head sampling drops its trace outright, counted, the
+/// generator moved on past its ids; `None`, nothing drawn, otherwise (the caller reads the frame
+/// and draws the same ids). Only where [`FrameState::known_empty`] said so, nothing run since.
+#[inline(always)]
+pub(crate) fn decide_dropped_root_at_empty(agent: Option<&'static str>) -> Option<DroppedRoot> {
+    let state = shortcut(|t| t.rng.get());
+    if !root_dropped_at(state, agent) {
+        return None;
+    }
+    skip_root_ids(state);
+    client::count_sampled_out();
+    Some(DroppedRoot { state, agent })
+}
+
 /// Makes the root drawn from the generator's state `state` (with its agent, for an agent root)
-/// current by hinting it ([`FRAME_HINTED`], [`FRAME_HINTED_AGENT`]), the frame without span or
-/// agent and not borrowed; the generator moves on as far as drawing the root's ids would have
-/// moved it.
+/// current by hinting it ([`FRAME_HINTED`], [`FRAME_HINTED_AGENT`]), the frame known empty and
+/// not borrowed. The generator is left alone (see [`skip_root_ids`]).
 #[inline(always)]
 pub(super) fn hint_root(state: u64, agent: Option<&'static str>) {
     shortcut(|t| {
-        t.rng.set(state.wrapping_add(3 * WYRAND_STEP));
         t.root.set(state);
         match agent {
             None => t.frame.set(FRAME_HINTED),
@@ -271,8 +338,8 @@ impl FrameState {
         self.0 & FRAME_SKIP != 0
     }
 
-    /// Whether the frame is known to have no span and no agent (and no hinted root): a new root
-    /// may try [`enter_dropped_root_at_empty`].
+    /// Whether the frame is known empty (no span, conversation, user or agent, and no hinted
+    /// root): a new root may try [`enter_dropped_root_at_empty`].
     #[inline(always)]
     pub(crate) fn known_empty(self) -> bool {
         self.0 == FRAME_EMPTY
@@ -300,16 +367,17 @@ pub(crate) fn skip_spans() -> bool {
 }
 
 /// Updates [`Shortcut::frame`] after the current frame's span changed to `frame.span`, the frame
-/// borrowed.
+/// borrowed. A frame with nothing at all in it is known empty ([`FRAME_EMPTY`]): the caller's
+/// borrow ends before anything reads the state.
 #[inline(always)]
 pub(crate) fn mirror_frame(frame: &Frame) {
-    shortcut(|t| {
-        t.frame.set(if frame.span.is_some_and(|p| !p.recording) {
-            FRAME_SKIP
-        } else {
-            FRAME_READ
-        })
-    });
+    let state = match frame.span {
+        Some(p) if !p.recording => FRAME_SKIP,
+        Some(_) => FRAME_READ,
+        None if frame.is_empty() => FRAME_EMPTY,
+        None => FRAME_READ,
+    };
+    shortcut(|t| t.frame.set(state));
 }
 
 /// The current frame's span is the root of a dropped trace (written into the frame).

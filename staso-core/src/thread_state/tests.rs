@@ -2,7 +2,7 @@
 
 use super::shortcut::*;
 use super::*;
-use crate::context::ParentRef;
+use crate::context::{Frame, ParentRef};
 use crate::shared_str::SharedStr;
 
 #[test]
@@ -44,6 +44,12 @@ fn a_roots_ids_are_the_draws_of_trace_id_then_span_id() {
     );
 }
 
+/// Hints the root drawn from `start`, moving the generator on as drawing it would.
+fn draw_and_hint(start: u64, agent: Option<&'static str>) {
+    skip_root_ids(start);
+    hint_root(start, agent);
+}
+
 #[test]
 fn a_hinted_root_is_the_root_an_eager_draw_makes_written_when_read() {
     let checked = with(|s| {
@@ -58,7 +64,7 @@ fn a_hinted_root_is_the_root_an_eager_draw_makes_written_when_read() {
         };
         // The same root hinted: the generator moves on as far, the frame is left alone.
         shortcut(|t| t.frame.set(FRAME_EMPTY));
-        hint_root(start, None);
+        draw_and_hint(start, None);
         assert_eq!(shortcut(|t| t.rng.get()), after_eager);
         assert!(skip_spans(), "spans under the root return at entry");
         // Read: written into the frame with the eager draw's ids, the same at every read.
@@ -74,7 +80,7 @@ fn a_hinted_root_is_the_root_an_eager_draw_makes_written_when_read() {
         clear_skip();
         // Not read: leaving it needs no frame, which is then known empty again.
         shortcut(|t| t.frame.set(FRAME_EMPTY));
-        hint_root(start, None);
+        draw_and_hint(start, None);
         assert!(leave_hinted_root());
         assert!(frame_state().known_empty() && !skip_spans());
         assert_eq!(read(), None, "never written");
@@ -91,7 +97,7 @@ fn an_agent_roots_hint_writes_its_agent_and_a_later_plain_hint_none() {
         let read = || s.frame.try_borrow().ok().map(|f| (f.span, f.agent.clone()));
         // An agent root written when read: the root and its agent.
         shortcut(|t| t.frame.set(FRAME_EMPTY));
-        hint_root(start, Some("triage"));
+        draw_and_hint(start, Some("triage"));
         assert!(skip_spans());
         let expected = Some(dropped_root_at(start));
         assert_eq!(read(), Some((expected, Some(SharedStr::Static("triage")))));
@@ -103,11 +109,11 @@ fn an_agent_roots_hint_writes_its_agent_and_a_later_plain_hint_none() {
         clear_skip();
         // Left while hinted: nothing was written, the frame is known empty again.
         shortcut(|t| t.frame.set(FRAME_EMPTY));
-        hint_root(start, Some("triage"));
+        draw_and_hint(start, Some("triage"));
         assert!(leave_hinted_root());
         assert!(frame_state().known_empty());
         // A plain root hinted next carries no agent.
-        hint_root(start, None);
+        draw_and_hint(start, None);
         assert_eq!(read(), Some((expected, None)));
         if let Ok(mut f) = s.frame.try_borrow_mut() {
             f.span = None;
@@ -124,4 +130,96 @@ fn threads_draw_different_ids() {
     let other = std::thread::spawn(first).join().ok().flatten();
     assert!(other.is_some());
     assert_ne!(other, first());
+}
+
+#[test]
+fn only_a_frame_with_nothing_in_it_is_known_empty() {
+    let states = with(|s| {
+        let mut states = Vec::new();
+        for frame in [
+            Frame::EMPTY,
+            Frame {
+                session: Some(SharedStr::Static("c1")),
+                ..Frame::EMPTY
+            },
+            Frame {
+                user: Some(SharedStr::Static("u1")),
+                ..Frame::EMPTY
+            },
+            Frame {
+                agent: Some(SharedStr::Static("triage")),
+                ..Frame::EMPTY
+            },
+        ] {
+            if let Ok(mut f) = s.frame.try_borrow_mut() {
+                *f = frame;
+                mirror_frame(&f);
+            }
+            states.push(frame_state().known_empty());
+        }
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            *f = Frame::EMPTY;
+        }
+        states
+    });
+    assert_eq!(states, Some(vec![true, false, false, false]));
+}
+
+/// A dropped root decided at an empty frame, this thread's frame known empty.
+fn decided_root() -> DroppedRoot {
+    let _ = with(|s| {
+        s.seeded_state();
+        if let Ok(mut f) = s.frame.try_borrow_mut() {
+            *f = Frame::EMPTY;
+            mirror_frame(&f);
+        }
+    });
+    let start = shortcut(|t| t.rng.get());
+    DroppedRoot::at(start, Some("triage"))
+}
+
+#[test]
+fn a_root_run_hinted_and_never_read_leaves_the_frame_untouched() {
+    let root = decided_root();
+    let (inside, written) = run_hinted(&root, || (skip_spans(), frame_state().known_empty()));
+    assert_eq!(inside, (true, false), "current while it runs: spans skip");
+    assert!(written.is_none());
+    assert!(frame_state().known_empty(), "known empty again");
+    let frame = with(|s| s.frame.try_borrow().ok().map(|f| f.is_empty()));
+    assert_eq!(frame, Some(Some(true)));
+}
+
+#[test]
+fn a_root_run_hinted_and_read_gives_its_frame_back_and_empties_the_threads() {
+    let root = decided_root();
+    let (seen, written) = run_hinted(&root, || {
+        crate::context::with_current(|f| (f.span, f.agent.clone()))
+    });
+    let expected = (Some(root.ids()), Some(SharedStr::Static("triage")));
+    assert_eq!(seen, expected, "readers see the root and its agent");
+    let written = written.map(|f| (f.span, f.agent));
+    assert_eq!(written, Some(expected), "the frame it left is handed back");
+    assert!(frame_state().known_empty());
+    let frame = with(|s| s.frame.try_borrow().ok().map(|f| f.is_empty()));
+    assert_eq!(frame, Some(Some(true)), "the thread's frame is empty again");
+}
+
+#[test]
+fn a_root_run_hinted_is_left_when_its_body_panics() {
+    for read in [false, true] {
+        let root = decided_root();
+        let caught = std::panic::catch_unwind(|| {
+            run_hinted(&root, || {
+                if read {
+                    crate::context::with_current(|f| f.span);
+                }
+                panic!("boom")
+            })
+        });
+        assert!(caught.is_err());
+        assert!(!skip_spans(), "no longer current (read: {read})");
+        assert!(frame_state().known_empty(), "read: {read}");
+        let frame = with(|s| s.frame.try_borrow().ok().map(|f| f.is_empty()));
+        assert_eq!(frame, Some(Some(true)), "read: {read}");
+    }
 }

@@ -2,6 +2,9 @@
 //! so every test of a binary takes the same lock.
 #![allow(dead_code)]
 
+pub mod poll;
+pub mod reads;
+
 use std::sync::{Mutex, MutexGuard};
 
 use staso::{Client, Config, ConfigBuilder, ExportedSpan, InMemoryExporter};
