@@ -11,6 +11,10 @@
 //! target/release/examples/hotpath conv 2000000   # capture off inside a conversation
 //! target/release/examples/hotpath dropped-root 2000000  # each call the root of a trace head
 //!                                                       # sampling drops (`sample_rate(0.0)`)
+//! target/release/examples/hotpath dropped-async 2000000  # the same for `traced_async`
+//! target/release/examples/hotpath dropped-manual 2000000 # the same for a manual `staso::span`
+//! target/release/examples/hotpath disabled-async 2000000 # each kind of root (`-root`, `-async`,
+//!                                                        # `-manual`) with a disabled client
 //! ```
 
 use std::hint::black_box;
@@ -74,8 +78,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         return Ok(());
     }
-    if mode == "dropped-root" {
-        return dropped_roots(total);
+    if let Some(kind) = mode
+        .strip_prefix("dropped-")
+        .or_else(|| mode.strip_prefix("disabled-"))
+    {
+        let f: fn(u64, &str) -> u64 = match kind {
+            "async" => poll_async,
+            "manual" => manual,
+            _ => traced_no_capture,
+        };
+        return dropped_roots(&mode, f, total);
     }
     let null = mode == "null";
     // `conv`: capture off inside a conversation (session and user ids are shared strings).
@@ -135,24 +147,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `total` calls of `traced_no_capture`, each the root of a trace head sampling drops: what the
-/// caller pays for a trace that is not recorded.
-fn dropped_roots(total: u64) -> Result<(), Box<dyn std::error::Error>> {
+/// A manual span around the bare body.
+#[inline(never)]
+fn manual(a: u64, b: &str) -> u64 {
+    staso::span("manual", staso::SpanKind::Tool, |_| {
+        a.wrapping_add(b.len() as u64)
+    })
+}
+
+/// `total` calls of `f`, each the root of a trace head sampling drops: what the caller pays for a
+/// trace that is not recorded.
+fn dropped_roots(
+    mode: &str,
+    f: fn(u64, &str) -> u64,
+    total: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
     let config = staso::Config::builder()
         .api_key("ak_bench")
         .agent_name("bench")
         .capture_git(false)
         .sample_rate(0.0)
+        .enabled(mode.starts_with("dropped-"))
         .build_with_env(|_| None)?;
     let staso = staso::init_with_exporter(config, std::sync::Arc::new(Dropper))?;
     let start = Instant::now();
     for i in 0..total {
-        black_box(traced_no_capture(black_box(i), black_box("two")));
+        black_box(f(black_box(i), black_box("two")));
     }
     let timed = start.elapsed();
     let report = staso.shutdown(Duration::from_secs(10));
     eprintln!(
-        "dropped-root: {:.1} ns/call over {total} calls; sampled out {}",
+        "{mode}: {:.1} ns/call over {total} calls; sampled out {}",
         timed.as_nanos() as f64 / total as f64,
         report.sampled_out
     );

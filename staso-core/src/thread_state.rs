@@ -167,17 +167,26 @@ pub(crate) fn with_live<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
 
 /// Runs `f` with the dropped root `root` current, hinted ([`DroppedRoot::hint`]: the frame
 /// untouched), where the frame is known empty ([`FrameState::known_empty`], read with nothing run
-/// since), then leaves it, also when `f` unwinds. Returns `f`'s value and, when something wrote
-/// the root into the frame meanwhile (a context capture, a frame swap), the frame as `f` left it:
-/// the thread's frame is then emptied again, as it was before (the caller keeps the frame to run
-/// under next time, as a swapped-in frame would have been kept).
+/// since), then leaves it, also when `f` unwinds. When something wrote the root into the frame
+/// meanwhile (a context capture, a frame swap), the frame as `f` left it is handed to `written`
+/// (the caller keeps it to run under next time, as a swapped-in frame would have been kept) and
+/// the thread's frame is emptied again, as it was before.
 #[inline]
-pub(crate) fn run_hinted<R>(root: &DroppedRoot, f: impl FnOnce() -> R) -> (R, Option<Frame>) {
+pub(crate) fn run_hinted<R>(
+    root: &DroppedRoot,
+    f: impl FnOnce() -> R,
+    written: impl FnOnce(Frame),
+) -> R {
     root.hint();
     let leave = LeaveHinted;
     let value = f();
     std::mem::forget(leave);
-    (value, leave_hinted())
+    if !leave_hinted_root()
+        && let Some(frame) = take_frame()
+    {
+        written(frame);
+    }
+    value
 }
 
 /// Leaves a root made current by [`run_hinted`] when `f` unwinds.
@@ -185,18 +194,10 @@ struct LeaveHinted;
 
 impl Drop for LeaveHinted {
     fn drop(&mut self) {
-        drop(leave_hinted());
+        if !leave_hinted_root() {
+            drop(take_frame());
+        }
     }
-}
-
-/// Leaves a hinted root (see [`run_hinted`]): `None` while it is still only hinted (a load and a
-/// store), else the frame taken out.
-#[inline]
-fn leave_hinted() -> Option<Frame> {
-    if leave_hinted_root() {
-        return None;
-    }
-    take_frame()
 }
 
 /// Takes the thread's frame out, leaving it empty (and known so).

@@ -52,7 +52,10 @@ where
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(ready) => {
-                *this.current = Polled::Nothing;
+                // A hinted root has nothing to let go of.
+                if !this.current.is_hinted() {
+                    *this.current = Polled::Nothing;
+                }
                 ready
             }
             Err(payload) => {

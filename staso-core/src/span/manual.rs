@@ -43,8 +43,8 @@ fn run_in_span<R>(
 ) -> R {
     if let Some(root) = dropped_root_at_empty() {
         let s = Span::dropped_root(root.ids());
-        let (value, _) =
-            thread_state::run_hinted(&root, || catch_unwind(AssertUnwindSafe(|| f(&s))));
+        let value =
+            thread_state::run_hinted(&root, || catch_unwind(AssertUnwindSafe(|| f(&s))), drop);
         return match value {
             Ok(value) => {
                 after(&s, &value);

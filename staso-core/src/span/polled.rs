@@ -33,17 +33,15 @@ impl Polled {
 
     /// Runs `poll` (one poll of the wrapped future) with what this makes current: its result, or
     /// the panic it raised (after putting the thread's frame back). [`Polled::Nothing`] runs it
-    /// as it is.
+    /// as it is, and so does a hinted root (no record to mark: a panic unwinds through the guard
+    /// that leaves the root).
     #[inline]
     pub(super) fn run<T>(&mut self, poll: impl FnOnce() -> T) -> std::thread::Result<T> {
         if let Polled::Hinted(root) = *self {
             if thread_state::frame_state().known_empty() {
-                let (polled, written) =
-                    thread_state::run_hinted(&root, || catch_unwind(AssertUnwindSafe(poll)));
-                if let Some(frame) = written {
-                    *self = Polled::Frame(frame);
-                }
-                return polled;
+                return Ok(thread_state::run_hinted(&root, poll, |frame| {
+                    *self = Polled::Frame(frame)
+                }));
             }
             *self = Polled::Frame(root.frame());
         }
@@ -53,5 +51,11 @@ impl Polled {
             }
             _ => Ok(poll()),
         }
+    }
+
+    /// Whether this hints a dropped root.
+    #[inline]
+    pub(super) fn is_hinted(&self) -> bool {
+        matches!(self, Polled::Hinted(_))
     }
 }

@@ -181,7 +181,12 @@ fn decided_root() -> DroppedRoot {
 #[test]
 fn a_root_run_hinted_and_never_read_leaves_the_frame_untouched() {
     let root = decided_root();
-    let (inside, written) = run_hinted(&root, || (skip_spans(), frame_state().known_empty()));
+    let mut written = None;
+    let inside = run_hinted(
+        &root,
+        || (skip_spans(), frame_state().known_empty()),
+        |f| written = Some(f),
+    );
     assert_eq!(inside, (true, false), "current while it runs: spans skip");
     assert!(written.is_none());
     assert!(frame_state().known_empty(), "known empty again");
@@ -192,9 +197,12 @@ fn a_root_run_hinted_and_never_read_leaves_the_frame_untouched() {
 #[test]
 fn a_root_run_hinted_and_read_gives_its_frame_back_and_empties_the_threads() {
     let root = decided_root();
-    let (seen, written) = run_hinted(&root, || {
-        crate::context::with_current(|f| (f.span, f.agent.clone()))
-    });
+    let mut written = None;
+    let seen = run_hinted(
+        &root,
+        || crate::context::with_current(|f| (f.span, f.agent.clone())),
+        |f| written = Some(f),
+    );
     let expected = (Some(root.ids()), Some(SharedStr::Static("triage")));
     assert_eq!(seen, expected, "readers see the root and its agent");
     let written = written.map(|f| (f.span, f.agent));
@@ -209,12 +217,16 @@ fn a_root_run_hinted_is_left_when_its_body_panics() {
     for read in [false, true] {
         let root = decided_root();
         let caught = std::panic::catch_unwind(|| {
-            run_hinted(&root, || {
-                if read {
-                    crate::context::with_current(|f| f.span);
-                }
-                panic!("boom")
-            })
+            run_hinted(
+                &root,
+                || {
+                    if read {
+                        crate::context::with_current(|f| f.span);
+                    }
+                    panic!("boom")
+                },
+                drop,
+            )
         });
         assert!(caught.is_err());
         assert!(!skip_spans(), "no longer current (read: {read})");
