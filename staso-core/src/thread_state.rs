@@ -165,7 +165,8 @@ pub(crate) fn with_live<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
     STATE.with(f)
 }
 
-/// Runs `f` with the dropped root `root` current, hinted ([`DroppedRoot::hint`]: the frame
+/// Runs `f` with the dropped root `root` (the agent span `agent`, or outside any agent) current,
+/// hinted ([`DroppedRoot::hint`]: the frame
 /// untouched), where the frame is known empty ([`FrameState::known_empty`], read with nothing run
 /// since), then leaves it, also when `f` unwinds. When something wrote the root into the frame
 /// meanwhile (a context capture, a frame swap), the frame as `f` left it is handed to `written`
@@ -173,11 +174,12 @@ pub(crate) fn with_live<R>(f: impl FnOnce(&ThreadState) -> R) -> R {
 /// the thread's frame is emptied again, as it was before.
 #[inline]
 pub(crate) fn run_hinted<R>(
-    root: &DroppedRoot,
+    root: DroppedRoot,
+    agent: Option<&'static str>,
     f: impl FnOnce() -> R,
     written: impl FnOnce(Frame),
 ) -> R {
-    root.hint();
+    root.hint(agent);
     let leave = LeaveHinted;
     let value = f();
     std::mem::forget(leave);

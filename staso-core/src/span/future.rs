@@ -11,7 +11,7 @@ use crate::capture::Outcome;
 use crate::context::{self, Frame};
 use crate::record::{CallSite, Role};
 use crate::shared_str::SharedStr;
-use crate::thread_state::{self, DroppedRoot};
+use crate::thread_state;
 
 use super::fn_span::{ActiveSpan, Capture, recording_flags};
 use super::polled::Polled;
@@ -36,33 +36,46 @@ where
 {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let polled = match this.current {
-            Polled::Nothing => return this.inner.poll(cx),
-            Polled::Frame(frame) => {
-                poll_in_frame(this.inner, frame, &mut *this.span, &mut *this.classify, cx)
+        // Nothing current (no client records): the bare poll, inline in the caller.
+        if let Polled::Nothing = this.current {
+            return this.inner.poll(cx);
+        }
+        poll_under(this.inner, this.current, this.span, this.classify, cx)
+    }
+}
+
+/// [`SpanFuture::poll`] with something current (out of line, so that the disabled path stays
+/// the bare poll): one poll of `inner` under `current`; on completion the record is settled and
+/// emitted, on a panic the span is marked failed and the panic resumed.
+#[inline(never)]
+fn poll_under<F: Future, C: FnOnce(&F::Output) -> Outcome>(
+    inner: Pin<&mut F>,
+    current: &mut Polled,
+    span: &mut ActiveSpan,
+    classify: &mut Option<C>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<F::Output> {
+    let polled = match current {
+        Polled::Frame(frame) => poll_in_frame(inner, frame, span, classify, cx),
+        // The root of a dropped trace: no record, nothing to classify.
+        _ => current.run(|| inner.poll(cx)),
+    };
+    match polled {
+        Ok(Poll::Pending) => Poll::Pending,
+        Ok(ready) => {
+            // A hinted root has nothing to let go of.
+            if !current.is_hinted() {
+                *current = Polled::Nothing;
             }
-            // The root of a dropped trace: no record, nothing to classify.
-            Polled::Hinted(_) => {
-                let inner = this.inner;
-                this.current.run(|| inner.poll(cx))
-            }
-        };
-        match polled {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(ready) => {
-                // A hinted root has nothing to let go of.
-                if !this.current.is_hinted() {
-                    *this.current = Polled::Nothing;
-                }
-                ready
-            }
-            Err(payload) => {
-                this.span.fail_with_panic(&*payload);
-                *this.current = Polled::Nothing;
-                resume_unwind(payload)
-            }
+            ready
+        }
+        Err(payload) => {
+            span.fail_with_panic(&*payload);
+            *current = Polled::Nothing;
+            resume_unwind(payload)
         }
     }
 }
@@ -125,11 +138,11 @@ pub fn enter_async(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_
         return AsyncSpan::NONE;
     }
     if entry.known_empty()
-        && let Some(root) = dropped_root_at_empty(site)
+        && let Some(current) = dropped_root_at_empty(site)
     {
         return AsyncSpan {
             span: ActiveSpan::NONE,
-            current: Polled::Hinted(root),
+            current,
         };
     }
     let (span, frame) = begin_async(site);
@@ -142,9 +155,12 @@ pub fn enter_async(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_
 /// The root of a trace head sampling drops outright, for an entry that found the frame known
 /// empty; `None` otherwise (the frame is read then, and the same ids drawn).
 #[inline(never)]
-fn dropped_root_at_empty(site: &'static CallSite) -> Option<DroppedRoot> {
-    let agent = (site.role == Role::Agent).then_some(site.name);
-    thread_state::decide_dropped_root_at_empty(agent)
+fn dropped_root_at_empty(site: &'static CallSite) -> Option<Polled> {
+    if site.role == Role::Agent {
+        let root = thread_state::decide_dropped_root_at_empty(true)?;
+        return Some(Polled::HintedAgent(root, site.name));
+    }
+    thread_state::decide_dropped_root_at_empty(false).map(Polled::Hinted)
 }
 
 /// The part of [`enter_async`] that does not depend on the capture closure.

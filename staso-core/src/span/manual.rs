@@ -43,8 +43,12 @@ fn run_in_span<R>(
 ) -> R {
     if let Some(root) = dropped_root_at_empty() {
         let s = Span::dropped_root(root.ids());
-        let value =
-            thread_state::run_hinted(&root, || catch_unwind(AssertUnwindSafe(|| f(&s))), drop);
+        let value = thread_state::run_hinted(
+            root,
+            None,
+            || catch_unwind(AssertUnwindSafe(|| f(&s))),
+            drop,
+        );
         return match value {
             Ok(value) => {
                 after(&s, &value);
@@ -69,7 +73,7 @@ fn dropped_root_at_empty() -> Option<DroppedRoot> {
     if !crate::client::is_recording() || !thread_state::frame_state().known_empty() {
         return None;
     }
-    thread_state::decide_dropped_root_at_empty(None)
+    thread_state::decide_dropped_root_at_empty(false)
 }
 
 pub(super) fn record_err<E: std::fmt::Display>(s: &Span, e: &E) {

@@ -20,6 +20,8 @@ pub(super) enum Polled {
     /// root into the frame, turns it into [`Polled::Frame`] (the frame it would have had, or
     /// the one the poll left), so every reader still sees the root and its children still skip.
     Hinted(DroppedRoot),
+    /// [`Polled::Hinted`] for an agent root: its agent is current with it.
+    HintedAgent(DroppedRoot, &'static str),
 }
 
 impl Polled {
@@ -37,13 +39,18 @@ impl Polled {
     /// that leaves the root).
     #[inline]
     pub(super) fn run<T>(&mut self, poll: impl FnOnce() -> T) -> std::thread::Result<T> {
-        if let Polled::Hinted(root) = *self {
+        let hinted = match *self {
+            Polled::Hinted(root) => Some((root, None)),
+            Polled::HintedAgent(root, agent) => Some((root, Some(agent))),
+            _ => None,
+        };
+        if let Some((root, agent)) = hinted {
             if thread_state::frame_state().known_empty() {
-                return Ok(thread_state::run_hinted(&root, poll, |frame| {
+                return Ok(thread_state::run_hinted(root, agent, poll, |frame| {
                     *self = Polled::Frame(frame)
                 }));
             }
-            *self = Polled::Frame(root.frame());
+            *self = Polled::Frame(root.frame(agent));
         }
         match self {
             Polled::Frame(frame) => {
@@ -56,6 +63,6 @@ impl Polled {
     /// Whether this hints a dropped root.
     #[inline]
     pub(super) fn is_hinted(&self) -> bool {
-        matches!(self, Polled::Hinted(_))
+        matches!(self, Polled::Hinted(_) | Polled::HintedAgent(..))
     }
 }

@@ -5,6 +5,7 @@
 //! a "hinted" root into the frame before anyone borrows it).
 
 use std::cell::{BorrowError, BorrowMutError, Cell, Ref, RefCell, RefMut};
+use std::num::NonZeroU64;
 
 use super::rng::{WYRAND_STEP, wyrand_output};
 use crate::client;
@@ -205,7 +206,7 @@ pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> bool {
 /// low half is zero (a 2^-64 chance; the id must not be zero).
 #[inline(always)]
 pub(super) fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
-    if !root_dropped_at(state, agent) {
+    if !root_dropped_at(state, agent.is_some()) {
         return false;
     }
     skip_root_ids(state);
@@ -215,17 +216,19 @@ pub(super) fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
 }
 
 /// Whether head sampling drops the root drawn from the generator's state `state` outright (see
-/// [`drop_root_at`]), deciding from its trace id's low half alone; nothing drawn or counted.
+/// [`drop_root_at`]), deciding from its trace id's low half alone, against the agent roots'
+/// threshold when `agent`; nothing drawn or counted.
 #[inline(always)]
-fn root_dropped_at(state: u64, agent: Option<&'static str>) -> bool {
+fn root_dropped_at(state: u64, agent: bool) -> bool {
     let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
     if state == 0 || lo == 0 {
         return false;
     }
     let trace_id = TraceId(u128::from(lo));
-    match agent {
-        None => client::drops_root(trace_id),
-        Some(_) => client::drops_agent_root(trace_id),
+    if agent {
+        client::drops_agent_root(trace_id)
+    } else {
+        client::drops_root(trace_id)
     }
 }
 
@@ -237,59 +240,57 @@ pub(super) fn skip_root_ids(state: u64) {
 
 /// The root of a trace head sampling dropped outright, decided at a span's entry but not made
 /// current there: the root of an async fn or of a manual span's future, current only while it
-/// is polled ([`DroppedRoot::hint`]). Its ids are drawn only when something reads them.
+/// is polled ([`DroppedRoot::hint`]). Its ids are drawn only when something reads them. One
+/// word (the generator's state), so that the futures carrying it move it as one: the agent of
+/// an agent root travels beside it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct DroppedRoot {
-    /// The generator's state its ids come from (see [`dropped_root_at`]).
-    state: u64,
-    /// The agent span it is, if any (its agent is current with it).
-    agent: Option<&'static str>,
-}
+pub(crate) struct DroppedRoot(NonZeroU64);
 
 impl DroppedRoot {
-    /// The root whose ids are drawn from the generator's state `state`.
+    /// The root whose ids are drawn from the generator's state `state` (not 0).
     #[cfg(test)]
-    pub(super) fn at(state: u64, agent: Option<&'static str>) -> DroppedRoot {
-        DroppedRoot { state, agent }
+    pub(super) fn at(state: u64) -> Option<DroppedRoot> {
+        NonZeroU64::new(state).map(DroppedRoot)
     }
 
     /// The root's identity (not recording), as its children and readers of the frame see it.
     #[inline]
-    pub(crate) fn ids(&self) -> ParentRef {
-        dropped_root_at(self.state)
+    pub(crate) fn ids(self) -> ParentRef {
+        dropped_root_at(self.0.get())
     }
 
-    /// The frame this root runs under when it cannot be hinted: it alone, with its agent (the
+    /// The frame this root runs under when it cannot be hinted: it alone, with its `agent` (the
     /// frame it was created in was empty: see [`decide_dropped_root_at_empty`]).
-    pub(crate) fn frame(&self) -> Frame {
+    pub(crate) fn frame(self, agent: Option<&'static str>) -> Frame {
         Frame {
             span: Some(self.ids()),
-            agent: self.agent.map(SharedStr::Static),
+            agent: agent.map(SharedStr::Static),
             ..Frame::EMPTY
         }
     }
 
-    /// Makes this root current by hinting it, the frame known empty ([`FrameState::known_empty`],
-    /// nothing run since that was read): left with [`leave_hinted_root`].
+    /// Makes this root (the agent span `agent`, or outside any agent) current by hinting it, the
+    /// frame known empty ([`FrameState::known_empty`], nothing run since that was read): left
+    /// with [`leave_hinted_root`].
     #[inline(always)]
-    pub(crate) fn hint(&self) {
-        hint_root(self.state, self.agent);
+    pub(crate) fn hint(self, agent: Option<&'static str>) {
+        hint_root(self.0.get(), agent);
     }
 }
 
-/// Decides a new root (the agent span `agent`, or outside any agent) at a frame known empty,
-/// without making it current: `Some` when head sampling drops its trace outright, counted, the
-/// generator moved on past its ids; `None`, nothing drawn, otherwise (the caller reads the frame
-/// and draws the same ids). Only where [`FrameState::known_empty`] said so, nothing run since.
+/// Decides a new root (an agent span when `agent`, decided against `client::drops_agent_root`)
+/// at a frame known empty, without making it current: `Some` when head sampling drops its trace
+/// outright, counted, the generator moved on past its ids; `None`, nothing drawn, otherwise (the
+/// caller reads the frame and draws the same ids). Only where [`FrameState::known_empty`] said
+/// so, nothing run since.
 #[inline(always)]
-pub(crate) fn decide_dropped_root_at_empty(agent: Option<&'static str>) -> Option<DroppedRoot> {
+pub(crate) fn decide_dropped_root_at_empty(agent: bool) -> Option<DroppedRoot> {
     let state = shortcut(|t| t.rng.get());
-    if !root_dropped_at(state, agent) {
-        return None;
-    }
+    // A state that decided anything is not 0 (`root_dropped_at`).
+    let root = NonZeroU64::new(state).filter(|_| root_dropped_at(state, agent))?;
     skip_root_ids(state);
     client::count_sampled_out();
-    Some(DroppedRoot { state, agent })
+    Some(DroppedRoot(root))
 }
 
 /// Makes the root drawn from the generator's state `state` (with its agent, for an agent root)

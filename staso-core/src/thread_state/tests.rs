@@ -167,15 +167,14 @@ fn only_a_frame_with_nothing_in_it_is_known_empty() {
 
 /// A dropped root decided at an empty frame, this thread's frame known empty.
 fn decided_root() -> DroppedRoot {
-    let _ = with(|s| {
-        s.seeded_state();
+    let start = with(|s| {
         if let Ok(mut f) = s.frame.try_borrow_mut() {
             *f = Frame::EMPTY;
             mirror_frame(&f);
         }
+        s.seeded_state()
     });
-    let start = shortcut(|t| t.rng.get());
-    DroppedRoot::at(start, Some("triage"))
+    start.and_then(DroppedRoot::at).expect("a seeded state")
 }
 
 #[test]
@@ -183,7 +182,8 @@ fn a_root_run_hinted_and_never_read_leaves_the_frame_untouched() {
     let root = decided_root();
     let mut written = None;
     let inside = run_hinted(
-        &root,
+        root,
+        Some("triage"),
         || (skip_spans(), frame_state().known_empty()),
         |f| written = Some(f),
     );
@@ -199,7 +199,8 @@ fn a_root_run_hinted_and_read_gives_its_frame_back_and_empties_the_threads() {
     let root = decided_root();
     let mut written = None;
     let seen = run_hinted(
-        &root,
+        root,
+        Some("triage"),
         || crate::context::with_current(|f| (f.span, f.agent.clone())),
         |f| written = Some(f),
     );
@@ -218,7 +219,8 @@ fn a_root_run_hinted_is_left_when_its_body_panics() {
         let root = decided_root();
         let caught = std::panic::catch_unwind(|| {
             run_hinted(
-                &root,
+                root,
+                Some("triage"),
                 || {
                     if read {
                         crate::context::with_current(|f| f.span);
