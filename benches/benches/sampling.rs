@@ -4,7 +4,8 @@
 //! are children of a root that does not record); a whole one-span trace dropped at its root; and
 //! the same fn recorded (`sample_rate(1.0)`) for scale, as a child and as a kept root (which also
 //! emits its provisional snapshot). The other kinds of root (an async fn polled once, an
-//! `#[agent]`, a manual `staso::span`) are measured dropped and with a disabled client too.
+//! `#[agent]`, a manual `staso::span`) are measured dropped and with a disabled client too, and the
+//! `#[agent]` root dropped by a rate of its own (`agent_sample_rate`).
 //!
 //! `cargo bench -p staso-bench --bench sampling`
 
@@ -120,6 +121,21 @@ fn sampling(c: &mut Criterion) {
             b.iter(|| traced(black_box(1), black_box("two")))
         });
         other_roots(&mut g, "unsampled");
+    }
+    {
+        // The agent's own rate drops its traces, the client's keeps the others.
+        let own_rate = staso::Config::builder()
+            .api_key("ak_bench")
+            .agent_name("bench")
+            .capture_git(false)
+            .sample_rate(1.0)
+            .agent_sample_rate("triage", 0.0)
+            .build_with_env(|_| None)
+            .expect("valid config");
+        let _c = staso::init_with_exporter(own_rate, Arc::new(Dropper)).expect("init");
+        g.bench_function("unsampled_agent_root_own_rate", |b| {
+            b.iter(|| agent(black_box(1), black_box("two")))
+        });
     }
     {
         let _c = staso::init_with_exporter(config(1.0, true), Arc::new(Dropper)).expect("init");

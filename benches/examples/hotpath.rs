@@ -13,8 +13,10 @@
 //!                                                       # sampling drops (`sample_rate(0.0)`)
 //! target/release/examples/hotpath dropped-async 2000000  # the same for `traced_async`
 //! target/release/examples/hotpath dropped-manual 2000000 # the same for a manual `staso::span`
+//! target/release/examples/hotpath dropped-agent 2000000  # an `#[agent]` fn's root; with
+//!                              # `dropped-agent-own-rate`, dropped by the agent's own rate
 //! target/release/examples/hotpath disabled-async 2000000 # each kind of root (`-root`, `-async`,
-//!                                                        # `-manual`) with a disabled client
+//!                                                        # `-manual`, `-agent`) with a disabled client
 //! ```
 
 use std::hint::black_box;
@@ -85,6 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let f: fn(u64, &str) -> u64 = match kind {
             "async" => poll_async,
             "manual" => manual,
+            "agent" | "agent-own-rate" => agent,
             _ => traced_no_capture,
         };
         return dropped_roots(&mode, f, total);
@@ -147,6 +150,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// An agent span (capture off).
+#[staso::agent(name = "triage", capture_input = false, capture_output = false)]
+#[inline(never)]
+fn agent(a: u64, b: &str) -> u64 {
+    a.wrapping_add(b.len() as u64)
+}
+
 /// A manual span around the bare body.
 #[inline(never)]
 fn manual(a: u64, b: &str) -> u64 {
@@ -162,13 +172,18 @@ fn dropped_roots(
     f: fn(u64, &str) -> u64,
     total: u64,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let config = staso::Config::builder()
+    // `-agent-own-rate`: the agent's own rate drops its roots, the client's keeps the others.
+    let own_rate = mode.ends_with("-own-rate");
+    let mut builder = staso::Config::builder()
         .api_key("ak_bench")
         .agent_name("bench")
         .capture_git(false)
         .sample_rate(0.0)
-        .enabled(mode.starts_with("dropped-"))
-        .build_with_env(|_| None)?;
+        .enabled(mode.starts_with("dropped-"));
+    if own_rate {
+        builder = builder.sample_rate(1.0).agent_sample_rate("triage", 0.0);
+    }
+    let config = builder.build_with_env(|_| None)?;
     let staso = staso::init_with_exporter(config, std::sync::Arc::new(Dropper))?;
     let start = Instant::now();
     for i in 0..total {

@@ -112,7 +112,7 @@ impl ThreadState {
 
     /// A new root that is the agent span `agent`, with the current frame borrowed and found
     /// empty: `true` when head sampling drops its trace outright
-    /// (`client::drops_agent_root`), counted and made current, agent included, as
+    /// (`client::agent_root_keep`), counted and made current, agent included, as
     /// [`enter_dropped_agent_root_at_empty`] does, the frame left untouched. `false`, the
     /// generator where it was, otherwise: the caller draws the same ids.
     #[inline]

@@ -179,3 +179,25 @@ fn an_agent_with_a_rate_of_its_own_is_decided_by_it() {
     let kept = alternate(&h, 200, 0.5);
     assert!((40..=160).contains(&kept.len()), "kept {}", kept.len());
 }
+
+/// A new client's agent rates apply from its first root: what a thread remembers of an agent's
+/// own rate is read again when the client changes (a rate that dropped every root of the agent,
+/// then one that keeps them all, and back).
+#[test]
+fn a_new_clients_agent_rate_applies_to_the_next_root() {
+    for triage_rate in [0.0, 1.0, 0.0, 0.5, 1.0, 0.0] {
+        let h = setup_with(
+            builder()
+                .sample_rate(0.5)
+                .agent_sample_rate("triage", triage_rate),
+        );
+        const ROUNDS: u32 = 50;
+        let kept = alternate(&h, ROUNDS, triage_rate);
+        if triage_rate == 1.0 {
+            assert_eq!(kept.len(), ROUNDS as usize);
+        }
+        if triage_rate == 0.0 {
+            assert!(kept.is_empty());
+        }
+    }
+}

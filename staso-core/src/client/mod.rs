@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::config::{CapturePolicy, Config, ExportSettings, default_session_id, sampled_below};
+use crate::config::{
+    CapturePolicy, Config, ExportSettings, default_session_id, sampled_below,
+    sampling_threshold as threshold,
+};
 use crate::export::{AnnotationSink, SpanExporter};
 use crate::ids::TraceId;
 use crate::report::DeliveryReport;
@@ -108,8 +111,16 @@ static SAMPLING: AtomicBool = AtomicBool::new(false);
 static ROOT_KEEP_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
 /// [`ROOT_KEEP_THRESHOLD`] for the root of a new trace that is an agent span, when the installed
 /// client has no per-agent rate (every agent then samples at the rate of a root outside any agent;
-/// see `Sampling::rate_for`); `u64::MAX` otherwise, which leaves the decision to the client.
+/// see `Sampling::rate_for`); [`BY_OWN_RATE`] when it has some and drops roots outright; `u64::MAX`
+/// otherwise, which leaves the decision to the client.
 static AGENT_ROOT_KEEP_THRESHOLD: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// [`AGENT_ROOT_KEEP_THRESHOLD`] while the installed client drops agent roots outright by rates of
+/// their own (it has per-agent rates, samples, and has no tail rules): an agent root then finds
+/// its agent's threshold in a per-thread cache (`thread_state`) filled by
+/// [`agent_root_keep_threshold`]. Above every trace id's 56 random bits, so compared as a
+/// threshold it keeps every root (asks the client), like `u64::MAX`.
+pub(crate) const BY_OWN_RATE: u64 = u64::MAX - 1;
 
 /// [`ClientInner::sampled_out_until`] while the client is installed.
 const OPEN: u64 = u64::MAX;
@@ -144,11 +155,28 @@ pub(crate) fn drops_root(trace_id: TraceId) -> bool {
     !sampled_below(trace_id, ROOT_KEEP_THRESHOLD.load(Ordering::Relaxed))
 }
 
-/// [`drops_root`] for a new root that is an agent span, outside any agent (one relaxed load;
-/// `false` leaves the decision to the client, see `AGENT_ROOT_KEEP_THRESHOLD`).
+/// The threshold below which a new root that is an agent span, in an empty frame, is kept: what
+/// [`drops_root`] compares with, for agent roots (one relaxed load; `u64::MAX` leaves the decision
+/// to the client, [`BY_OWN_RATE`] sends it to the agent's own rate).
 #[inline]
-pub(crate) fn drops_agent_root(trace_id: TraceId) -> bool {
-    !sampled_below(trace_id, AGENT_ROOT_KEEP_THRESHOLD.load(Ordering::Relaxed))
+pub(crate) fn agent_root_keep() -> u64 {
+    AGENT_ROOT_KEEP_THRESHOLD.load(Ordering::Relaxed)
+}
+
+/// The threshold below which a new trace rooted in the agent `agent` is kept, when the installed
+/// client drops agent roots outright by their own rates ([`BY_OWN_RATE`]);
+/// `u64::MAX` ("keep here, ask the client") otherwise. Reads the global client: callers cache it
+/// per thread, with the [`generation`] they read before calling.
+#[cold]
+pub(crate) fn agent_root_keep_threshold(agent: &str) -> u64 {
+    let Some(c) = read_global() else {
+        return u64::MAX;
+    };
+    let sampling = c.config.sampling();
+    if c.exporter.is_none() || !sampling.is_active() || sampling.tail().is_some() {
+        return u64::MAX;
+    }
+    threshold(sampling.rate_for(Some(agent)))
 }
 
 /// Counts a root head sampling dropped: added to the reports of the installed client.
@@ -168,17 +196,21 @@ pub(crate) fn generation() -> u64 {
 fn install(inner: Arc<ClientInner>) -> Option<Arc<ClientInner>> {
     let enabled = inner.exporter.is_some();
     let sampling = enabled && inner.config.sampling().is_active();
-    let root_keep = if sampling && inner.config.sampling().tail().is_none() {
+    let drops_outright = sampling && inner.config.sampling().tail().is_none();
+    let root_keep = if drops_outright {
         inner.root_threshold
     } else {
         u64::MAX
     };
     // Without per-agent rates an agent root's rate is the client's rate, which is also the
     // config's agent's rate, the one `root_threshold` was computed from.
-    let agent_root_keep = if inner.config.sampling().has_agent_rates() {
-        u64::MAX
-    } else {
+    let agent_root_keep = if !inner.config.sampling().has_agent_rates() {
         root_keep
+    } else if drops_outright {
+        // By each agent's own rate.
+        BY_OWN_RATE
+    } else {
+        u64::MAX
     };
     let mut g = GLOBAL.write().unwrap_or_else(|e| e.into_inner());
     let prev = g.replace(inner);

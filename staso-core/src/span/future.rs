@@ -157,10 +157,10 @@ pub fn enter_async(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_
 #[inline(never)]
 fn dropped_root_at_empty(site: &'static CallSite) -> Option<Polled> {
     if site.role == Role::Agent {
-        let root = thread_state::decide_dropped_root_at_empty(true)?;
+        let root = thread_state::decide_dropped_root_at_empty(Some(site.name))?;
         return Some(Polled::HintedAgent(root, site.name));
     }
-    thread_state::decide_dropped_root_at_empty(false).map(Polled::Hinted)
+    thread_state::decide_dropped_root_at_empty(None).map(Polled::Hinted)
 }
 
 /// The part of [`enter_async`] that does not depend on the capture closure.

@@ -73,7 +73,7 @@ fn dropped_root_at_empty() -> Option<DroppedRoot> {
     if !crate::client::is_recording() || !thread_state::frame_state().known_empty() {
         return None;
     }
-    thread_state::decide_dropped_root_at_empty(false)
+    thread_state::decide_dropped_root_at_empty(None)
 }
 
 pub(super) fn record_err<E: std::fmt::Display>(s: &Span, e: &E) {

@@ -332,9 +332,9 @@ pub(super) fn enter_record(
 /// it restores none ([`leave_dropped_root`]); otherwise it gets a record marked dropped, which
 /// saves the agent it replaces.
 ///
-/// A root outside any agent first checks its trace id against the threshold for dropping an
-/// agent root outright (`client::drops_agent_root`, published only when no agent has a rate of
-/// its own): a dropped one is hinted with its agent, the frame untouched, as in
+/// A root in an empty frame first checks its trace id against the threshold for dropping an
+/// agent root outright (`client::agent_root_keep`, published when no agent has a rate of its
+/// own; else the agent's own rate's, cached per thread): a dropped one is hinted with its agent, the frame untouched, as in
 /// [`enter_record`]; the next such root on this thread then skips the thread's state
 /// (`begin_at_empty` in `fn_span`).
 pub(super) fn new_agent_record(

@@ -9,6 +9,7 @@ use std::num::NonZeroU64;
 
 use super::rng::{WYRAND_STEP, wyrand_output};
 use crate::client;
+use crate::config::sampled_below;
 use crate::context::{Frame, ParentRef};
 use crate::ids::{SpanId, TraceId};
 use crate::shared_str::SharedStr;
@@ -45,6 +46,14 @@ pub(super) struct Shortcut {
     pub(super) agent: Cell<Option<&'static str>>,
     /// State of the id generator (0: not seeded yet).
     pub(super) rng: Cell<u64>,
+    /// The last agent whose own rate an agent root was decided by (see
+    /// `client::agent_root_keep_threshold`), with the client generation it was read at and its
+    /// threshold: one agent's roots in a row decide with a compare.
+    pub(super) rated_agent: Cell<Option<&'static str>>,
+    /// See [`Shortcut::rated_agent`].
+    pub(super) rated_generation: Cell<u64>,
+    /// See [`Shortcut::rated_agent`].
+    pub(super) rated_threshold: Cell<u64>,
 }
 
 thread_local! {
@@ -54,6 +63,9 @@ thread_local! {
             root: Cell::new(0),
             agent: Cell::new(None),
             rng: Cell::new(0),
+            rated_agent: Cell::new(None),
+            rated_generation: Cell::new(0),
+            rated_threshold: Cell::new(u64::MAX),
         }
     };
 }
@@ -194,7 +206,8 @@ pub(crate) fn enter_dropped_root_at_empty() -> bool {
 }
 
 /// [`enter_dropped_root_at_empty`] for a root that is the agent span `agent`: decided against
-/// `client::drops_agent_root` (the client has no per-agent rate), and hinted with its agent,
+/// `client::agent_root_keep` (the client has no per-agent rate) or the agent's own rate, and
+/// hinted with its agent,
 /// which [`FrameCell`] writes into the frame with the root.
 #[inline(always)]
 pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> bool {
@@ -206,7 +219,7 @@ pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> bool {
 /// low half is zero (a 2^-64 chance; the id must not be zero).
 #[inline(always)]
 pub(super) fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
-    if !root_dropped_at(state, agent.is_some()) {
+    if !root_dropped_at(state, agent) {
         return false;
     }
     skip_root_ids(state);
@@ -217,19 +230,54 @@ pub(super) fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
 
 /// Whether head sampling drops the root drawn from the generator's state `state` outright (see
 /// [`drop_root_at`]), deciding from its trace id's low half alone, against the agent roots'
-/// threshold when `agent`; nothing drawn or counted.
+/// threshold (or its agent's own rate) for the agent span `agent`; nothing drawn or counted.
 #[inline(always)]
-fn root_dropped_at(state: u64, agent: bool) -> bool {
+fn root_dropped_at(state: u64, agent: Option<&'static str>) -> bool {
     let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
     if state == 0 || lo == 0 {
         return false;
     }
     let trace_id = TraceId(u128::from(lo));
-    if agent {
-        client::drops_agent_root(trace_id)
-    } else {
-        client::drops_root(trace_id)
+    match agent {
+        None => client::drops_root(trace_id),
+        Some(agent) => match client::agent_root_keep() {
+            client::BY_OWN_RATE => dropped_by_own_rate(trace_id, agent),
+            keep => !sampled_below(trace_id, keep),
+        },
     }
+}
+
+/// Whether the root of the new trace `trace_id` that is the agent span `agent` is dropped by its
+/// agent's own rate, the client dropping agent roots so (`client::BY_OWN_RATE`):
+/// its threshold comes from this thread's cache ([`Shortcut::rated_agent`]), read from the
+/// client when the agent or the client changed.
+#[inline]
+fn dropped_by_own_rate(trace_id: TraceId, agent: &'static str) -> bool {
+    let generation = client::generation();
+    let cached = shortcut(|t| {
+        let hit = t.rated_generation.get() == generation
+            && t.rated_agent.get().is_some_and(|a| std::ptr::eq(a, agent));
+        hit.then(|| t.rated_threshold.get())
+    });
+    let threshold = match cached {
+        Some(threshold) => threshold,
+        None => rate_agent(agent, generation),
+    };
+    !sampled_below(trace_id, threshold)
+}
+
+/// Reads the threshold of `agent`'s own rate from the client (`generation` read before) and
+/// caches it for this thread.
+#[cold]
+#[inline(never)]
+fn rate_agent(agent: &'static str, generation: u64) -> u64 {
+    let threshold = client::agent_root_keep_threshold(agent);
+    shortcut(|t| {
+        t.rated_agent.set(Some(agent));
+        t.rated_generation.set(generation);
+        t.rated_threshold.set(threshold);
+    });
+    threshold
 }
 
 /// Moves the generator on from `state` as far as drawing a root's ids would have moved it.
@@ -278,13 +326,12 @@ impl DroppedRoot {
     }
 }
 
-/// Decides a new root (an agent span when `agent`, decided against `client::drops_agent_root`)
-/// at a frame known empty, without making it current: `Some` when head sampling drops its trace
+/// Decides a new root (the agent span `agent`, or outside any agent) at a frame known empty, without making it current: `Some` when head sampling drops its trace
 /// outright, counted, the generator moved on past its ids; `None`, nothing drawn, otherwise (the
 /// caller reads the frame and draws the same ids). Only where [`FrameState::known_empty`] said
 /// so, nothing run since.
 #[inline(always)]
-pub(crate) fn decide_dropped_root_at_empty(agent: bool) -> Option<DroppedRoot> {
+pub(crate) fn decide_dropped_root_at_empty(agent: Option<&'static str>) -> Option<DroppedRoot> {
     let state = shortcut(|t| t.rng.get());
     // A state that decided anything is not 0 (`root_dropped_at`).
     let root = NonZeroU64::new(state).filter(|_| root_dropped_at(state, agent))?;
