@@ -17,47 +17,11 @@ use crate::record::{CallSite, Role, SampleState, SpanRecord};
 use crate::thread_state;
 use crate::thread_state::{FrameState, with_recording_client};
 
+use super::fn_capture::{Capture, capture_input, capture_metadata};
 use super::scope::{
     Entered, Saved, emit, enter_record, leave_and_emit, leave_dropped_root, leave_saved_and_emit,
     new_agent_record, parent_ref, restore,
 };
-
-/// What the capture closure of an attribute writes into: the input object and metadata.
-pub struct Capture<'a> {
-    input: Option<CaptureBuf>,
-    record: &'a mut SpanRecord,
-}
-
-impl Capture<'_> {
-    /// Whether the input is captured (capture_input on, category allowed).
-    #[inline]
-    pub fn wants_input(&self) -> bool {
-        self.input.is_some()
-    }
-
-    /// Starts the input field `name` and returns the buffer to write its value into.
-    pub fn arg(&mut self, name: &str) -> Option<&mut CaptureBuf> {
-        self.input.as_mut().map(|b| b.key(name))
-    }
-
-    /// [`arg`](Self::arg) for a key the macro already wrote as JSON text with its colon
-    /// (`"name":`): argument names are identifiers, which need no escaping.
-    #[doc(hidden)]
-    pub fn arg_json(&mut self, key: &'static str) -> Option<&mut CaptureBuf> {
-        self.input.as_mut().map(|b| b.key_json(key))
-    }
-
-    /// Sets a metadata key from the attribute's `metadata = {…}`.
-    pub fn meta<T: serde::Serialize + ?Sized>(&mut self, key: &'static str, value: &T) {
-        let v = serde_json::to_value(value).unwrap_or_else(|e| {
-            serde_json::Value::String(format!(
-                "<unserializable {}: {e}>",
-                std::any::type_name::<T>()
-            ))
-        });
-        self.record.set_metadata(Cow::Borrowed(key), v);
-    }
-}
 
 /// The live span of an instrumented fn call.
 ///
@@ -187,7 +151,22 @@ fn begin_at_empty(site: &'static CallSite) -> ActiveSpan {
 /// roots' path keeps its registers.
 #[inline(never)]
 fn begin_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
+    if thread_state::agent_roots_by_own_rate() {
+        return begin_agent_by_own_rate_at_empty(site);
+    }
     if thread_state::enter_dropped_agent_root_at_empty(site.name) {
+        return ActiveSpan::dropped_root(true);
+    }
+    thread_state::forget_known_empty();
+    begin_agent(site)
+}
+
+/// [`begin_agent_at_empty`] when agent roots are dropped by their agents' own rates
+/// (`agent_sample_rate`), cached per thread. Out of line: the other agent roots' entry keeps
+/// its registers.
+#[inline(never)]
+fn begin_agent_by_own_rate_at_empty(site: &'static CallSite) -> ActiveSpan {
+    if thread_state::enter_dropped_agent_root_by_own_rate(site.name) {
         return ActiveSpan::dropped_root(true);
     }
     thread_state::forget_known_empty();
@@ -245,39 +224,6 @@ fn span_flags(site: &CallSite, policy: &CapturePolicy, entered: bool) -> u8 {
     flags
 }
 
-/// The input buffer of a site that captures its input (an agent's starts with its name).
-fn input_buffer(site: &'static CallSite) -> CaptureBuf {
-    let mut b = CaptureBuf::new();
-    if site.role == Role::Agent {
-        b.key("agent_name").str_value(site.name);
-    }
-    b
-}
-
-/// Runs the capture closure with an input buffer and stores the finished input document.
-fn capture_input(
-    site: &'static CallSite,
-    record: &mut SpanRecord,
-    capture: impl FnOnce(&mut Capture<'_>),
-) {
-    let mut cap = Capture {
-        input: Some(input_buffer(site)),
-        record,
-    };
-    // A panicking Serialize impl must not break the user's call: drop the input instead.
-    let captured = catch_unwind(AssertUnwindSafe(|| {
-        capture(&mut cap);
-        cap.input.take()
-    }));
-    match captured {
-        Ok(buf) => record.input = buf.and_then(CaptureBuf::finish),
-        Err(_) => log::debug!(
-            "staso: input capture of {} panicked; input dropped",
-            site.name
-        ),
-    }
-}
-
 /// Emits the provisional snapshot of a root span (PROTOCOL.md §2.6).
 #[cold]
 fn emit_provisional(record: &SpanRecord) {
@@ -303,13 +249,7 @@ impl ActiveSpan {
         } else {
             // No input buffer: the closure can only set metadata (for a site without any, it
             // is empty and this branch compiles to nothing).
-            let mut cap = Capture {
-                input: None,
-                record,
-            };
-            if catch_unwind(AssertUnwindSafe(|| capture(&mut cap))).is_err() {
-                log::debug!("staso: metadata of {} panicked", site.name);
-            }
+            capture_metadata(site, record, capture);
         }
         if record.parent_span_id.is_none() && record.sample == SampleState::Kept {
             emit_provisional(record);

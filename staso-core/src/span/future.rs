@@ -13,7 +13,8 @@ use crate::record::{CallSite, Role};
 use crate::shared_str::SharedStr;
 use crate::thread_state;
 
-use super::fn_span::{ActiveSpan, Capture, recording_flags};
+use super::fn_capture::Capture;
+use super::fn_span::{ActiveSpan, recording_flags};
 use super::polled::Polled;
 use super::scope::{export_cached, new_record_and_frame};
 

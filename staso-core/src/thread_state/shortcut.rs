@@ -206,20 +206,50 @@ pub(crate) fn enter_dropped_root_at_empty() -> bool {
 }
 
 /// [`enter_dropped_root_at_empty`] for a root that is the agent span `agent`: decided against
-/// `client::agent_root_keep` (the client has no per-agent rate) or the agent's own rate, and
-/// hinted with its agent,
-/// which [`FrameCell`] writes into the frame with the root.
+/// `client::agent_root_keep` (the client has no per-agent rate), and hinted with its agent,
+/// which [`FrameCell`] writes into the frame with the root. With per-agent rates the threshold
+/// (`client::BY_OWN_RATE`) keeps every root here: those enter through
+/// [`enter_dropped_agent_root_by_own_rate`].
 #[inline(always)]
 pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> bool {
+    let state = shortcut(|t| t.rng.get());
+    drop_root_if(state, Some(agent), |trace_id| {
+        !sampled_below(trace_id, client::agent_root_keep())
+    })
+}
+
+/// Whether agent roots are dropped outright by their agents' own rates: they then enter through
+/// [`enter_dropped_agent_root_by_own_rate`].
+#[inline(always)]
+pub(crate) fn agent_roots_by_own_rate() -> bool {
+    client::agent_root_keep() == client::BY_OWN_RATE
+}
+
+/// [`enter_dropped_agent_root_at_empty`] when the client drops agent roots by their own rates
+/// ([`agent_roots_by_own_rate`]): decided by `agent`'s rate, from this thread's cache of it.
+#[inline(always)]
+pub(crate) fn enter_dropped_agent_root_by_own_rate(agent: &'static str) -> bool {
     drop_root_at(shortcut(|t| t.rng.get()), Some(agent))
 }
 
 /// [`enter_dropped_root_at_empty`] for the root drawn from the generator's state `state` (0: not
-/// seeded), the agent span `agent` or outside any agent, the frame empty and not borrowed: `false` when its trace is kept (or asks the client), not seeded, or the trace id's
-/// low half is zero (a 2^-64 chance; the id must not be zero).
+/// seeded), the agent span `agent` or outside any agent, the frame empty and not borrowed:
+/// `false` when its trace is kept (or asks the client), not seeded, or the trace id's low half
+/// is zero (a 2^-64 chance; the id must not be zero).
 #[inline(always)]
 pub(super) fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
-    if !root_dropped_at(state, agent) {
+    drop_root_if(state, agent, |trace_id| root_drops(trace_id, agent))
+}
+
+/// [`drop_root_at`], the decision `drops` given the trace id's low half.
+#[inline(always)]
+fn drop_root_if(
+    state: u64,
+    agent: Option<&'static str>,
+    drops: impl FnOnce(TraceId) -> bool,
+) -> bool {
+    let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
+    if state == 0 || lo == 0 || !drops(TraceId(u128::from(lo))) {
         return false;
     }
     skip_root_ids(state);
@@ -229,15 +259,19 @@ pub(super) fn drop_root_at(state: u64, agent: Option<&'static str>) -> bool {
 }
 
 /// Whether head sampling drops the root drawn from the generator's state `state` outright (see
-/// [`drop_root_at`]), deciding from its trace id's low half alone, against the agent roots'
-/// threshold (or its agent's own rate) for the agent span `agent`; nothing drawn or counted.
+/// [`drop_root_at`]), deciding from its trace id's low half alone ([`root_drops`]); nothing
+/// drawn or counted.
 #[inline(always)]
 fn root_dropped_at(state: u64, agent: Option<&'static str>) -> bool {
     let lo = wyrand_output(state.wrapping_add(2 * WYRAND_STEP));
-    if state == 0 || lo == 0 {
-        return false;
-    }
-    let trace_id = TraceId(u128::from(lo));
+    state != 0 && lo != 0 && root_drops(TraceId(u128::from(lo)), agent)
+}
+
+/// Whether head sampling drops outright the new root whose trace id's low half is `trace_id`'s:
+/// against the threshold for roots outside any agent, or for the agent span `agent` against the
+/// agent roots' threshold or its agent's own rate.
+#[inline(always)]
+fn root_drops(trace_id: TraceId, agent: Option<&'static str>) -> bool {
     match agent {
         None => client::drops_root(trace_id),
         Some(agent) => match client::agent_root_keep() {
