@@ -1,18 +1,24 @@
 //! Annotations of traces and spans (PROTOCOL.md §5).
 
+use std::sync::LazyLock;
+
 use rusqlite::params;
 use rusqlite::types::Value as SqlValue;
 use staso_wire::annotation::Annotation;
 
+use super::traces::span_key;
 use super::{Store, StoreError, StoreResult, scope_filter};
 use crate::keys::Scope;
 
 /// The workspaces holding span `?2` of trace `?1`, newest trace first. Through the trace's rows
-/// (the key of `traces`, trace id first), then the spans' primary key: the spans table's key starts with the
-/// workspace, so a lookup by trace and span id alone would scan it.
-pub(crate) const SPAN_WORKSPACES_SQL: &str = "SELECT t.workspace_slug FROM traces t \
-     JOIN spans s ON s.trace_seq = t.seq AND s.span_id = ?2 \
-     WHERE t.trace_id = ?1 ORDER BY t.start_us DESC";
+/// (the key of `traces`, trace id first), then each trace's range of the spans' key.
+pub(crate) static SPAN_WORKSPACES_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT t.workspace_slug FROM traces t JOIN spans s ON {} AND s.span_id = ?2 \
+         WHERE t.trace_id = ?1 ORDER BY t.start_us DESC",
+        span_key::in_trace("s.span_key", "t.seq")
+    )
+});
 
 /// The workspaces holding trace `?1`, newest first.
 pub(crate) const TRACE_WORKSPACES_SQL: &str =
@@ -34,7 +40,7 @@ pub fn target_workspace(
         let span_ws = match span_id {
             None => Vec::new(),
             Some(sid) => {
-                let mut stmt = tx.prepare_cached(SPAN_WORKSPACES_SQL)?;
+                let mut stmt = tx.prepare_cached(&SPAN_WORKSPACES_SQL)?;
                 stmt.query_map([trace_id, sid], |r| r.get::<_, String>(0))?
                     .collect::<Result<Vec<_>, _>>()?
             }

@@ -289,6 +289,58 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX traces_by_session ON traces (session_id, start_us);
     CREATE INDEX traces_by_workspace ON traces (workspace_slug, start_us, trace_id);
     "#,
+    // v7: a span row's key is its rowid, `span_key` = its trace's `seq` × 2^24 + its ordinal in
+    // the trace (`store/traces/span_key.rs`), and `spans_by_trace` goes. A trace's spans are one
+    // range of the table's own B-tree, still appended for a new trace, and each span is one
+    // B-tree entry instead of two (the index held the span id again: ≈ 50 bytes and an insert per
+    // span). `trace_seq` stays as a virtual column (computed, not stored). The ingest keeps a span
+    // id unique per trace itself. Ordinals follow the stored order; a trace of more than 2^24
+    // spans would collide with the next trace's keys and fail the upgrade, not lose rows.
+    r#"
+    CREATE TABLE spans_v7 (
+        span_key INTEGER PRIMARY KEY,
+        trace_seq INTEGER GENERATED ALWAYS AS (span_key >> 24) VIRTUAL,
+        span_id TEXT NOT NULL,
+        start_us INTEGER NOT NULL,
+        provisional INTEGER NOT NULL,
+        parent_span_id TEXT,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        duration_ms REAL NOT NULL,
+        status TEXT NOT NULL,
+        model TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        requested_model TEXT NOT NULL,
+        usage_available INTEGER,
+        reasoning_effort TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        total_tokens INTEGER NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        error_message TEXT,
+        session_id TEXT NOT NULL,
+        agent_name TEXT NOT NULL,
+        agent_id TEXT NOT NULL,
+        agent_version TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        capture TEXT
+    );
+    INSERT INTO spans_v7 (span_key, span_id, start_us, provisional, parent_span_id, name, kind,
+        timestamp, duration_ms, status, model, provider, requested_model, usage_available,
+        reasoning_effort, input_tokens, output_tokens, total_tokens, input, output, attributes,
+        error_message, session_id, agent_name, agent_id, agent_version, user_id, capture)
+        SELECT trace_seq * 16777216 + row_number() OVER (PARTITION BY trace_seq ORDER BY rowid) - 1,
+        span_id, start_us, provisional, parent_span_id, name, kind, timestamp, duration_ms, status,
+        model, provider, requested_model, usage_available, reasoning_effort, input_tokens,
+        output_tokens, total_tokens, input, output, attributes, error_message, session_id,
+        agent_name, agent_id, agent_version, user_id, capture
+        FROM spans ORDER BY trace_seq, rowid;
+    DROP TABLE spans;
+    ALTER TABLE spans_v7 RENAME TO spans;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -304,7 +356,7 @@ pub fn migrate(conn: &mut Connection) -> StoreResult<()> {
         });
     }
     if current > 0 && current < LATEST {
-        // A rebuild of the big tables (v5, v6) takes a while on a large database: say why.
+        // A rebuild of the big tables (v5, v6, v7) takes a while on a large database: say why.
         log::info!("upgrading the database schema from v{current} to v{LATEST}");
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {

@@ -4,7 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::traces::{TRACE_SEQ, span_key};
 use super::{Store, StoreResult, TraceRetention};
+
+/// Deletes the spans of trace `?2` in workspace `?1` (a range of the spans' key).
+static DELETE_SPANS_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "DELETE FROM spans WHERE {}",
+        span_key::in_trace("span_key", TRACE_SEQ)
+    )
+});
 
 /// What one pass of [`Store::enforce_retention`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -107,8 +116,7 @@ impl Store {
             };
             for (ws, trace_id) in &victims {
                 for sql in [
-                    "DELETE FROM spans WHERE trace_seq = \
-                     (SELECT seq FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2)",
+                    &*DELETE_SPANS_SQL,
                     "DELETE FROM annotations WHERE workspace_slug = ?1 AND trace_id = ?2",
                     "DELETE FROM traces WHERE workspace_slug = ?1 AND trace_id = ?2",
                 ] {

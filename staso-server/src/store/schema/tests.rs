@@ -192,12 +192,14 @@ fn v6_keys_spans_by_their_traces_number() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let want: Vec<(String, String, i64, i64)> = ["a/t2/s1", "b/t1/s1", "a/t1/s1", "a/t1/s2"]
+    // (In v7's key order: by trace, then as stored.)
+    let want: Vec<(String, String, i64, i64)> = ["a/t1/s1", "a/t1/s2", "b/t1/s1", "a/t2/s1"]
         .iter()
         .map(|k| (k.to_string(), k.to_string(), 3, 7))
         .collect();
     assert_eq!(spans, want);
-    assert_eq!(index_names(&conn, "spans"), ["spans_by_trace"]);
+    // (v7 then drops the spans' index: their key is their trace's range.)
+    assert!(index_names(&conn, "spans").is_empty());
     assert_eq!(
         index_names(&conn, "traces"),
         [
@@ -207,17 +209,76 @@ fn v6_keys_spans_by_their_traces_number() {
             "traces_by_workspace"
         ]
     );
-    // A span id is unique within its trace only.
-    let insert = |seq: i64| {
+}
+
+/// v7 keys each span row by its trace's `seq` and its ordinal (the stored order within the
+/// trace): every row survives with its values, in its own trace's key range, the spans' index
+/// goes, `trace_seq` still reads as a column, and the reads find the spans by their range.
+#[test]
+fn v7_keys_spans_by_trace_range() {
+    let mut conn = at_version(6);
+    for (seq, id) in [(1, "t1"), (2, "t2"), (7, "t7")] {
+        conn.execute(
+            "INSERT INTO traces VALUES (?1, 'w', ?2, 'prod', 'ts', 10, 10, 1.5, 'root', 'agent', \
+             's', 2, 'ok')",
+            rusqlite::params![seq, id],
+        )
+        .unwrap();
+    }
+    // Interleaved across traces, as concurrent requests store them.
+    for (seq, span) in [
+        (2, "b1"),
+        (1, "a1"),
+        (7, "c1"),
+        (2, "b2"),
+        (1, "a2"),
+        (2, "b3"),
+    ] {
         conn.execute(
             "INSERT INTO spans(trace_seq, span_id, start_us, provisional, name, kind, timestamp, \
              duration_ms, status, model, provider, requested_model, reasoning_effort, \
              input_tokens, output_tokens, total_tokens, input, output, attributes, session_id, \
-             agent_name, agent_id, agent_version, user_id) VALUES (?1, 's1', 0, 0, '', '', '', \
-             0, '', '', '', '', '', 0, 0, 0, '', '', '', '', '', '', '', '')",
-            [seq],
+             agent_name, agent_id, agent_version, user_id) VALUES (?1, ?2, 0, 0, ?2, 'tool', \
+             'ts', 1.0, 'ok', '', '', '', '', 3, 4, 7, 'in', 'out', '{}', '', '', '', '', 'u')",
+            rusqlite::params![seq, span],
         )
-    };
-    assert!(insert(1).is_err(), "a second s1 in trace 1");
-    insert(4).unwrap();
+        .unwrap();
+    }
+    migrate(&mut conn).unwrap();
+    let rows: Vec<(i64, i64, String, String, i64)> = conn
+        .prepare(
+            "SELECT span_key, trace_seq, span_id, name, total_tokens FROM spans ORDER BY span_key",
+        )
+        .unwrap()
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = |seq: i64, n: i64| (seq << 24) + n;
+    let want: Vec<(i64, i64, String, String, i64)> = [
+        (1, 0, "a1"),
+        (1, 1, "a2"),
+        (2, 0, "b1"),
+        (2, 1, "b2"),
+        (2, 2, "b3"),
+        (7, 0, "c1"),
+    ]
+    .iter()
+    .map(|&(seq, n, id)| (key(seq, n), seq, id.to_owned(), id.to_owned(), 7))
+    .collect();
+    assert_eq!(rows, want);
+    assert!(index_names(&conn, "spans").is_empty());
+    let plan: String = conn
+        .query_row(
+            &format!(
+                "EXPLAIN QUERY PLAN SELECT span_id FROM spans WHERE {}",
+                crate::store::traces::span_key::in_trace("span_key", "2")
+            ),
+            [],
+            |r| r.get(3),
+        )
+        .unwrap();
+    assert!(plan.contains("INTEGER PRIMARY KEY"), "{plan}");
 }

@@ -116,9 +116,10 @@ fn trace_page_and_conversation_read_indexes() {
     let p = [SqlValue::Text("w".into()), SqlValue::Text("t".into())];
     let spans = plan(&store, &spans_sql(), &p);
     indexed("spans of a trace", &spans);
-    // The trace's sequence number through the key of `traces`, then its spans by key prefix.
+    // The trace's sequence number through the key of `traces`, then its spans as a range of the
+    // spans' own key.
     assert!(
-        spans.contains("SEARCH spans USING INDEX spans_by_trace (trace_seq=?)"),
+        spans.contains("SEARCH spans USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
         "{spans}"
     );
     assert!(spans.contains("sqlite_autoindex_traces_1"), "{spans}");
@@ -134,13 +135,13 @@ fn annotation_targets_are_found_through_indexes() {
     let params = [SqlValue::Text("t".into()), SqlValue::Text("s".into())];
     let p = plan(
         &store,
-        crate::store::annotations::SPAN_WORKSPACES_SQL,
+        &crate::store::annotations::SPAN_WORKSPACES_SQL,
         &params,
     );
     indexed("span of an annotation", &p);
     assert!(p.contains("sqlite_autoindex_traces_1"), "{p}");
     assert!(
-        p.contains("spans_by_trace (trace_seq=? AND span_id=?)"),
+        p.contains("SEARCH s USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
         "{p}"
     );
     let p = plan(

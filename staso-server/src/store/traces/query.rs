@@ -196,8 +196,8 @@ pub(crate) fn workspace_of_sql(scope: &Scope, trace_id: &str) -> (String, Vec<Sq
 /// sequence number found by the key of `traces`, its spans by the prefix of `spans_by_trace`).
 pub(crate) fn spans_sql() -> String {
     format!(
-        "SELECT {SPAN_COLUMNS} FROM spans WHERE trace_seq = ({TRACE_SEQ}) \
-         ORDER BY start_us ASC, span_id ASC"
+        "SELECT {SPAN_COLUMNS} FROM spans WHERE {} ORDER BY start_us ASC, span_id ASC",
+        super::span_key::in_trace("span_key", TRACE_SEQ)
     )
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::usage::{USAGE_COLUMNS, USAGE_SPANS, UsageTotals, usage_row};
 use crate::keys::Scope;
 use crate::pricing::PriceTable;
+use crate::store::traces::span_key;
 use crate::store::{Store, StoreResult, scope_filter};
 
 /// One agent's traces over a window.
@@ -68,9 +69,9 @@ pub fn agent_stats(
          WHERE t.span_count > 0 AND {ws}{window} ORDER BY t.agent_name, t.duration_ms"
     );
     let usage_sql = format!(
-        "SELECT t.agent_name, {USAGE_COLUMNS} FROM traces t JOIN spans s \
-         ON s.trace_seq = t.seq \
-         WHERE t.span_count > 0 AND {ws}{window} AND {USAGE_SPANS}"
+        "SELECT t.agent_name, {USAGE_COLUMNS} FROM traces t JOIN spans s ON {} \
+         WHERE t.span_count > 0 AND {ws}{window} AND {USAGE_SPANS}",
+        span_key::in_trace("s.span_key", "t.seq")
     );
     store.read(|tx| {
         let mut stats: Vec<AgentStats> = Vec::new();

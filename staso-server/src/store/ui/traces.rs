@@ -9,7 +9,7 @@ use super::usage::{UsageTotals, trace_usage_tx};
 use crate::embedded;
 use crate::keys::Scope;
 use crate::pricing::PriceTable;
-use crate::store::traces::{SUMMARY_COLUMNS, TRACE_SEQ, TraceSummary, summary_row};
+use crate::store::traces::{SUMMARY_COLUMNS, TRACE_SEQ, TraceSummary, span_key, summary_row};
 use crate::store::{Store, StoreResult, scope_filter};
 
 /// The UI's trace-list filters; `None` (or empty) means no restriction.
@@ -80,7 +80,10 @@ pub fn list_traces(
     }
     if let Some(v) = text(&filter.user_id) {
         push(&mut p, SqlValue::Text(v), &|i| {
-            format!("EXISTS (SELECT 1 FROM spans s WHERE s.trace_seq = t.seq AND s.user_id = ?{i})")
+            format!(
+                "EXISTS (SELECT 1 FROM spans s WHERE {} AND s.user_id = ?{i})",
+                span_key::in_trace("s.span_key", "t.seq")
+            )
         });
     }
     if let Some(v) = text(&filter.name_contains) {
@@ -184,8 +187,9 @@ pub fn conversation_turns(
             .collect();
         let mut usage = trace_usage_tx(tx, prices, &keys)?;
         let mut root = tx.prepare_cached(&format!(
-            "SELECT user_id, input, output FROM spans WHERE trace_seq = ({TRACE_SEQ}) \
+            "SELECT user_id, input, output FROM spans WHERE {} \
              ORDER BY (parent_span_id IS NULL) DESC, provisional ASC, start_us ASC LIMIT 1",
+            span_key::in_trace("span_key", TRACE_SEQ)
         ))?;
         let mut turns = Vec::with_capacity(summaries.len());
         for (summary, _) in summaries {

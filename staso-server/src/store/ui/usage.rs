@@ -7,7 +7,7 @@ use rusqlite::{Row, Transaction};
 use serde::Serialize;
 
 use crate::pricing::{CostInput, PriceTable, Usage};
-use crate::store::traces::TRACE_SEQ;
+use crate::store::traces::{TRACE_SEQ, span_key};
 use crate::store::{Store, StoreResult};
 
 /// Tokens and cost of a set of spans.
@@ -139,9 +139,9 @@ pub(super) fn trace_usage_tx(
     traces: &[(String, String)],
 ) -> StoreResult<HashMap<String, UsageTotals>> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT ?2, {USAGE_COLUMNS} FROM spans s \
-         WHERE s.trace_seq = ({TRACE_SEQ}) AND {USAGE_SPANS} \
-         ORDER BY s.start_us"
+        "SELECT ?2, {USAGE_COLUMNS} FROM spans s WHERE {} AND {USAGE_SPANS} \
+         ORDER BY s.start_us",
+        span_key::in_trace("s.span_key", TRACE_SEQ)
     ))?;
     let mut out: HashMap<String, UsageTotals> = HashMap::new();
     for (ws, id) in traces {
