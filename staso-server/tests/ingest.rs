@@ -322,6 +322,22 @@ fn malformed_bodies_are_400_naming_the_field_and_store_nothing() {
         (b"[]".to_vec(), "body"),
         (b"{\"traces\": []} x".to_vec(), "body"),
         (b"not json".to_vec(), "body"),
+        // Invalid UTF-8 inside a string: the fast path checks the whole body, the error still
+        // names the field.
+        (
+            serde_json::to_vec(&good)
+                .unwrap()
+                .windows(6)
+                .position(|w| w == b"\"name\"")
+                .map(|at| {
+                    let mut body = serde_json::to_vec(&good).unwrap();
+                    // The first byte of the first span's name.
+                    body[at + 8] = 0xff;
+                    body
+                })
+                .unwrap(),
+            "traces[0].spans[0].name",
+        ),
     ];
     for (i, (body, field)) in cases.into_iter().enumerate() {
         let (status, err) =

@@ -11,6 +11,7 @@
 //! `time_to_first_token` in ms, …).
 
 mod metadata;
+mod text;
 
 use std::collections::HashMap;
 
@@ -21,6 +22,7 @@ use super::decode::{Export, InSpan, RawId};
 use crate::error::ApiError;
 use crate::keys::Scope;
 use crate::store::traces::{CheckedGroup, CheckedSpan};
+use text::{hyphenated, isoformat, span_id_text};
 
 /// Rejected spans keep at most this many messages in the partial-success message.
 const MAX_MESSAGES: usize = 5;
@@ -165,18 +167,6 @@ fn u64_of(v: &Value) -> Option<u64> {
         .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
-/// `8-4-4-4-12` hyphenated hex.
-fn hyphenated(hex: &str) -> String {
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 fn id_bytes<'a>(
     id: &'a RawId,
     field: &str,
@@ -206,21 +196,21 @@ fn id_bytes<'a>(
     Ok(b)
 }
 
-/// The staso form of a 64-bit span id: `00000000-0000-0000-XXXX-XXXXXXXXXXXX`.
-fn span_id_text(b: &[u8]) -> String {
-    hyphenated(&format!("0000000000000000{}", super::decode::hex(b)))
+/// An id of the length [`id_bytes`] checked, as an array.
+fn fixed<const N: usize>(b: &[u8]) -> Result<[u8; N], String> {
+    b.try_into()
+        .map_err(|_| format!("id: must be {N} bytes, got {}", b.len()))
 }
 
 fn map_span(s: InSpan, res: &ResourceInfo) -> Result<(String, CheckedSpan), String> {
-    let trace_id = hyphenated(&super::decode::hex(id_bytes(
-        &s.trace_id,
-        "traceId",
-        16,
-        false,
-    )?));
-    let span_id = span_id_text(id_bytes(&s.span_id, "spanId", 8, false)?);
+    let trace_id = hyphenated(&fixed(id_bytes(&s.trace_id, "traceId", 16, false)?)?);
+    let span_id = span_id_text(&fixed(id_bytes(&s.span_id, "spanId", 8, false)?)?);
     let parent = id_bytes(&s.parent_span_id, "parentSpanId", 8, true)?;
-    let parent_span_id = (!parent.is_empty()).then(|| span_id_text(parent));
+    let parent_span_id = if parent.is_empty() {
+        None
+    } else {
+        Some(span_id_text(&fixed(parent)?))
+    };
     if s.start_ns == 0 {
         return Err("startTimeUnixNano: missing".into());
     }
@@ -376,7 +366,7 @@ fn content(value: Option<Value>, mime: Option<Value>) -> Option<String> {
     let v = value?;
     let is_json = mime.is_none_or(|m| text(&m).starts_with("application/json"));
     Some(match v {
-        Value::String(s) if is_json && serde_json::from_str::<Value>(&s).is_ok() => s,
+        Value::String(s) if is_json && text::is_json(&s) => s,
         Value::String(s) => Value::String(s).to_string(),
         other => other.to_string(),
     })
@@ -384,7 +374,7 @@ fn content(value: Option<Value>, mime: Option<Value>) -> Option<String> {
 
 fn json_text(v: Value) -> String {
     match v {
-        Value::String(s) if serde_json::from_str::<Value>(&s).is_ok() => s,
+        Value::String(s) if text::is_json(&s) => s,
         other => other.to_string(),
     }
 }
@@ -401,46 +391,14 @@ fn duration_ms(nanos: u64) -> f64 {
     rounded as f64 / 100.0
 }
 
-/// Python's `isoformat()` of an aware UTC time, microseconds truncated (the SDKs' timestamp form).
-fn isoformat(ns: u64) -> Option<String> {
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).ok()?;
-    let micros = t.microsecond();
-    let frac = if micros == 0 {
-        String::new()
-    } else {
-        format!(".{micros:06}")
-    };
-    Some(format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}{frac}+00:00",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn times_and_ids_in_staso_form() {
-        assert_eq!(
-            isoformat(1_000_000_123).as_deref(),
-            Some("1970-01-01T00:00:01+00:00")
-        );
-        assert_eq!(
-            isoformat(1_764_000_000_123_456_789).as_deref(),
-            Some("2025-11-24T16:00:00.123456+00:00")
-        );
+    fn durations_in_staso_form() {
         assert_eq!(duration_ms(1_234_565_000), 1234.56);
         assert_eq!(duration_ms(1_234_575_000), 1234.58);
-        assert_eq!(
-            span_id_text(&[0xab; 8]),
-            "00000000-0000-0000-abab-abababababab"
-        );
     }
 
     #[test]
