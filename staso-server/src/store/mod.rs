@@ -5,6 +5,7 @@
 //! executor never waits on the disk.
 
 pub mod annotations;
+mod checkpointer;
 pub mod datasets;
 mod error;
 pub mod guard;

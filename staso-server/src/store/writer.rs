@@ -24,12 +24,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use staso_wire::ingest::IngestAck;
 
+use super::checkpointer::{CHECKPOINT_BYTES, Checkpointer, WRITER_CHECKPOINT_PAGES};
 use super::error::{StoreError, StoreResult};
 
 /// Spans gathered into one transaction at most.
 pub const MAX_BATCH_SPANS: usize = 50_000;
 /// The write connection checkpoints when the WAL holds this many pages (64 MiB of 4 KiB pages, the
-/// size the WAL file is truncated back to), not SQLite's default 1000. A checkpoint copies every
+/// size the WAL file is truncated back to), not SQLite's default 1000, when no checkpoint thread
+/// runs (`checkpointer.rs`; with one, [`WRITER_CHECKPOINT_PAGES`]). A checkpoint copies every
 /// page of the WAL into the database file and syncs both, on the writer's thread; ingest dirties
 /// the same index pages transaction after transaction, so a longer interval copies each of them
 /// once for many transactions and stalls the writer less often (measured: 24–37 % more spans/s,
@@ -70,17 +72,29 @@ impl IngestQueue {
     /// [`Store::write`](super::Store::write), which it locks per transaction), and the sync thread
     /// when the database has a WAL file. The threads end when the queue is dropped.
     pub(crate) fn start(conn: Arc<Mutex<Connection>>) -> std::io::Result<Self> {
-        let syncer = match wal_path(&lock(&conn)) {
-            Some(wal) => Some(Syncer::start(wal)?),
+        let files = wal_path(&lock(&conn));
+        let syncer = match &files {
+            Some((_, wal)) => Some(Syncer::start(wal.clone())?),
             None => None,
         };
-        if let Err(e) = lock(&conn).pragma_update(None, "wal_autocheckpoint", CHECKPOINT_PAGES) {
+        // The checkpoint thread copies most of the WAL beside the writer; without it (no WAL
+        // file, or it could not start) the writer checkpoints every 64 MiB itself.
+        let checkpointer = files.and_then(|(db, wal)| {
+            Checkpointer::start(&db, wal, CHECKPOINT_BYTES)
+                .inspect_err(|e| log::warn!("no checkpoint thread ({e}); the writer checkpoints"))
+                .ok()
+        });
+        let pages = match checkpointer {
+            Some(_) => WRITER_CHECKPOINT_PAGES,
+            None => CHECKPOINT_PAGES,
+        };
+        if let Err(e) = lock(&conn).pragma_update(None, "wal_autocheckpoint", pages) {
             log::warn!("wal_autocheckpoint stays at its default ({e})");
         }
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("staso-store-writer".into())
-            .spawn(move || run(&conn, &rx, syncer.as_ref()))?;
+            .spawn(move || run(&conn, &rx, syncer.as_ref(), checkpointer.as_ref()))?;
         Ok(IngestQueue { tx })
     }
 }
@@ -90,14 +104,14 @@ fn lock(m: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The WAL file of `conn`'s database; `None` unless it is a file in WAL mode.
-fn wal_path(conn: &Connection) -> Option<PathBuf> {
+/// The database file of `conn` and its WAL file; `None` unless it is a file in WAL mode.
+fn wal_path(conn: &Connection) -> Option<(PathBuf, PathBuf)> {
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .ok()?;
     let db = conn.path().filter(|p| !p.is_empty())?;
     mode.eq_ignore_ascii_case("wal")
-        .then(|| PathBuf::from(format!("{db}-wal")))
+        .then(|| (PathBuf::from(db), PathBuf::from(format!("{db}-wal"))))
 }
 
 /// Submits `work` (writing `spans` spans) and waits for its outcome; runs it on the caller's
@@ -132,7 +146,12 @@ pub(crate) fn submit(
         .unwrap_or_else(|_| Err(StoreError::Batch("no outcome".to_owned())))
 }
 
-fn run(conn: &Mutex<Connection>, rx: &Receiver<Job>, syncer: Option<&Syncer>) {
+fn run(
+    conn: &Mutex<Connection>,
+    rx: &Receiver<Job>,
+    syncer: Option<&Syncer>,
+    checkpointer: Option<&Checkpointer>,
+) {
     while let Ok(first) = rx.recv() {
         let mut spans = first.spans;
         let mut jobs = vec![first];
@@ -155,6 +174,9 @@ fn run(conn: &Mutex<Connection>, rx: &Receiver<Job>, syncer: Option<&Syncer>) {
         match syncer {
             Some(s) => s.send(answers),
             None => answer(answers),
+        }
+        if let Some(c) = checkpointer {
+            c.nudge();
         }
     }
 }
