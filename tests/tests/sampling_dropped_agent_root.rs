@@ -12,10 +12,9 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use common::reads::{Seen, agreed_root, look_around, now_current};
-use common::{Harness, builder, setup_with};
+use common::{Harness, builder, sampled_out, setup_with};
 use staso::ParentRef;
 
 #[staso::trace]
@@ -41,14 +40,6 @@ fn read_agent(i: u32) -> Seen {
 fn agreed_agent_root(seen: &Seen) -> ParentRef {
     assert_eq!(seen.current.1.as_deref(), Some("triage"), "{seen:?}");
     agreed_root(seen)
-}
-
-fn sampled_out(h: &Harness) -> u64 {
-    h.client
-        .as_ref()
-        .expect("client")
-        .flush(Duration::from_secs(5))
-        .sampled_out
 }
 
 /// `rounds` rounds of an unread agent root, a reading one, and a plain span after them under

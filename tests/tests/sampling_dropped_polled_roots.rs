@@ -13,11 +13,10 @@
 mod common;
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use common::poll::{YieldOnce, block_on, poll_once};
 use common::reads::{Seen, agreed_root, look_around, now_current};
-use common::{Harness, builder, setup_with};
+use common::{Harness, builder, sampled_out, setup_with};
 use staso::{ParentRef, SpanKind};
 
 #[staso::trace]
@@ -48,14 +47,6 @@ async fn read_async_agent(i: u32) -> (Seen, Seen) {
     let before = look_around();
     YieldOnce(false).await;
     (before, look_around())
-}
-
-fn sampled_out(h: &Harness) -> u64 {
-    h.client
-        .as_ref()
-        .expect("client")
-        .flush(Duration::from_secs(5))
-        .sampled_out
 }
 
 /// The root both reads describe: each agrees with itself and the two agree.

@@ -14,7 +14,7 @@ use std::task::{Context as TaskContext, Waker};
 use std::time::Duration;
 
 use common::poll::{YieldOnce, block_on};
-use common::{Harness, builder, setup_with};
+use common::{Harness, builder, sampled_out, setup_with};
 use staso::{SpanKind, TailRules};
 
 fn setup() -> Harness {
@@ -25,14 +25,6 @@ fn setup() -> Harness {
             .agent_sample_rate("bulk", 0.0)
             .agent_sample_rate("vip", 1.0),
     )
-}
-
-fn sampled_out(h: &Harness) -> u64 {
-    h.client
-        .as_ref()
-        .expect("client")
-        .flush(Duration::from_secs(5))
-        .sampled_out
 }
 
 #[staso::trace]

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::reads::{Seen, agreed_root, current_span, look_around};
-use common::{Harness, builder, setup_with};
+use common::{builder, sampled_out, setup_with};
 use staso::ParentRef;
 
 #[staso::trace]
@@ -39,14 +39,6 @@ fn read_root(i: u32) -> Seen {
     // A child first: it returns at entry under a dropped root without asking for the ids.
     leaf(i);
     look_around()
-}
-
-fn sampled_out(h: &Harness) -> u64 {
-    h.client
-        .as_ref()
-        .expect("client")
-        .flush(Duration::from_secs(5))
-        .sampled_out
 }
 
 #[test]

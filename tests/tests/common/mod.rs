@@ -86,3 +86,12 @@ pub fn attrs(s: &ExportedSpan) -> serde_json::Value {
 pub fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s:?}"))
 }
+
+/// The installed client's count of traces head sampling dropped, after a flush.
+pub fn sampled_out(h: &Harness) -> u64 {
+    h.client
+        .as_ref()
+        .expect("client")
+        .flush(std::time::Duration::from_secs(5))
+        .sampled_out
+}
