@@ -51,11 +51,15 @@ impl Checkpointer {
 }
 
 fn run(conn: &Connection, wal: &Path, threshold: u64, nudged: &Receiver<()>) {
+    // The WAL's size at the last pass: the next waits for half an interval more (each pass syncs
+    // the WAL and the database file), or for the file to have been cut back (a new WAL).
+    let mut last = 0;
     while nudged.recv().is_ok() {
         let size = std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0);
-        if size < threshold {
+        if size < threshold || (size >= last && size - last < threshold / 2) {
             continue;
         }
+        last = size;
         // (busy, frames in the WAL, frames copied): a passive checkpoint takes no lock that the
         // writer or the readers wait for; what it could not copy is copied next time.
         let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
