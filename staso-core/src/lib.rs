@@ -154,6 +154,7 @@ pub mod __private {
     pub use crate::record::{CallSite, Role};
     pub use crate::span::{
         ActiveSpan, AsyncSpan, Capture, SpanFuture, classify_opaque, enter_async, enter_current,
+        enter_current_agent,
     };
     pub use std::sync::OnceLock;
 }

@@ -22,10 +22,10 @@ mod rng;
 mod shortcut;
 use rng::{WYRAND_STEP, wyrand_output};
 pub(crate) use shortcut::{
-    DroppedRoot, FrameCell, FrameState, agent_roots_by_own_rate, clear_skip,
-    decide_dropped_root_at_empty, enter_dropped_agent_root_at_empty,
-    enter_dropped_agent_root_by_own_rate, enter_dropped_root_at_empty, forget_known_empty,
-    frame_state, leave_hinted_root, mirror_frame, set_skip, skip_spans,
+    AgentRootEntry, DroppedRoot, FrameCell, FrameState, clear_skip, decide_dropped_root_at_empty,
+    enter_dropped_agent_root_at_empty, enter_dropped_agent_root_rated, enter_dropped_root_at_empty,
+    forget_known_empty, frame_state, leave_hinted_root, mirror_frame, rate_agent, set_skip,
+    skip_spans,
 };
 use shortcut::{drop_root_at, shortcut};
 

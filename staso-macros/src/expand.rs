@@ -89,8 +89,8 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
         quote! { __staso_cap.meta(#k, #value); }
     });
 
-    // Sync fns enter the span already current (`enter_current`); async fns take the frame their
-    // future carries in the same step (`enter_async`).
+    // Sync fns enter the span already current (`enter_current`, `enter_current_agent` for an
+    // agent); async fns take the frame their future carries in the same step (`enter_async`).
     let site = |enter_fn: TokenStream| {
         quote! {
             static __STASO_SITE: ::staso::__private::CallSite = ::staso::__private::CallSite {
@@ -189,10 +189,11 @@ pub fn expand(which: Which, args: Args, mut item: ItemFn) -> syn::Result<TokenSt
     } else {
         quote! { __staso_span.run(move || #body, #classify) }
     };
-    let site = site(if is_async {
-        quote!(enter_async)
-    } else {
-        quote!(enter_current)
+    let site = site(match (is_async, which) {
+        (true, _) => quote!(enter_async),
+        // The agents' entry skips the role check on the hot path.
+        (false, Which::Agent) => quote!(enter_current_agent),
+        (false, _) => quote!(enter_current),
     });
     let new_block: syn::Block = syn::parse_quote!({
         #site

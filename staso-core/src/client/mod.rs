@@ -99,7 +99,8 @@ impl ClientInner {
 }
 
 static GLOBAL: RwLock<Option<Arc<ClientInner>>> = RwLock::new(None);
-/// Bumped on every change of `GLOBAL`; per-thread caches compare against it.
+/// Bumped on every change of `GLOBAL`; per-thread caches compare against it. Starts at 1: no
+/// client has generation 0, which an empty cache holds.
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 /// True while an enabled client is installed: the one load a disabled span pays.
 static RECORDING: AtomicBool = AtomicBool::new(false);

@@ -15,7 +15,7 @@ use crate::context;
 use crate::kind::SpanStatus;
 use crate::record::{CallSite, Role, SampleState, SpanRecord};
 use crate::thread_state;
-use crate::thread_state::{FrameState, with_recording_client};
+use crate::thread_state::{AgentRootEntry, FrameState, with_recording_client};
 
 use super::fn_capture::{Capture, capture_input, capture_metadata};
 use super::scope::{
@@ -114,6 +114,52 @@ pub fn enter_current(
     span.capture(site, capture)
 }
 
+/// [`enter_current`] for an `#[agent]` fn, which the attribute calls instead: the role is known
+/// where it expands, so the entry goes straight to the agent spans' path without asking the site.
+/// The span is an agent span whatever `site.role` says (the attribute sets [`Role::Agent`]).
+#[inline]
+pub fn enter_current_agent(
+    site: &'static CallSite,
+    capture: impl FnOnce(&mut Capture<'_>),
+) -> ActiveSpan {
+    if !crate::client::is_recording() {
+        return ActiveSpan::NONE;
+    }
+    let frame = thread_state::frame_state();
+    if frame.skips() {
+        return ActiveSpan::NONE;
+    }
+    let span = if !frame.known_empty() {
+        begin_agent(site)
+    } else {
+        match decide_agent_root_at_empty(site.name) {
+            AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
+            entry => begin_undropped_agent_at_empty(site, entry),
+        }
+    };
+    span.capture(site, capture)
+}
+
+/// `thread_state::enter_dropped_agent_root_at_empty` out of line for [`enter_current_agent`],
+/// which builds the dropped root's span itself: this decision calls nothing on its hot path, so
+/// it saves no register.
+#[inline(never)]
+fn decide_agent_root_at_empty(agent: &'static str) -> AgentRootEntry {
+    thread_state::enter_dropped_agent_root_at_empty(agent)
+}
+
+/// [`enter_current_agent`]'s agent root at a frame known empty that
+/// [`decide_agent_root_at_empty`] did not drop (`entry`): it was kept (nothing drawn), or its
+/// agent's own rate was not in this thread's cache and is read now.
+#[inline(never)]
+fn begin_undropped_agent_at_empty(site: &'static CallSite, entry: AgentRootEntry) -> ActiveSpan {
+    if entry == AgentRootEntry::Unrated {
+        return begin_unrated_agent_at_empty(site);
+    }
+    thread_state::forget_known_empty();
+    begin_agent(site)
+}
+
 /// The part of span entry that does not depend on the capture closure (kept out of line, so the
 /// instrumented fn inlines only the capture step). The entry read [`FrameState::READ`] (neither
 /// skipping nor known empty), and nothing ran since.
@@ -147,30 +193,34 @@ fn begin_at_empty(site: &'static CallSite) -> ActiveSpan {
 }
 
 /// [`begin_at_empty`] for an agent span: the root of a dropped trace is made current with its
-/// agent (`thread_state::enter_dropped_agent_root_at_empty`). Out of line, so that the other
-/// roots' path keeps its registers.
+/// agent (`thread_state::enter_dropped_agent_root_at_empty`, by the agent roots' rate or the
+/// agent's own). Out of line, so that the other roots' path keeps its registers; its slow paths
+/// are tail calls, so that the dropped root's path saves none.
 #[inline(never)]
 fn begin_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
-    if thread_state::agent_roots_by_own_rate() {
-        return begin_agent_by_own_rate_at_empty(site);
+    match thread_state::enter_dropped_agent_root_at_empty(site.name) {
+        AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
+        AgentRootEntry::NotDropped => {
+            thread_state::forget_known_empty();
+            begin_agent(site)
+        }
+        AgentRootEntry::Unrated => begin_unrated_agent_at_empty(site),
     }
-    if thread_state::enter_dropped_agent_root_at_empty(site.name) {
-        return ActiveSpan::dropped_root(true);
-    }
-    thread_state::forget_known_empty();
-    begin_agent(site)
 }
 
-/// [`begin_agent_at_empty`] when agent roots are dropped by their agents' own rates
-/// (`agent_sample_rate`), cached per thread. Out of line: the other agent roots' entry keeps
-/// its registers.
+/// [`begin_agent_at_empty`] when the agent's own rate is not in this thread's cache: reads it
+/// (`thread_state::rate_agent`), then decides with it.
+#[cold]
 #[inline(never)]
-fn begin_agent_by_own_rate_at_empty(site: &'static CallSite) -> ActiveSpan {
-    if thread_state::enter_dropped_agent_root_by_own_rate(site.name) {
-        return ActiveSpan::dropped_root(true);
+fn begin_unrated_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
+    let threshold = thread_state::rate_agent(site.name);
+    match thread_state::enter_dropped_agent_root_rated(site.name, threshold) {
+        AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
+        _ => {
+            thread_state::forget_known_empty();
+            begin_agent(site)
+        }
     }
-    thread_state::forget_known_empty();
-    begin_agent(site)
 }
 
 /// [`begin`] for an agent span, which also replaces the current agent: it is made current by

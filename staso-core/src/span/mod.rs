@@ -20,7 +20,7 @@ mod setters;
 mod trace_api;
 
 pub use fn_capture::Capture;
-pub use fn_span::{ActiveSpan, classify_opaque, enter_current};
+pub use fn_span::{ActiveSpan, classify_opaque, enter_current, enter_current_agent};
 pub use future::{AsyncSpan, SpanFuture, enter_async};
 pub use handle::{InSpan, Span, SpanName};
 pub use llm::LlmCall;

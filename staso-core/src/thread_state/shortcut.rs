@@ -48,8 +48,8 @@ pub(super) struct Shortcut {
     pub(super) rng: Cell<u64>,
     /// The last agent whose own rate an agent root was decided by (see
     /// `client::agent_root_keep_threshold`), with the client generation it was read at and its
-    /// threshold: one agent's roots in a row decide with a compare.
-    pub(super) rated_agent: Cell<Option<&'static str>>,
+    /// threshold: one agent's roots in a row decide with a compare. Empty: generation 0 and `""`.
+    pub(super) rated_agent: Cell<&'static str>,
     /// See [`Shortcut::rated_agent`].
     pub(super) rated_generation: Cell<u64>,
     /// See [`Shortcut::rated_agent`].
@@ -63,7 +63,8 @@ thread_local! {
             root: Cell::new(0),
             agent: Cell::new(None),
             rng: Cell::new(0),
-            rated_agent: Cell::new(None),
+            // Never a hit: no client has generation 0.
+            rated_agent: Cell::new(""),
             rated_generation: Cell::new(0),
             rated_threshold: Cell::new(u64::MAX),
         }
@@ -205,31 +206,52 @@ pub(crate) fn enter_dropped_root_at_empty() -> bool {
     drop_root_at(shortcut(|t| t.rng.get()), None)
 }
 
-/// [`enter_dropped_root_at_empty`] for a root that is the agent span `agent`: decided against
-/// `client::agent_root_keep` (the client has no per-agent rate), and hinted with its agent,
-/// which [`FrameCell`] writes into the frame with the root. With per-agent rates the threshold
-/// (`client::BY_OWN_RATE`) keeps every root here: those enter through
-/// [`enter_dropped_agent_root_by_own_rate`].
+/// How [`enter_dropped_agent_root_at_empty`] decided an agent root.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AgentRootEntry {
+    /// Head sampling dropped its trace outright: the root is counted and hinted with its agent.
+    Dropped,
+    /// Not dropped here (kept, or left to the client): nothing drawn; the caller reads the frame
+    /// and draws the same ids.
+    NotDropped,
+    /// Decided by its agent's own rate, which this thread's cache does not hold: the caller
+    /// reads it with [`rate_agent`] (cold) and decides with [`enter_dropped_agent_root_rated`].
+    Unrated,
+}
+
+/// [`enter_dropped_root_at_empty`] for a root that is the agent span `agent`, hinted with its
+/// agent (which [`FrameCell`] writes into the frame with the root). Decided against
+/// `client::agent_root_keep` when the client has no per-agent rate; with per-agent rates that
+/// drop roots outright (`client::BY_OWN_RATE`), against the agent's own rate from this thread's
+/// cache ([`Shortcut::rated_agent`]), or [`AgentRootEntry::Unrated`] when the cache does not
+/// hold it. One load of the client's threshold either way.
 #[inline(always)]
-pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> bool {
+pub(crate) fn enter_dropped_agent_root_at_empty(agent: &'static str) -> AgentRootEntry {
+    let threshold = match client::agent_root_keep() {
+        client::BY_OWN_RATE => match cached_own_threshold(agent) {
+            Some(threshold) => threshold,
+            None => return AgentRootEntry::Unrated,
+        },
+        keep => keep,
+    };
+    enter_dropped_agent_root_rated(agent, threshold)
+}
+
+/// [`enter_dropped_agent_root_at_empty`] with the threshold below which `agent`'s root is kept
+/// (from [`rate_agent`] after [`AgentRootEntry::Unrated`]); never `Unrated`.
+#[inline(always)]
+pub(crate) fn enter_dropped_agent_root_rated(
+    agent: &'static str,
+    threshold: u64,
+) -> AgentRootEntry {
     let state = shortcut(|t| t.rng.get());
-    drop_root_if(state, Some(agent), |trace_id| {
-        !sampled_below(trace_id, client::agent_root_keep())
-    })
-}
-
-/// Whether agent roots are dropped outright by their agents' own rates: they then enter through
-/// [`enter_dropped_agent_root_by_own_rate`].
-#[inline(always)]
-pub(crate) fn agent_roots_by_own_rate() -> bool {
-    client::agent_root_keep() == client::BY_OWN_RATE
-}
-
-/// [`enter_dropped_agent_root_at_empty`] when the client drops agent roots by their own rates
-/// ([`agent_roots_by_own_rate`]): decided by `agent`'s rate, from this thread's cache of it.
-#[inline(always)]
-pub(crate) fn enter_dropped_agent_root_by_own_rate(agent: &'static str) -> bool {
-    drop_root_at(shortcut(|t| t.rng.get()), Some(agent))
+    if drop_root_if(state, Some(agent), |trace_id| {
+        !sampled_below(trace_id, threshold)
+    }) {
+        AgentRootEntry::Dropped
+    } else {
+        AgentRootEntry::NotDropped
+    }
 }
 
 /// [`enter_dropped_root_at_empty`] for the root drawn from the generator's state `state` (0: not
@@ -282,32 +304,39 @@ fn root_drops(trace_id: TraceId, agent: Option<&'static str>) -> bool {
 }
 
 /// Whether the root of the new trace `trace_id` that is the agent span `agent` is dropped by its
-/// agent's own rate, the client dropping agent roots so (`client::BY_OWN_RATE`):
-/// its threshold comes from this thread's cache ([`Shortcut::rated_agent`]), read from the
-/// client when the agent or the client changed.
+/// agent's own rate, the client dropping agent roots so (`client::BY_OWN_RATE`): its threshold
+/// comes from this thread's cache ([`Shortcut::rated_agent`]), read from the client when the
+/// agent or the client changed.
 #[inline]
 fn dropped_by_own_rate(trace_id: TraceId, agent: &'static str) -> bool {
-    let generation = client::generation();
-    let cached = shortcut(|t| {
-        let hit = t.rated_generation.get() == generation
-            && t.rated_agent.get().is_some_and(|a| std::ptr::eq(a, agent));
-        hit.then(|| t.rated_threshold.get())
-    });
-    let threshold = match cached {
+    let threshold = match cached_own_threshold(agent) {
         Some(threshold) => threshold,
-        None => rate_agent(agent, generation),
+        None => rate_agent(agent),
     };
     !sampled_below(trace_id, threshold)
 }
 
-/// Reads the threshold of `agent`'s own rate from the client (`generation` read before) and
-/// caches it for this thread.
+/// The threshold of `agent`'s own rate, if this thread's cache holds it for the installed client.
+#[inline(always)]
+fn cached_own_threshold(agent: &'static str) -> Option<u64> {
+    let generation = client::generation();
+    shortcut(|t| {
+        let hit =
+            t.rated_generation.get() == generation && std::ptr::eq(t.rated_agent.get(), agent);
+        hit.then(|| t.rated_threshold.get())
+    })
+}
+
+/// Reads the threshold of `agent`'s own rate from the client and caches it for this thread, with
+/// the client generation read before it (a client installed meanwhile makes the next root read
+/// it again).
 #[cold]
 #[inline(never)]
-fn rate_agent(agent: &'static str, generation: u64) -> u64 {
+pub(crate) fn rate_agent(agent: &'static str) -> u64 {
+    let generation = client::generation();
     let threshold = client::agent_root_keep_threshold(agent);
     shortcut(|t| {
-        t.rated_agent.set(Some(agent));
+        t.rated_agent.set(agent);
         t.rated_generation.set(generation);
         t.rated_threshold.set(threshold);
     });
