@@ -4,8 +4,9 @@
 //! are children of a root that does not record); a whole one-span trace dropped at its root; and
 //! the same fn recorded (`sample_rate(1.0)`) for scale, as a child and as a kept root (which also
 //! emits its provisional snapshot). The other kinds of root (an async fn polled once, an
-//! `#[agent]`, a manual `staso::span`) are measured dropped and with a disabled client too, and the
-//! `#[agent]` root dropped by a rate of its own (`agent_sample_rate`).
+//! `#[agent]`, a manual `staso::span`, an owned `Span::start` handle) are measured dropped and
+//! with a disabled client too, and the `#[agent]` root dropped by a rate of its own
+//! (`agent_sample_rate`).
 //!
 //! `cargo bench -p staso-bench --bench sampling`
 
@@ -46,8 +47,18 @@ fn manual(a: u64, b: &str) -> u64 {
     })
 }
 
+/// An owned span handle started and ended around the bare body (not made current).
+#[inline(never)]
+fn started(a: u64, b: &str) -> u64 {
+    let span = staso::Span::start("started", staso::SpanKind::Tool);
+    let out = a.wrapping_add(b.len() as u64);
+    drop(black_box(span));
+    out
+}
+
 /// The other kinds of root, each called as the root of its trace (no span current): an async fn
-/// polled once, an `#[agent]`, a manual span. Named `{prefix}_{kind}`.
+/// polled once, an `#[agent]`, a manual span, an owned handle (`Span::start`). Named
+/// `{prefix}_{kind}`.
 fn other_roots(
     g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     prefix: &str,
@@ -60,6 +71,9 @@ fn other_roots(
     });
     g.bench_function(format!("{prefix}_manual_root"), |b| {
         b.iter(|| manual(black_box(1), black_box("two")))
+    });
+    g.bench_function(format!("{prefix}_started_root"), |b| {
+        b.iter(|| started(black_box(1), black_box("two")))
     });
 }
 

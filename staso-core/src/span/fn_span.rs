@@ -132,7 +132,7 @@ pub fn enter_current_agent(
     let span = if !frame.known_empty() {
         begin_agent(site)
     } else {
-        match decide_agent_root_at_empty(site.name) {
+        match decide_agent_root_at_empty(site) {
             AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
             entry => begin_undropped_agent_at_empty(site, entry),
         }
@@ -144,8 +144,8 @@ pub fn enter_current_agent(
 /// which builds the dropped root's span itself: this decision calls nothing on its hot path, so
 /// it saves no register.
 #[inline(never)]
-fn decide_agent_root_at_empty(agent: &'static str) -> AgentRootEntry {
-    thread_state::enter_dropped_agent_root_at_empty(agent)
+fn decide_agent_root_at_empty(site: &'static CallSite) -> AgentRootEntry {
+    thread_state::enter_dropped_agent_root_at_empty(site.name)
 }
 
 /// [`enter_current_agent`]'s agent root at a frame known empty that
