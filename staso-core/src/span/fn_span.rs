@@ -106,10 +106,13 @@ pub fn enter_current(
     if frame.skips() {
         return ActiveSpan::NONE;
     }
-    let span = if frame.known_empty() {
-        begin_at_empty(site)
-    } else {
+    let span = if !frame.known_empty() {
         begin(site)
+    } else if site.role != Role::Agent && thread_state::enter_dropped_root_at_empty() {
+        // Decided here, in the instrumented fn: the dropped root's path makes no call.
+        ActiveSpan::dropped_root(false)
+    } else {
+        begin_at_empty(site)
     };
     span.capture(site, capture)
 }
@@ -140,10 +143,10 @@ pub fn enter_current_agent(
     span.capture(site, capture)
 }
 
-/// `thread_state::enter_dropped_agent_root_at_empty` out of line for [`enter_current_agent`],
-/// which builds the dropped root's span itself: this decision calls nothing on its hot path, so
-/// it saves no register.
-#[inline(never)]
+/// `thread_state::enter_dropped_agent_root_at_empty` for [`enter_current_agent`], inlined into
+/// the agent's fn: the dropped root's path makes no call (the fn saves its registers anyway, for
+/// the recording path), and the agent's fn builds the dropped root's span itself.
+#[inline(always)]
 fn decide_agent_root_at_empty(site: &'static CallSite) -> AgentRootEntry {
     thread_state::enter_dropped_agent_root_at_empty(site.name)
 }
@@ -175,18 +178,15 @@ fn begin(site: &'static CallSite) -> ActiveSpan {
     }
 }
 
-/// [`begin`] when the frame is known to have no span and no agent: the root of a trace head
-/// sampling drops outright, outside any agent, is made current here without the thread's state
-/// (`thread_state::enter_dropped_root_at_empty`; an agent root in [`begin_agent_at_empty`]);
-/// any other span forgets that the frame was known empty (it is about to change) and goes on to
-/// `begin`.
+/// [`begin`] when the frame is known to have no span and no agent, for a root [`enter_current`]
+/// did not drop (the root of a trace head sampling drops outright, outside any agent, is made
+/// current there without the thread's state: `thread_state::enter_dropped_root_at_empty`): an
+/// agent root goes on to [`begin_agent_at_empty`]; any other span forgets that the frame was
+/// known empty (it is about to change) and goes on to `begin`.
 #[inline(never)]
 fn begin_at_empty(site: &'static CallSite) -> ActiveSpan {
     if site.role == Role::Agent {
         return begin_agent_at_empty(site);
-    }
-    if thread_state::enter_dropped_root_at_empty() {
-        return ActiveSpan::dropped_root(false);
     }
     thread_state::forget_known_empty();
     begin(site)
