@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State as AxState;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, header};
-use staso_wire::ingest::{IngestAck, IngestRequest, TraceGroup, WireSpan};
+use staso_wire::ingest::{IngestAck, IngestRequest, WireSpan};
 
 use crate::error::ApiError;
 use crate::http::{Auth, State, blocking, body_bytes, decode};
@@ -16,6 +16,10 @@ use crate::keys::Scope;
 use crate::store::receipts;
 use crate::store::traces::{self, CheckedGroup, CheckedSpan};
 use crate::timefmt;
+
+mod strict;
+
+use strict::{SpanSlot, StrictGroup, StrictRequest};
 
 /// Span kinds of PROTOCOL.md §2.1.
 pub const KINDS: [&str; 6] = ["llm", "tool", "chain", "retriever", "agent", "custom"];
@@ -49,8 +53,8 @@ pub async fn ingest(
         }
     };
     let request = decode_request(&bytes, &state.limits)?;
-    // The checked groups take the decoded spans over: no second copy of the payload.
-    let groups = check_request(request, &scope)?;
+    // The spans are checked where they were decoded: no second copy of the payload.
+    let groups = check_groups(request, &scope)?;
     let label = scope.label();
     let ack = blocking(&state, move |store| {
         // Hashed off the executor: a full-size body takes tens of milliseconds. The raw body is not
@@ -66,16 +70,45 @@ pub async fn ingest(
 /// Decodes the body with plain `serde_json` (the fast path); only an invalid body is decoded again
 /// through [`decode`], which tracks the path of every field to name the bad one (about twice the
 /// cost, so not paid for good bodies).
-fn decode_request(bytes: &[u8], limits: &crate::http::Limits) -> Result<IngestRequest, ApiError> {
-    crate::http::check_depth(bytes, limits.max_json_depth)?;
+///
+/// A body with no key but the request's own ([`strict`]) is decoded once and needs no depth pass
+/// (it cannot nest deeper than [`strict::MAX_DEPTH`]); any other goes the general way: the depth
+/// pass, then the wire types.
+fn decode_request(bytes: &[u8], limits: &crate::http::Limits) -> Result<StrictRequest, ApiError> {
     // UTF-8 checked once for the whole body, then decoded as text: `serde_json` does not check
     // it again string by string (≈ 5 % of the route's CPU).
-    let fast = std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|text| serde_json::from_str(text).ok());
+    let text = std::str::from_utf8(bytes).ok();
+    if limits.max_json_depth >= strict::MAX_DEPTH
+        && let Some(request) = text.and_then(|t| serde_json::from_str::<StrictRequest>(t).ok())
+    {
+        return Ok(request);
+    }
+    crate::http::check_depth(bytes, limits.max_json_depth)?;
+    let fast = text.and_then(|t| serde_json::from_str(t).ok());
     match fast {
-        Some(request) => Ok(request),
-        None => decode(bytes, limits),
+        Some(request) => Ok(slots(request)),
+        None => decode(bytes, limits).map(slots),
+    }
+}
+
+/// The request's groups with each span in the place its check fills in.
+fn slots(req: IngestRequest) -> StrictRequest {
+    StrictRequest {
+        traces: req
+            .traces
+            .into_iter()
+            .map(|g| StrictGroup {
+                trace_id: g.trace_id,
+                timestamp: g.timestamp,
+                environment: g.environment,
+                workspace_slug: g.workspace_slug,
+                spans: g
+                    .spans
+                    .into_iter()
+                    .map(|span| SpanSlot(CheckedSpan { span, start_us: 0 }))
+                    .collect(),
+            })
+            .collect(),
     }
 }
 
@@ -104,6 +137,11 @@ pub fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 /// (or a 403 for a workspace outside the key's scope). A field's path is only formatted for the
 /// error (formatting it for every span of a good body cost as much as checking it).
 pub fn check_request(req: IngestRequest, scope: &Scope) -> Result<Vec<CheckedGroup>, ApiError> {
+    check_groups(slots(req), scope)
+}
+
+/// [`check_request`] of a decoded body, each span checked in place.
+fn check_groups(req: StrictRequest, scope: &Scope) -> Result<Vec<CheckedGroup>, ApiError> {
     req.traces
         .into_iter()
         .enumerate()
@@ -127,7 +165,7 @@ fn check_len(v: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn check_group(g: TraceGroup, i: usize, scope: &Scope) -> Result<CheckedGroup, ApiError> {
+fn check_group(mut g: StrictGroup, i: usize, scope: &Scope) -> Result<CheckedGroup, ApiError> {
     let at = |field: &str| format!("traces[{i}].{field}");
     check_id(&g.trace_id).map_err(|why| ApiError::field(at("trace_id"), why))?;
     check_len(&g.environment).map_err(|why| ApiError::field(at("environment"), why))?;
@@ -148,22 +186,23 @@ fn check_group(g: TraceGroup, i: usize, scope: &Scope) -> Result<CheckedGroup, A
     if g.spans.is_empty() {
         return Err(ApiError::field(at("spans"), "must not be empty"));
     }
-    let spans = g
-        .spans
-        .into_iter()
-        .enumerate()
-        .map(|(j, s)| check_span(s, &|field| format!("traces[{i}].spans[{j}].{field}")))
-        .collect::<Result<_, _>>()?;
+    for (j, slot) in g.spans.iter_mut().enumerate() {
+        slot.0.start_us = check_span(&slot.0.span, &|field| {
+            format!("traces[{i}].spans[{j}].{field}")
+        })?;
+    }
     Ok(CheckedGroup {
         trace_id: g.trace_id,
         environment: g.environment,
         workspace_slug: g.workspace_slug,
-        spans,
+        // Same size and alignment: collected in place.
+        spans: g.spans.into_iter().map(|slot| slot.0).collect(),
     })
 }
 
-/// `at` names a field of this span (its path in the body), for the error only.
-fn check_span(s: WireSpan, at: &dyn Fn(&str) -> String) -> Result<CheckedSpan, ApiError> {
+/// The span's start time, if every field is valid; `at` names a field of this span (its path in
+/// the body), for the error only.
+fn check_span(s: &WireSpan, at: &dyn Fn(&str) -> String) -> Result<i64, ApiError> {
     check_id(&s.span_id).map_err(|why| ApiError::field(at("span_id"), why))?;
     if let Some(p) = &s.parent_span_id {
         check_len(p).map_err(|why| ApiError::field(at("parent_span_id"), why))?;
@@ -197,5 +236,5 @@ fn check_span(s: WireSpan, at: &dyn Fn(&str) -> String) -> Result<CheckedSpan, A
             return Err(ApiError::field(at(name), "too large"));
         }
     }
-    Ok(CheckedSpan { span: s, start_us })
+    Ok(start_us)
 }

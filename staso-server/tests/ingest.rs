@@ -386,6 +386,27 @@ fn oversized_and_deeply_nested_bodies_are_refused() {
     assert_eq!(count_traces(&peer, KEY), 0);
 }
 
+/// A key the request's types do not name is ignored, but its value still counts for the depth
+/// limit: nested past it, the body is refused as any too deep body; under it, stored.
+#[test]
+fn unknown_keys_are_ignored_but_their_nesting_counts() {
+    let peer = Peer::start_with(|b| b.api_key(KEY).max_json_depth(16));
+    let nested = |levels: usize| {
+        let mut body = simple_body(&["t1"], "default");
+        let value: Value =
+            serde_json::from_str(&format!("{}{}", "[".repeat(levels), "]".repeat(levels))).unwrap();
+        body["traces"][0]["spans"][0]["x_extra"] = value;
+        body
+    };
+    let (s, err) = peer.ingest("deep", &nested(12));
+    assert_eq!(s, 400, "{err}");
+    assert!(err["detail"].as_str().unwrap().contains("deeper than 16"));
+    assert_eq!(count_traces(&peer, KEY), 0);
+    let (s, err) = peer.ingest("shallow", &nested(11));
+    assert_eq!(s, 200, "{err}");
+    assert_eq!(count_traces(&peer, KEY), 1);
+}
+
 #[test]
 fn spans_of_one_trace_arriving_in_separate_batches_form_one_tree() {
     let peer = Peer::start();
