@@ -59,20 +59,37 @@ pub fn map_export(export: Export, scope: &Scope) -> Result<Mapped, ApiError> {
             Some(ws) => ws.clone(),
             None => scope.home().to_owned(),
         };
+        let runs = run_lengths(&batch.spans);
+        // The group of the previous span of this resource: the spans of a trace usually come
+        // one after the other, and then need no key built and hashed each.
+        let mut last: Option<(String, usize)> = None;
         for (i, span) in batch.spans.into_iter().enumerate() {
             match map_span(span, &res) {
                 Ok((trace_id, checked)) => {
                     out.accepted += 1;
-                    let key = (workspace.clone(), trace_id);
-                    let slot = *index.entry(key.clone()).or_insert_with(|| {
-                        out.groups.push(CheckedGroup {
-                            trace_id: key.1.clone(),
-                            environment: res.environment.clone(),
-                            workspace_slug: workspace.clone(),
-                            spans: Vec::new(),
-                        });
-                        out.groups.len() - 1
-                    });
+                    let slot = match &last {
+                        Some((id, slot)) if *id == trace_id => *slot,
+                        _ => {
+                            let key = (workspace.clone(), trace_id);
+                            let slot = match index.get(&key) {
+                                Some(&slot) => slot,
+                                None => {
+                                    out.groups.push(CheckedGroup {
+                                        trace_id: key.1.clone(),
+                                        environment: res.environment.clone(),
+                                        workspace_slug: workspace.clone(),
+                                        // Room for the run of spans this one starts.
+                                        spans: Vec::with_capacity(runs[i]),
+                                    });
+                                    let slot = out.groups.len() - 1;
+                                    index.insert(key.clone(), slot);
+                                    slot
+                                }
+                            };
+                            last = Some((key.1, slot));
+                            slot
+                        }
+                    };
                     out.groups[slot].spans.push(checked);
                 }
                 Err(why) => {
@@ -86,6 +103,17 @@ pub fn map_export(export: Export, scope: &Scope) -> Result<Mapped, ApiError> {
         }
     }
     Ok(out)
+}
+
+/// For each span, how many spans from it on carry its trace id without a break (itself included).
+fn run_lengths(spans: &[InSpan]) -> Vec<usize> {
+    let mut runs = vec![1; spans.len()];
+    for i in (0..spans.len().saturating_sub(1)).rev() {
+        if spans[i].trace_id == spans[i + 1].trace_id {
+            runs[i] = runs[i + 1] + 1;
+        }
+    }
+    runs
 }
 
 /// What the resource says about every span under it.
@@ -399,6 +427,67 @@ mod tests {
     fn durations_in_staso_form() {
         assert_eq!(duration_ms(1_234_565_000), 1234.56);
         assert_eq!(duration_ms(1_234_575_000), 1234.58);
+    }
+
+    fn in_span(trace: u8, span: u8) -> InSpan {
+        InSpan {
+            trace_id: RawId::Bytes(vec![trace; 16]),
+            span_id: RawId::Bytes(vec![span; 8]),
+            parent_span_id: RawId::Bytes(Vec::new()),
+            name: format!("s{span}"),
+            kind: 0,
+            start_ns: 1_764_000_000_000_000_000,
+            end_ns: 1_764_000_000_000_000_000,
+            attributes: Vec::new(),
+            status_code: 0,
+            status_message: String::new(),
+        }
+    }
+
+    /// Spans are grouped by (workspace, trace) in order of first appearance, a trace's spans in
+    /// the order received, whether its spans come one after the other or interleaved with
+    /// another trace's, within a resource or across resources of one workspace.
+    #[test]
+    fn spans_are_grouped_by_trace_in_order_of_first_appearance() {
+        use super::super::decode::ResourceBatch;
+        let export = Export {
+            resources: vec![
+                ResourceBatch {
+                    attributes: Vec::new(),
+                    spans: vec![
+                        in_span(1, 1),
+                        in_span(1, 2),
+                        in_span(2, 3),
+                        in_span(1, 4),
+                        in_span(2, 5),
+                        in_span(2, 6),
+                    ],
+                },
+                ResourceBatch {
+                    attributes: Vec::new(),
+                    spans: vec![in_span(3, 7), in_span(1, 8)],
+                },
+            ],
+        };
+        let mapped = map_export(export, &Scope::everything()).unwrap();
+        let groups: Vec<(u8, Vec<String>)> = mapped
+            .groups
+            .iter()
+            .map(|g| {
+                let first = u8::from_str_radix(&g.trace_id[..2], 16).unwrap();
+                (first, g.spans.iter().map(|c| c.span.name.clone()).collect())
+            })
+            .collect();
+        let names = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            groups,
+            vec![
+                (1, names(&["s1", "s2", "s4", "s8"])),
+                (2, names(&["s3", "s5", "s6"])),
+                (3, names(&["s7"])),
+            ]
+        );
+        assert_eq!(mapped.accepted, 8);
     }
 
     #[test]
