@@ -90,6 +90,17 @@ impl ActiveSpan {
     }
 }
 
+/// What a span's entry knows of the current frame, or `None` when the span records nothing:
+/// nothing records (one relaxed load), or the current span does not record (a dropped trace's).
+#[inline(always)]
+pub(super) fn entry_frame() -> Option<FrameState> {
+    if !crate::client::is_recording() {
+        return None;
+    }
+    let frame = thread_state::frame_state();
+    (!frame.skips()).then_some(frame)
+}
+
 /// Creates the span of an instrumented sync fn and makes it current on this thread at once (it
 /// stays current until [`ActiveSpan::run`] returns), which saves the thread-local access `run`
 /// would make. `capture` runs only when the span records, with the span already current. Async
@@ -99,13 +110,9 @@ pub fn enter_current(
     site: &'static CallSite,
     capture: impl FnOnce(&mut Capture<'_>),
 ) -> ActiveSpan {
-    if !crate::client::is_recording() {
+    let Some(frame) = entry_frame() else {
         return ActiveSpan::NONE;
-    }
-    let frame = thread_state::frame_state();
-    if frame.skips() {
-        return ActiveSpan::NONE;
-    }
+    };
     let span = if !frame.known_empty() {
         begin(site)
     } else if site.role != Role::Agent && thread_state::enter_dropped_root_at_empty() {
@@ -125,13 +132,9 @@ pub fn enter_current_agent(
     site: &'static CallSite,
     capture: impl FnOnce(&mut Capture<'_>),
 ) -> ActiveSpan {
-    if !crate::client::is_recording() {
+    let Some(frame) = entry_frame() else {
         return ActiveSpan::NONE;
-    }
-    let frame = thread_state::frame_state();
-    if frame.skips() {
-        return ActiveSpan::NONE;
-    }
+    };
     let span = if !frame.known_empty() {
         begin_agent(site)
     } else {

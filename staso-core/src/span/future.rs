@@ -14,7 +14,7 @@ use crate::shared_str::SharedStr;
 use crate::thread_state;
 
 use super::fn_capture::Capture;
-use super::fn_span::{ActiveSpan, recording_flags};
+use super::fn_span::{ActiveSpan, entry_frame, recording_flags};
 use super::polled::Polled;
 use super::scope::{export_cached, new_record_and_frame};
 
@@ -131,13 +131,9 @@ impl AsyncSpan {
 /// hinted for each poll ([`Polled::Hinted`]).
 #[inline]
 pub fn enter_async(site: &'static CallSite, capture: impl FnOnce(&mut Capture<'_>)) -> AsyncSpan {
-    if !crate::client::is_recording() {
+    let Some(entry) = entry_frame() else {
         return AsyncSpan::NONE;
-    }
-    let entry = thread_state::frame_state();
-    if entry.skips() {
-        return AsyncSpan::NONE;
-    }
+    };
     if entry.known_empty()
         && let Some(current) = dropped_root_at_empty(site)
     {
