@@ -18,14 +18,15 @@ use crate::context::Frame;
 use crate::ids::{SpanId, TraceId};
 use crate::pool::Local;
 
+mod dropped_root;
 mod rng;
 mod shortcut;
+pub(crate) use dropped_root::{DroppedRoot, decide_dropped_root_at_empty};
 use rng::{WYRAND_STEP, wyrand_output};
 pub(crate) use shortcut::{
-    AgentRootEntry, DroppedRoot, FrameCell, FrameState, clear_skip, decide_dropped_root_at_empty,
-    enter_dropped_agent_root_at_empty, enter_dropped_agent_root_rated, enter_dropped_root_at_empty,
-    forget_known_empty, frame_state, leave_hinted_root, mirror_frame, rate_agent, set_skip,
-    skip_spans,
+    AgentRootEntry, FrameCell, FrameState, clear_skip, enter_dropped_agent_root_at_empty,
+    enter_dropped_agent_root_rated, enter_dropped_root_at_empty, forget_known_empty, frame_state,
+    leave_hinted_root, mirror_frame, rate_agent, set_skip, skip_spans,
 };
 use shortcut::{drop_root_at, shortcut};
 

@@ -56,7 +56,7 @@ impl ActiveSpan {
 
     /// The recordless root of a dropped trace, already current (see [`DROPPED_ROOT`]).
     #[inline]
-    fn dropped_root(agent: bool) -> ActiveSpan {
+    pub(super) fn dropped_root(agent: bool) -> ActiveSpan {
         ActiveSpan {
             record: None,
             flags: if agent {
@@ -124,48 +124,6 @@ pub fn enter_current(
     span.capture(site, capture)
 }
 
-/// [`enter_current`] for an `#[agent]` fn, which the attribute calls instead: the role is known
-/// where it expands, so the entry goes straight to the agent spans' path without asking the site.
-/// The span is an agent span whatever `site.role` says (the attribute sets [`Role::Agent`]).
-#[inline]
-pub fn enter_current_agent(
-    site: &'static CallSite,
-    capture: impl FnOnce(&mut Capture<'_>),
-) -> ActiveSpan {
-    let Some(frame) = entry_frame() else {
-        return ActiveSpan::NONE;
-    };
-    let span = if !frame.known_empty() {
-        begin_agent(site)
-    } else {
-        match decide_agent_root_at_empty(site) {
-            AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
-            entry => begin_undropped_agent_at_empty(site, entry),
-        }
-    };
-    span.capture(site, capture)
-}
-
-/// `thread_state::enter_dropped_agent_root_at_empty` for [`enter_current_agent`], inlined into
-/// the agent's fn: the dropped root's path makes no call (the fn saves its registers anyway, for
-/// the recording path), and the agent's fn builds the dropped root's span itself.
-#[inline(always)]
-fn decide_agent_root_at_empty(site: &'static CallSite) -> AgentRootEntry {
-    thread_state::enter_dropped_agent_root_at_empty(site.name)
-}
-
-/// [`enter_current_agent`]'s agent root at a frame known empty that
-/// [`decide_agent_root_at_empty`] did not drop (`entry`): it was kept (nothing drawn), or its
-/// agent's own rate was not in this thread's cache and is read now.
-#[inline(never)]
-fn begin_undropped_agent_at_empty(site: &'static CallSite, entry: AgentRootEntry) -> ActiveSpan {
-    if entry == AgentRootEntry::Unrated {
-        return begin_unrated_agent_at_empty(site);
-    }
-    thread_state::forget_known_empty();
-    begin_agent(site)
-}
-
 /// The part of span entry that does not depend on the capture closure (kept out of line, so the
 /// instrumented fn inlines only the capture step). The entry read [`FrameState::READ`] (neither
 /// skipping nor known empty), and nothing ran since.
@@ -215,7 +173,7 @@ fn begin_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
 /// (`thread_state::rate_agent`), then decides with it.
 #[cold]
 #[inline(never)]
-fn begin_unrated_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
+pub(super) fn begin_unrated_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
     let threshold = thread_state::rate_agent(site.name);
     match thread_state::enter_dropped_agent_root_rated(site.name, threshold) {
         AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
@@ -229,7 +187,7 @@ fn begin_unrated_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
 /// [`begin`] for an agent span, which also replaces the current agent: it is made current by
 /// `run` instead (out of line, so the other spans' entry stays small).
 #[inline(never)]
-fn begin_agent(site: &'static CallSite) -> ActiveSpan {
+pub(super) fn begin_agent(site: &'static CallSite) -> ActiveSpan {
     match new_agent_record(site.name, site.kind) {
         Some(Entered::Record(record)) => ActiveSpan::recording(site, record, false),
         Some(Entered::DroppedRoot) => ActiveSpan::dropped_root(true),

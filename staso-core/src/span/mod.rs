@@ -1,5 +1,5 @@
 //! Spans: the span of an instrumented fn (what the attribute macros call, `fn_span.rs` for sync
-//! fns and `future.rs` for async ones, the capture step in `fn_capture.rs`, what a future makes
+//! fns, `fn_agent.rs` for an `#[agent]`'s entry, and `future.rs` for async ones, the capture step in `fn_capture.rs`, what a future makes
 //! current in `polled.rs`) and the [`Span`] handle (`handle.rs`, its setters in
 //! `setters.rs`): manual spans (`manual.rs`: [`span`], [`try_span`]), the current span of the
 //! context (`Span::current`, whose changes wait in `current.rs` until their span is emitted),
@@ -8,6 +8,7 @@
 //! the one place that touches the thread's state on entry and exit.
 
 mod current;
+mod fn_agent;
 mod fn_capture;
 mod fn_span;
 mod future;
@@ -19,8 +20,9 @@ mod scope;
 mod setters;
 mod trace_api;
 
+pub use fn_agent::enter_current_agent;
 pub use fn_capture::Capture;
-pub use fn_span::{ActiveSpan, classify_opaque, enter_current, enter_current_agent};
+pub use fn_span::{ActiveSpan, classify_opaque, enter_current};
 pub use future::{AsyncSpan, SpanFuture, enter_async};
 pub use handle::{InSpan, Span, SpanName};
 pub use llm::LlmCall;

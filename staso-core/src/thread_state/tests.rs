@@ -1,5 +1,6 @@
 //! The per-thread state's tests: ids, the generator, hinted roots.
 
+use super::dropped_root::*;
 use super::shortcut::*;
 use super::*;
 use crate::context::{Frame, ParentRef};
