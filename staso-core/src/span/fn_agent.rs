@@ -6,7 +6,7 @@ use crate::record::CallSite;
 use crate::thread_state::{self, AgentRootEntry};
 
 use super::fn_capture::Capture;
-use super::fn_span::{ActiveSpan, begin_agent, begin_unrated_agent_at_empty, entry_frame};
+use super::fn_span::{ActiveSpan, begin_agent, begin_undropped_agent_at_empty, entry_frame};
 
 /// [`enter_current`](super::enter_current) for an `#[agent]` fn, which the attribute calls
 /// instead: the role is known where it expands, so the entry goes straight to the agent spans'
@@ -24,30 +24,13 @@ pub fn enter_current_agent(
     let span = if !frame.known_empty() {
         begin_agent(site)
     } else {
-        match decide_agent_root_at_empty(site) {
+        // Decided here, in the agent's fn (as `begin_agent_at_empty` does out of line): the
+        // dropped root's path makes no call (the fn saves its registers anyway, for the recording
+        // path), and the fn builds the dropped root's span itself.
+        match thread_state::enter_dropped_agent_root_at_empty(site.name) {
             AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
             entry => begin_undropped_agent_at_empty(site, entry),
         }
     };
     span.capture(site, capture)
-}
-
-/// `thread_state::enter_dropped_agent_root_at_empty` for [`enter_current_agent`], inlined into
-/// the agent's fn: the dropped root's path makes no call (the fn saves its registers anyway, for
-/// the recording path), and the agent's fn builds the dropped root's span itself.
-#[inline(always)]
-fn decide_agent_root_at_empty(site: &'static CallSite) -> AgentRootEntry {
-    thread_state::enter_dropped_agent_root_at_empty(site.name)
-}
-
-/// [`enter_current_agent`]'s agent root at a frame known empty that
-/// [`decide_agent_root_at_empty`] did not drop (`entry`): it was kept (nothing drawn), or its
-/// agent's own rate was not in this thread's cache and is read now.
-#[inline(never)]
-fn begin_undropped_agent_at_empty(site: &'static CallSite, entry: AgentRootEntry) -> ActiveSpan {
-    if entry == AgentRootEntry::Unrated {
-        return begin_unrated_agent_at_empty(site);
-    }
-    thread_state::forget_known_empty();
-    begin_agent(site)
 }

@@ -155,25 +155,36 @@ fn begin_at_empty(site: &'static CallSite) -> ActiveSpan {
 
 /// [`begin_at_empty`] for an agent span: the root of a dropped trace is made current with its
 /// agent (`thread_state::enter_dropped_agent_root_at_empty`, by the agent roots' rate or the
-/// agent's own). Out of line, so that the other roots' path keeps its registers; its slow paths
-/// are tail calls, so that the dropped root's path saves none.
+/// agent's own). Out of line, so that the other roots' path keeps its registers.
+/// `enter_current_agent` makes the same decision inline.
 #[inline(never)]
 fn begin_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
     match thread_state::enter_dropped_agent_root_at_empty(site.name) {
         AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
-        AgentRootEntry::NotDropped => {
-            thread_state::forget_known_empty();
-            begin_agent(site)
-        }
-        AgentRootEntry::Unrated => begin_unrated_agent_at_empty(site),
+        entry => begin_undropped_agent_at_empty(site, entry),
     }
+}
+
+/// An agent root at a frame known empty that `thread_state::enter_dropped_agent_root_at_empty`
+/// did not drop (`entry`): it was kept (nothing drawn), or its agent's own rate was not in this
+/// thread's cache and is read now.
+#[inline(never)]
+pub(super) fn begin_undropped_agent_at_empty(
+    site: &'static CallSite,
+    entry: AgentRootEntry,
+) -> ActiveSpan {
+    if entry == AgentRootEntry::Unrated {
+        return begin_unrated_agent_at_empty(site);
+    }
+    thread_state::forget_known_empty();
+    begin_agent(site)
 }
 
 /// [`begin_agent_at_empty`] when the agent's own rate is not in this thread's cache: reads it
 /// (`thread_state::rate_agent`), then decides with it.
 #[cold]
 #[inline(never)]
-pub(super) fn begin_unrated_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
+fn begin_unrated_agent_at_empty(site: &'static CallSite) -> ActiveSpan {
     let threshold = thread_state::rate_agent(site.name);
     match thread_state::enter_dropped_agent_root_rated(site.name, threshold) {
         AgentRootEntry::Dropped => ActiveSpan::dropped_root(true),
